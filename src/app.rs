@@ -1,0 +1,79 @@
+//! The state shared by every request of one running gateway.
+//!
+//! Built once from a validated [`ServeConfig`]; handlers get it behind an `Arc`.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::config::ServeConfig;
+use crate::error::StorageError;
+use crate::metrics::Metrics;
+use crate::storage::{PROBE_TIMEOUT, Retries, Storage};
+
+/// A running gateway's shared state.
+#[derive(Debug)]
+pub struct App {
+    /// The bucket.
+    pub storage: Storage,
+    /// Every metric.
+    pub metrics: Arc<Metrics>,
+    /// Index document name for `/` and `.../`.
+    pub index: String,
+    /// Result of the last readiness probe; decides 502 vs 503 for an unreachable backend.
+    ready: AtomicBool,
+    /// Set when shutdown begins: readiness fails at once so load balancers stop sending traffic.
+    draining: AtomicBool,
+}
+
+impl App {
+    /// Builds the state; no connection is made yet.
+    pub fn new(config: &ServeConfig) -> Arc<Self> {
+        let metrics = Arc::new(Metrics::new());
+        Arc::new(Self {
+            storage: Storage::new(&config.backend, metrics.clone(), Retries::Serve),
+            metrics,
+            index: config.index.clone(),
+            ready: AtomicBool::new(false),
+            draining: AtomicBool::new(false),
+        })
+    }
+
+    /// Whether the last readiness probe reached the bucket.
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Relaxed)
+    }
+
+    /// Marks the gateway as shutting down.
+    pub fn start_draining(&self) {
+        self.draining.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether shutdown has begun.
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Relaxed)
+    }
+
+    /// Probes the bucket (HeadBucket through the mTLS client) and records the result.
+    ///
+    /// # Errors
+    /// Why the bucket cannot be reached; a probe that takes too long is a timeout.
+    pub async fn probe(&self) -> Result<(), StorageError> {
+        let result = match tokio::time::timeout(PROBE_TIMEOUT, self.storage.head_bucket()).await {
+            Ok(r) => r,
+            Err(_) => Err(StorageError::Timeout(format!(
+                "HeadBucket took longer than {PROBE_TIMEOUT:?}"
+            ))),
+        };
+        let ok = result.is_ok();
+        if self.ready.swap(ok, Ordering::Relaxed) != ok || !ok {
+            match &result {
+                Ok(()) => tracing::info!(bucket = self.storage.bucket(), "bucket reachable: ready"),
+                Err(e) => {
+                    tracing::warn!(bucket = self.storage.bucket(), error = %e, "bucket not reachable: not ready")
+                }
+            }
+        }
+        self.metrics.ready.set(i64::from(ok));
+        result
+    }
+}

@@ -1,0 +1,279 @@
+//! Command-line interface: the raw flags, exactly as the user typed them.
+//!
+//! Every flag also reads an environment variable named `GATEWAY_<FLAG>` (dashes become
+//! underscores), which is how the Helm chart and Terraform configure the binary. Values are
+//! kept raw here; [`crate::config`] turns them into a validated configuration before anything
+//! binds or connects. Secret values never have defaults and their environment values are hidden
+//! from `--help`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Static-file gateway in front of one S3/MinIO bucket.
+#[derive(Debug, Parser)]
+#[command(name = "gateway", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Log format.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "GATEWAY_LOG_FORMAT")]
+    pub log_format: LogFormat,
+
+    /// Log filter, e.g. `info` or `gateway=debug,info`; when unset, `RUST_LOG` is used, else `info`.
+    #[arg(long, global = true, env = "GATEWAY_LOG_LEVEL")]
+    pub log_level: Option<String>,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the objects of a bucket over HTTP.
+    Serve(ServeArgs),
+    /// Upload the bundled GIF (or --file) to the bucket, idempotently.
+    Seed(SeedArgs),
+    /// Generate a development CA, a server certificate for the S3 backend and a client certificate.
+    Certs(CertsArgs),
+    /// Run everything on this machine: an embedded mTLS S3 backend, the seed, and the gateway.
+    Demo(DemoArgs),
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// How to reach the bucket: shared by `serve` and `seed`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct BackendArgs {
+    /// S3 endpoint URL, e.g. `https://minio:9000`.
+    #[arg(long, env = "GATEWAY_ENDPOINT", value_name = "URL")]
+    pub endpoint: Option<String>,
+
+    /// Bucket to serve from (or seed into).
+    #[arg(long, env = "GATEWAY_BUCKET")]
+    pub bucket: Option<String>,
+
+    /// Region used to sign requests (MinIO's default is us-east-1).
+    #[arg(long, env = "GATEWAY_REGION", default_value = "us-east-1")]
+    pub region: String,
+
+    /// Path-style addressing (`endpoint/bucket/key`), as MinIO expects; `false` for virtual-hosted style.
+    #[arg(long, env = "GATEWAY_PATH_STYLE", default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub path_style: bool,
+
+    /// PEM bundle of the CA that signs the backend's certificate; only this CA is trusted.
+    /// Without it, an https endpoint is verified against the system roots.
+    #[arg(long, env = "GATEWAY_CA_CERT", value_name = "PATH")]
+    pub ca_cert: Option<PathBuf>,
+
+    /// PEM certificate chain the gateway presents to the backend (mTLS); needs --client-key.
+    #[arg(long, env = "GATEWAY_CLIENT_CERT", value_name = "PATH")]
+    pub client_cert: Option<PathBuf>,
+
+    /// PEM private key of --client-cert.
+    #[arg(long, env = "GATEWAY_CLIENT_KEY", value_name = "PATH")]
+    pub client_key: Option<PathBuf>,
+
+    /// S3 access key id; falls back to AWS_ACCESS_KEY_ID.
+    #[arg(
+        long,
+        env = "GATEWAY_ACCESS_KEY",
+        hide_env_values = true,
+        conflicts_with = "access_key_file"
+    )]
+    pub access_key: Option<String>,
+
+    /// File holding the access key id (a mounted Kubernetes Secret).
+    #[arg(long, env = "GATEWAY_ACCESS_KEY_FILE", value_name = "PATH")]
+    pub access_key_file: Option<PathBuf>,
+
+    /// S3 secret key; falls back to AWS_SECRET_ACCESS_KEY. Prefer --secret-key-file.
+    #[arg(
+        long,
+        env = "GATEWAY_SECRET_KEY",
+        hide_env_values = true,
+        conflicts_with = "secret_key_file"
+    )]
+    pub secret_key: Option<String>,
+
+    /// File holding the secret key (a mounted Kubernetes Secret).
+    #[arg(long, env = "GATEWAY_SECRET_KEY_FILE", value_name = "PATH")]
+    pub secret_key_file: Option<PathBuf>,
+
+    /// Time allowed to open a TCP + TLS connection to the backend.
+    #[arg(long, env = "GATEWAY_BACKEND_CONNECT_TIMEOUT", default_value = "5s", value_parser = parse_duration, value_name = "DURATION")]
+    pub backend_connect_timeout: Duration,
+
+    /// Time allowed for the backend to start answering a request (response headers).
+    #[arg(long, env = "GATEWAY_BACKEND_TIMEOUT", default_value = "30s", value_parser = parse_duration, value_name = "DURATION")]
+    pub backend_timeout: Duration,
+}
+
+/// `gateway serve`.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address to listen on for HTTP.
+    #[arg(
+        long,
+        env = "GATEWAY_LISTEN",
+        default_value = "0.0.0.0:8080",
+        value_name = "ADDR"
+    )]
+    pub listen: String,
+
+    /// Object served for `/` and for paths ending in `/`.
+    #[arg(
+        long,
+        env = "GATEWAY_INDEX",
+        default_value = "index.html",
+        value_name = "NAME"
+    )]
+    pub index: String,
+
+    /// How long in-flight responses may take to finish after SIGTERM/SIGINT.
+    #[arg(long, env = "GATEWAY_SHUTDOWN_GRACE", default_value = "30s", value_parser = parse_duration, value_name = "DURATION")]
+    pub shutdown_grace: Duration,
+
+    /// The bucket and how to reach it.
+    #[command(flatten)]
+    pub backend: BackendArgs,
+}
+
+/// `gateway seed`.
+#[derive(Debug, Clone, Args)]
+pub struct SeedArgs {
+    /// Object key to write; defaults to the file's name.
+    #[arg(long, env = "GATEWAY_KEY")]
+    pub key: Option<String>,
+
+    /// Seed this file instead of the GIF bundled in the binary.
+    #[arg(long, env = "GATEWAY_FILE", value_name = "PATH")]
+    pub file: Option<PathBuf>,
+
+    /// Leave an existing object with different content as it is.
+    #[arg(long, env = "GATEWAY_NO_OVERWRITE")]
+    pub no_overwrite: bool,
+
+    /// How long to keep retrying while the backend is unreachable or starting.
+    #[arg(long, env = "GATEWAY_WAIT", default_value = "120s", value_parser = parse_duration, value_name = "DURATION")]
+    pub wait: Duration,
+
+    /// The bucket and how to reach it.
+    #[command(flatten)]
+    pub backend: BackendArgs,
+}
+
+/// `gateway certs`.
+#[derive(Debug, Clone, Args)]
+pub struct CertsArgs {
+    /// Directory to write the PEM files into (created if missing).
+    #[arg(long, env = "GATEWAY_OUT", value_name = "DIR")]
+    pub out: PathBuf,
+
+    /// DNS name or IP address of the S3 backend, for its certificate (repeatable).
+    #[arg(long = "server-name", env = "GATEWAY_SERVER_NAME", value_delimiter = ',', default_values_t = [String::from("localhost"), String::from("127.0.0.1")])]
+    pub server_names: Vec<String>,
+
+    /// Common name of the gateway's client certificate.
+    #[arg(long, env = "GATEWAY_CLIENT_NAME", default_value = "gateway")]
+    pub client_name: String,
+
+    /// Validity of the certificates, in days.
+    #[arg(long, env = "GATEWAY_DAYS", default_value_t = 365, value_parser = clap::value_parser!(u32).range(1..=3650))]
+    pub days: u32,
+
+    /// Overwrite existing files.
+    #[arg(long, env = "GATEWAY_FORCE")]
+    pub force: bool,
+}
+
+/// `gateway demo`.
+#[derive(Debug, Clone, Args)]
+pub struct DemoArgs {
+    /// Address the gateway listens on.
+    #[arg(
+        long,
+        env = "GATEWAY_LISTEN",
+        default_value = "0.0.0.0:8080",
+        value_name = "ADDR"
+    )]
+    pub listen: String,
+}
+
+/// Parses `30s`, `5m`, `1h 30m`, `250ms`.
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s).map_err(|e| format!("{e} (expected e.g. 30s, 5m, 250ms)"))
+}
+
+/// Renders a clap error as the single line the user needs: what is wrong and which flag.
+///
+/// clap's own rendering spans several lines (usage, tips); operators reading a pod's
+/// `CrashLoopBackOff` log want one line that names the flag and the fix.
+pub fn one_line_error(err: &clap::Error) -> String {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if err.kind() == ErrorKind::MissingRequiredArgument
+        && let Some(ContextValue::Strings(args)) = err.get(ContextKind::InvalidArg)
+    {
+        let names: Vec<String> = args.iter().map(|a| flag_with_env(a)).collect();
+        return format!("error: missing required {}", names.join(", "));
+    }
+    let rendered = err.render().to_string();
+    let first = rendered
+        .lines()
+        .next()
+        .unwrap_or("error: invalid arguments")
+        .trim();
+    format!("{first} (see --help)")
+}
+
+/// `--bucket <BUCKET>` becomes `--bucket <BUCKET> (or GATEWAY_BUCKET)`.
+pub fn flag_with_env(arg: &str) -> String {
+    let flag = arg.split_whitespace().next().unwrap_or(arg);
+    match flag.strip_prefix("--") {
+        Some(name) => format!("{arg} (or {})", env_name(name)),
+        None => arg.to_string(),
+    }
+}
+
+/// The environment variable that backs a long flag name.
+pub fn env_name(flag: &str) -> String {
+    format!(
+        "GATEWAY_{}",
+        flag.trim_start_matches('-')
+            .replace('-', "_")
+            .to_uppercase()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn bad_duration_names_the_flag_on_one_line() {
+        let err = Cli::try_parse_from(["gateway", "seed", "--wait", "soon"]).unwrap_err();
+        let line = one_line_error(&err);
+        assert!(line.contains("--wait"), "{line}");
+        assert!(!line.contains('\n'));
+    }
+
+    #[test]
+    fn env_names_follow_the_flag() {
+        assert_eq!(env_name("--client-cert"), "GATEWAY_CLIENT_CERT");
+        assert_eq!(flag_with_env("--out <DIR>"), "--out <DIR> (or GATEWAY_OUT)");
+    }
+}

@@ -1,0 +1,161 @@
+//! Typed errors, each carrying what the operator needs to fix it.
+//!
+//! [`ConfigError`] names the flag at fault and ends the process with exit code 2 before anything
+//! binds. [`StorageError`] classifies what the S3 backend did, so the HTTP layer answers with an
+//! honest status (404 only when the object is really missing; 502/503/504 for backend trouble)
+//! and the log says why. No variant ever holds a credential.
+
+use http::StatusCode;
+
+/// A flag or environment value that cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[error("{flag}: {message}")]
+pub struct ConfigError {
+    /// The flag at fault, e.g. `--ca-cert` (its environment variable is `GATEWAY_CA_CERT`).
+    pub flag: &'static str,
+    /// What is wrong and, where there is one, the fix.
+    pub message: String,
+}
+
+impl ConfigError {
+    /// A config error for `flag`.
+    pub fn new(flag: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            flag,
+            message: message.into(),
+        }
+    }
+}
+
+/// Why a call to the S3 backend failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// The key does not exist (S3 404 `NoSuchKey`/`NotFound`).
+    #[error("no such key")]
+    NotFound,
+    /// The bucket does not exist (S3 404 `NoSuchBucket`): a deployment error, not a missing file.
+    #[error("bucket does not exist ({code})")]
+    NoSuchBucket {
+        /// The S3 error code.
+        code: String,
+    },
+    /// The backend refused our credentials or signature (403/401).
+    #[error(
+        "backend denied the request: {code}: {message} (check the access key, secret key and region)"
+    )]
+    Denied {
+        /// The S3 error code, e.g. `SignatureDoesNotMatch`.
+        code: String,
+        /// The backend's message.
+        message: String,
+    },
+    /// The TLS handshake with the backend failed: certificate rejected or not trusted.
+    #[error("backend TLS handshake refused: {0} (check --ca-cert, --client-cert and --client-key)")]
+    Tls(String),
+    /// The backend could not be reached (connection refused, DNS, reset).
+    #[error("backend unreachable: {0}")]
+    Unreachable(String),
+    /// The backend did not answer in time.
+    #[error("backend timed out: {0}")]
+    Timeout(String),
+    /// The backend answered with a server error.
+    #[error("backend error {status}: {code}: {message}")]
+    Backend {
+        /// HTTP status from the backend.
+        status: u16,
+        /// The S3 error code.
+        code: String,
+        /// The backend's message.
+        message: String,
+    },
+    /// The backend answered something that is not a valid S3 response.
+    #[error("invalid backend response: {0}")]
+    BadResponse(String),
+    /// A precondition failed (412), e.g. a conditional PUT found an existing object.
+    #[error("precondition failed")]
+    PreconditionFailed,
+    /// The request could not be built (a bug or an invalid key).
+    #[error("request could not be built: {0}")]
+    Internal(String),
+}
+
+impl StorageError {
+    /// The status a client of the gateway gets for this failure.
+    ///
+    /// `ready` is whether the last readiness probe reached the bucket: an unreachable backend is
+    /// 503 while the gateway is known to be unready (retry later), 502 otherwise.
+    pub fn status(&self, ready: bool) -> StatusCode {
+        match self {
+            StorageError::NotFound => StatusCode::NOT_FOUND,
+            StorageError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            StorageError::Unreachable(_) if !ready => StatusCode::SERVICE_UNAVAILABLE,
+            StorageError::Backend { status: 503, .. } => StatusCode::SERVICE_UNAVAILABLE,
+            StorageError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
+            StorageError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            _ => StatusCode::BAD_GATEWAY,
+        }
+    }
+
+    /// Whether waiting and retrying can fix this (the backend is starting or overloaded),
+    /// as opposed to a configuration error that retrying only hides.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            StorageError::Unreachable(_)
+            | StorageError::Timeout(_)
+            | StorageError::BadResponse(_) => true,
+            StorageError::Backend { status, .. } => *status >= 500,
+            _ => false,
+        }
+    }
+
+    /// A short, stable label for metrics and logs (bounded cardinality).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            StorageError::NotFound => "not_found",
+            StorageError::NoSuchBucket { .. } => "no_such_bucket",
+            StorageError::Denied { .. } => "denied",
+            StorageError::Tls(_) => "tls",
+            StorageError::Unreachable(_) => "unreachable",
+            StorageError::Timeout(_) => "timeout",
+            StorageError::Backend { .. } => "backend_error",
+            StorageError::BadResponse(_) => "bad_response",
+            StorageError::PreconditionFailed => "precondition_failed",
+            StorageError::Internal(_) => "internal",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backend_failures_are_never_404() {
+        let cases = [
+            StorageError::Denied {
+                code: "SignatureDoesNotMatch".into(),
+                message: String::new(),
+            },
+            StorageError::Tls("x".into()),
+            StorageError::Unreachable("x".into()),
+            StorageError::Timeout("x".into()),
+            StorageError::NoSuchBucket {
+                code: "NoSuchBucket".into(),
+            },
+            StorageError::BadResponse("x".into()),
+        ];
+        for e in cases {
+            assert_ne!(e.status(true), StatusCode::NOT_FOUND, "{e}");
+            assert!(e.status(true).is_server_error(), "{e}");
+        }
+        assert_eq!(StorageError::NotFound.status(true), StatusCode::NOT_FOUND);
+        assert_eq!(
+            StorageError::Timeout("t".into()).status(true),
+            StatusCode::GATEWAY_TIMEOUT
+        );
+        assert_eq!(
+            StorageError::Unreachable("r".into()).status(false),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+    }
+}

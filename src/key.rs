@@ -1,0 +1,91 @@
+//! From a request path to an object key.
+//!
+//! The path is percent-decoded once (so `%20`, `%2F`, parentheses and Unicode reach the key
+//! S3 stores, and `+` stays a literal plus), then checked: a key with a NUL, invalid UTF-8, or a
+//! `.`/`..` segment is refused, so no request can name something outside the served bucket.
+//! Paths ending in `/` name the index document of that "directory".
+
+use percent_encoding::percent_decode_str;
+
+/// Why a path cannot be an object key (answered with 400).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BadKey {
+    /// Percent-decoding produced bytes that are not UTF-8.
+    #[error("path is not valid UTF-8 after percent-decoding")]
+    InvalidUtf8,
+    /// The path holds a NUL byte.
+    #[error("path contains a NUL byte")]
+    Nul,
+    /// The path holds a `.` or `..` segment.
+    #[error("path contains a '.' or '..' segment")]
+    DotSegment,
+    /// The decoded key is longer than S3 allows (1024 bytes).
+    #[error("key longer than 1024 bytes")]
+    TooLong,
+}
+
+/// The longest key S3 accepts, in bytes.
+pub const MAX_KEY_BYTES: usize = 1024;
+
+/// Maps a request path (without query) to the key to fetch; `index` names directory indexes.
+///
+/// # Errors
+/// A [`BadKey`] saying why the path cannot name an object.
+pub fn object_key(path: &str, index: &str) -> Result<String, BadKey> {
+    let raw = path.strip_prefix('/').unwrap_or(path);
+    let decoded = percent_decode_str(raw)
+        .decode_utf8()
+        .map_err(|_| BadKey::InvalidUtf8)?;
+    if decoded.contains('\0') {
+        return Err(BadKey::Nul);
+    }
+    if decoded.split('/').any(|seg| seg == "." || seg == "..") {
+        return Err(BadKey::DotSegment);
+    }
+    let key = if decoded.is_empty() || decoded.ends_with('/') {
+        format!("{decoded}{index}")
+    } else {
+        decoded.into_owned()
+    };
+    if key.len() > MAX_KEY_BYTES {
+        return Err(BadKey::TooLong);
+    }
+    Ok(key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_and_indexes() {
+        let cases = [
+            ("/", "index.html"),
+            ("/cat.gif", "cat.gif"),
+            ("/dir/", "dir/index.html"),
+            ("/a%20b.gif", "a b.gif"),
+            ("/a+b.gif", "a+b.gif"),
+            ("/(1).gif", "(1).gif"),
+            ("/caf%C3%A9.gif", "café.gif"),
+            ("/a%2Fb", "a/b"),
+            ("/a//b", "a//b"),
+            ("/..gif", "..gif"),
+        ];
+        for (path, key) in cases {
+            assert_eq!(object_key(path, "index.html").as_deref(), Ok(key), "{path}");
+        }
+    }
+
+    #[test]
+    fn refuses_escapes_and_junk() {
+        assert_eq!(object_key("/../x", "i"), Err(BadKey::DotSegment));
+        assert_eq!(object_key("/a/%2E%2E/x", "i"), Err(BadKey::DotSegment));
+        assert_eq!(object_key("/a/./x", "i"), Err(BadKey::DotSegment));
+        assert_eq!(object_key("/a%00b", "i"), Err(BadKey::Nul));
+        assert_eq!(object_key("/%FF", "i"), Err(BadKey::InvalidUtf8));
+        assert_eq!(
+            object_key(&format!("/{}", "k".repeat(1025)), "i"),
+            Err(BadKey::TooLong)
+        );
+    }
+}

@@ -1,0 +1,78 @@
+//! The `gateway` binary: parse flags, set up logging, run the subcommand, map errors to exit codes.
+//!
+//! Exit codes: 0 success; 1 runtime failure; 2 bad flags or configuration (one line on stderr
+//! naming the flag).
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use gateway::cli::{Cli, Command};
+use gateway::config::{BackendConfig, ServeConfig};
+use gateway::error::ConfigError;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => e.exit(), // --help, --version
+        Err(e) => {
+            eprintln!("{}", gateway::cli::one_line_error(&e));
+            return ExitCode::from(2);
+        }
+    };
+    if let Err(e) = gateway::telemetry::init(cli.log_format, cli.log_level.as_deref()) {
+        eprintln!("error: {e}");
+        return ExitCode::from(2);
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.downcast_ref::<ConfigError>().is_some() => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Serve(args) => {
+            let config = ServeConfig::from_args(&args)?;
+            let listener = tokio::net::TcpListener::bind(config.listen)
+                .await
+                .map_err(|e| {
+                    anyhow::anyhow!("cannot listen on {} (--listen): {e}", config.listen)
+                })?;
+            gateway::server::serve(listener, config, gateway::shutdown::signal()).await;
+            Ok(())
+        }
+        Command::Seed(args) => {
+            let plan = gateway::seed::plan_from_args(&args)?;
+            let backend = BackendConfig::from_args(&args.backend)?;
+            gateway::seed::run(&backend, &plan).await?;
+            Ok(())
+        }
+        Command::Certs(args) => {
+            let pki =
+                gateway::certs::DevPki::generate(&args.server_names, &args.client_name, args.days)?;
+            for path in pki.write_to(&args.out, args.force)? {
+                println!("wrote {}", path.display());
+            }
+            Ok(())
+        }
+        Command::Demo(args) => gateway::demo::run(&args, gateway::shutdown::signal()).await,
+    }
+}

@@ -1,0 +1,333 @@
+//! The S3 bucket: aws-sdk-s3 over the mTLS client, and honest error classification.
+//!
+//! Every backend call goes through [`Storage`], which times it, counts it by operation and
+//! outcome, and turns the SDK's error into a [`StorageError`] that says what happened (missing
+//! key, credentials refused, TLS refused, unreachable, timeout) without any secret in it.
+//! Object bodies are returned as the SDK's streaming body: nothing is read into memory here.
+
+use std::error::Error as StdError;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use aws_sdk_s3::Client;
+use aws_sdk_s3::config::{
+    BehaviorVersion, Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation,
+};
+use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::primitives::ByteStream;
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_types::body::SdkBody;
+use aws_smithy_types::retry::RetryConfig;
+use aws_smithy_types::timeout::TimeoutConfig;
+use bytes::Bytes;
+
+use crate::config::BackendConfig;
+use crate::error::StorageError;
+use crate::metrics::Metrics;
+use crate::s3http::{MtlsHttpClient, find_tls_error};
+
+/// Response metadata of an object, as S3 reports it.
+#[derive(Clone, Debug, Default)]
+pub struct ObjectMeta {
+    /// Size in bytes.
+    pub content_length: Option<u64>,
+    /// `Content-Type` stored with the object.
+    pub content_type: Option<String>,
+    /// Entity tag, quoted as S3 sends it.
+    pub etag: Option<String>,
+    /// Last modification time.
+    pub last_modified: Option<SystemTime>,
+    /// `Cache-Control` stored with the object.
+    pub cache_control: Option<String>,
+    /// User metadata (`x-amz-meta-*`), lowercase names without the prefix.
+    pub metadata: Vec<(String, String)>,
+}
+
+/// An object being streamed from the backend.
+#[derive(Debug)]
+pub struct Object {
+    /// Its metadata.
+    pub meta: ObjectMeta,
+    /// The body, still streaming from the backend.
+    pub body: SdkBody,
+}
+
+/// How many attempts the SDK makes per call.
+#[derive(Clone, Copy, Debug)]
+pub enum Retries {
+    /// One retry of transient failures (a stale pooled connection), for serving requests.
+    Serve,
+    /// No SDK retries: the caller runs its own retry loop with a deadline (`seed`).
+    CallerManaged,
+}
+
+/// A handle on the configured bucket.
+#[derive(Clone, Debug)]
+pub struct Storage {
+    client: Client,
+    bucket: String,
+    metrics: Arc<Metrics>,
+}
+
+impl Storage {
+    /// Builds the S3 client for `cfg`. No connection is made until the first call.
+    pub fn new(cfg: &BackendConfig, metrics: Arc<Metrics>, retries: Retries) -> Self {
+        let http = MtlsHttpClient::new(cfg.tls.clone(), cfg.connect_timeout, cfg.timeout);
+        let retry = match retries {
+            Retries::Serve => RetryConfig::standard().with_max_attempts(2),
+            Retries::CallerManaged => RetryConfig::disabled(),
+        };
+        let creds = Credentials::new(
+            &cfg.access_key,
+            cfg.secret_key.expose(),
+            None,
+            None,
+            "gateway-static",
+        );
+        let conf = aws_sdk_s3::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(cfg.region.clone()))
+            .endpoint_url(&cfg.endpoint)
+            .force_path_style(cfg.path_style)
+            .credentials_provider(creds)
+            .http_client(http)
+            .retry_config(retry)
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(cfg.connect_timeout)
+                    .read_timeout(cfg.timeout)
+                    .build(),
+            )
+            // MinIO before 2025 rejects the SDK's default CRC32 trailers; checksums are sent
+            // and checked only where S3 requires them.
+            .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
+            .response_checksum_validation(ResponseChecksumValidation::WhenRequired)
+            .build();
+        Self {
+            client: Client::from_conf(conf),
+            bucket: cfg.bucket.clone(),
+            metrics,
+        }
+    }
+
+    /// The bucket name.
+    pub fn bucket(&self) -> &str {
+        &self.bucket
+    }
+
+    /// Starts streaming an object.
+    ///
+    /// # Errors
+    /// [`StorageError::NotFound`] when the key does not exist; other variants for backend trouble.
+    pub async fn get(&self, key: &str) -> Result<Object, StorageError> {
+        let out = self
+            .timed(
+                "GetObject",
+                self.client
+                    .get_object()
+                    .bucket(&self.bucket)
+                    .key(key)
+                    .send(),
+            )
+            .await?;
+        let meta = ObjectMeta {
+            content_length: out.content_length().and_then(|n| u64::try_from(n).ok()),
+            content_type: out.content_type().map(str::to_string),
+            etag: out.e_tag().map(str::to_string),
+            last_modified: out
+                .last_modified()
+                .and_then(|t| SystemTime::try_from(*t).ok()),
+            cache_control: out.cache_control().map(str::to_string),
+            metadata: sorted(out.metadata()),
+        };
+        Ok(Object {
+            meta,
+            body: out.body.into_inner(),
+        })
+    }
+
+    /// An object's metadata, without its body.
+    ///
+    /// # Errors
+    /// As [`Storage::get`].
+    pub async fn head(&self, key: &str) -> Result<ObjectMeta, StorageError> {
+        let out = self
+            .timed(
+                "HeadObject",
+                self.client
+                    .head_object()
+                    .bucket(&self.bucket)
+                    .key(key)
+                    .send(),
+            )
+            .await?;
+        Ok(ObjectMeta {
+            content_length: out.content_length().and_then(|n| u64::try_from(n).ok()),
+            content_type: out.content_type().map(str::to_string),
+            etag: out.e_tag().map(str::to_string),
+            last_modified: out
+                .last_modified()
+                .and_then(|t| SystemTime::try_from(*t).ok()),
+            cache_control: out.cache_control().map(str::to_string),
+            metadata: sorted(out.metadata()),
+        })
+    }
+
+    /// Checks that the bucket exists and our credentials and certificate are accepted.
+    ///
+    /// # Errors
+    /// The reason the bucket cannot be reached; a missing bucket is [`StorageError::NoSuchBucket`].
+    pub async fn head_bucket(&self) -> Result<(), StorageError> {
+        match self
+            .timed(
+                "HeadBucket",
+                self.client.head_bucket().bucket(&self.bucket).send(),
+            )
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(StorageError::NotFound) => Err(StorageError::NoSuchBucket {
+                code: "NoSuchBucket".into(),
+            }),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Creates the bucket; `Ok(false)` when it already exists and is ours.
+    ///
+    /// # Errors
+    /// Backend trouble, or a bucket name owned by someone else.
+    pub async fn create_bucket(&self) -> Result<bool, StorageError> {
+        match self
+            .timed(
+                "CreateBucket",
+                self.client.create_bucket().bucket(&self.bucket).send(),
+            )
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(StorageError::Backend { code, .. } | StorageError::Denied { code, .. })
+                if code == "BucketAlreadyOwnedByYou" =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Uploads an object in one atomic PUT (the object is replaced whole or not at all).
+    ///
+    /// With `only_if_absent`, the PUT carries `If-None-Match: *` and an existing object gives
+    /// [`StorageError::PreconditionFailed`] instead of being replaced.
+    ///
+    /// # Errors
+    /// Backend trouble, or `PreconditionFailed` as above.
+    pub async fn put(
+        &self,
+        key: &str,
+        body: Bytes,
+        content_type: &str,
+        metadata: &[(&str, String)],
+        only_if_absent: bool,
+    ) -> Result<(), StorageError> {
+        let mut req = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type(content_type)
+            .content_md5(base64_md5(&body))
+            .body(ByteStream::from(body));
+        for (k, v) in metadata {
+            req = req.metadata(*k, v);
+        }
+        if only_if_absent {
+            req = req.if_none_match("*");
+        }
+        self.timed("PutObject", req.send()).await.map(|_| ())
+    }
+
+    /// Runs one SDK call, recording its duration and outcome.
+    async fn timed<T, E>(
+        &self,
+        operation: &'static str,
+        call: impl Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+    ) -> Result<T, StorageError>
+    where
+        E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
+    {
+        let start = Instant::now();
+        let result = call.await.map_err(classify);
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(e) => e.kind(),
+        };
+        self.metrics.observe_s3(operation, outcome, start.elapsed());
+        result
+    }
+}
+
+fn sorted(m: Option<&std::collections::HashMap<String, String>>) -> Vec<(String, String)> {
+    let mut v: Vec<_> = m
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
+        .collect();
+    v.sort();
+    v
+}
+
+fn base64_md5(body: &[u8]) -> String {
+    use base64::Engine;
+    use md5::Digest;
+    base64::engine::general_purpose::STANDARD.encode(md5::Md5::digest(body))
+}
+
+/// Turns an SDK error into what happened, in words an operator can act on.
+pub fn classify<E>(err: SdkError<E, HttpResponse>) -> StorageError
+where
+    E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
+{
+    let context = || DisplayErrorContext(&err).to_string();
+    match &err {
+        SdkError::ServiceError(service) => {
+            let status = service.raw().status().as_u16();
+            let code = service.err().code().unwrap_or("").to_string();
+            let message = service.err().message().unwrap_or("").to_string();
+            match status {
+                404 if code == "NoSuchBucket" => StorageError::NoSuchBucket { code },
+                404 => StorageError::NotFound,
+                412 => StorageError::PreconditionFailed,
+                401 | 403 => StorageError::Denied {
+                    code: if code.is_empty() {
+                        format!("HTTP {status}")
+                    } else {
+                        code
+                    },
+                    message,
+                },
+                _ => StorageError::Backend {
+                    status,
+                    code,
+                    message,
+                },
+            }
+        }
+        SdkError::DispatchFailure(dispatch) => {
+            if let Some(tls) = find_tls_error(&err) {
+                StorageError::Tls(tls.to_string())
+            } else if dispatch.is_timeout() {
+                StorageError::Timeout(context())
+            } else {
+                StorageError::Unreachable(context())
+            }
+        }
+        SdkError::TimeoutError(_) => StorageError::Timeout(context()),
+        SdkError::ResponseError(_) => StorageError::BadResponse(context()),
+        SdkError::ConstructionFailure(_) => StorageError::Internal(context()),
+        _ => StorageError::BadResponse(context()),
+    }
+}
+
+/// Upper bound on how long a readiness probe waits for the backend.
+pub const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
