@@ -58,12 +58,12 @@ pub enum CertsError {
     #[error("{0} already exists; pass --force to overwrite")]
     Exists(PathBuf),
     /// Writing failed.
-    #[error("cannot write {path}: {source}")]
+    #[error("cannot write {path}: {cause}")]
     Write {
         /// The file.
         path: PathBuf,
         /// Why.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
 }
 
@@ -144,18 +144,18 @@ impl DevPki {
     /// # Errors
     /// [`CertsError::Exists`] when a file exists and `force` is false; I/O errors otherwise.
     pub fn write_to(&self, dir: &Path, force: bool) -> Result<Vec<PathBuf>, CertsError> {
-        std::fs::create_dir_all(dir).map_err(|source| CertsError::Write {
+        std::fs::create_dir_all(dir).map_err(|cause| CertsError::Write {
             path: dir.to_path_buf(),
-            source,
+            cause,
         })?;
         let paths: Vec<PathBuf> = FILES.iter().map(|(n, _)| dir.join(n)).collect();
         if !force && let Some(p) = paths.iter().find(|p| p.exists()) {
             return Err(CertsError::Exists(p.clone()));
         }
         for ((path, (_, private)), pem) in paths.iter().zip(FILES).zip(self.contents()) {
-            write_file(path, pem.as_bytes(), private).map_err(|source| CertsError::Write {
+            write_file(path, pem.as_bytes(), private).map_err(|cause| CertsError::Write {
                 path: path.clone(),
-                source,
+                cause,
             })?;
         }
         Ok(paths)

@@ -40,7 +40,6 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
         Err(e) => {
-            tracing::error!("{e:#}");
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }

@@ -89,7 +89,9 @@ impl HttpConnector for Connector {
         let inner = self.inner.clone();
         let read_timeout = self.read_timeout;
         HttpConnectorFuture::new(async move {
-            let mut request = request.try_into_http1x().map_err(|e| ConnectorError::user(e.into()))?;
+            let mut request = request
+                .try_into_http1x()
+                .map_err(|e| ConnectorError::user(e.into()))?;
             expose_connection(&mut request);
             let response = tokio::time::timeout(read_timeout, inner.request(request))
                 .await

@@ -86,22 +86,22 @@ impl SeedPlan {
 #[derive(Debug, thiserror::Error)]
 pub enum SeedError {
     /// A step failed with an error that retrying cannot fix.
-    #[error("{step}: {source}")]
+    #[error("{step}: {cause}")]
     Failed {
         /// The S3 operation.
         step: &'static str,
         /// The backend's answer.
-        source: StorageError,
+        cause: StorageError,
     },
     /// The backend stayed unavailable for the whole `--wait`.
-    #[error("{step}: gave up after {waited:?} (--wait): {source}")]
+    #[error("{step}: gave up after {waited:.1?} (--wait): {cause}")]
     GaveUp {
         /// The S3 operation.
         step: &'static str,
         /// How long it waited.
         waited: Duration,
         /// The last error.
-        source: StorageError,
+        cause: StorageError,
     },
 }
 
@@ -117,24 +117,11 @@ pub async fn seed(storage: &Storage, plan: &SeedPlan) -> Result<Outcome, SeedErr
         hex::encode(<md5::Md5 as md5::Digest>::digest(&plan.data))
     );
 
-    match retrying(deadline, "HeadBucket", || storage.head_bucket()).await {
-        Ok(()) => {}
-        Err(SeedError::Failed {
-            source: StorageError::NoSuchBucket { .. },
-            ..
-        }) => {
-            let created = retrying(deadline, "CreateBucket", || storage.create_bucket()).await?;
-            if created {
-                tracing::info!(bucket = storage.bucket(), "bucket created");
-            }
-        }
-        Err(e) => return Err(e),
-    }
-
     let metadata = [(SHA256_META, sha256.clone())];
-    // Two rounds at most: a conditional create that loses a race re-checks what won.
-    for _ in 0..2 {
-        match retrying(deadline, "HeadObject", || storage.head(&plan.key)).await {
+    // Three rounds at most: the bucket may have to be created, and a conditional create that
+    // loses a race re-checks what won.
+    for _ in 0..3 {
+        match retrying(deadline, "GetObject", || storage.stat(&plan.key)).await {
             Ok(existing) => {
                 let same = existing
                     .metadata
@@ -160,7 +147,7 @@ pub async fn seed(storage: &Storage, plan: &SeedPlan) -> Result<Outcome, SeedErr
                 return Ok(Outcome::Replaced);
             }
             Err(SeedError::Failed {
-                source: StorageError::NotFound,
+                cause: StorageError::NotFound,
                 ..
             }) => {
                 match retrying(deadline, "PutObject", || {
@@ -176,10 +163,18 @@ pub async fn seed(storage: &Storage, plan: &SeedPlan) -> Result<Outcome, SeedErr
                 {
                     Ok(()) => return Ok(Outcome::Created),
                     Err(SeedError::Failed {
-                        source: StorageError::PreconditionFailed,
+                        cause: StorageError::PreconditionFailed,
                         ..
                     }) => continue,
                     Err(e) => return Err(e),
+                }
+            }
+            Err(SeedError::Failed {
+                cause: StorageError::NoSuchBucket { .. },
+                ..
+            }) => {
+                if retrying(deadline, "CreateBucket", || storage.create_bucket()).await? {
+                    tracing::info!(bucket = storage.bucket(), "bucket created");
                 }
             }
             Err(e) => return Err(e),
@@ -187,7 +182,7 @@ pub async fn seed(storage: &Storage, plan: &SeedPlan) -> Result<Outcome, SeedErr
     }
     Err(SeedError::Failed {
         step: "PutObject",
-        source: StorageError::PreconditionFailed,
+        cause: StorageError::PreconditionFailed,
     })
 }
 
@@ -206,14 +201,14 @@ where
     loop {
         match op().await {
             Ok(v) => return Ok(v),
-            Err(e) if !e.is_transient() => return Err(SeedError::Failed { step, source: e }),
+            Err(e) if !e.is_transient() => return Err(SeedError::Failed { step, cause: e }),
             Err(e) => {
                 let now = Instant::now();
                 if now + pause > deadline {
                     return Err(SeedError::GaveUp {
                         step,
                         waited: started.elapsed(),
-                        source: e,
+                        cause: e,
                     });
                 }
                 tracing::info!(step, error = %e, retry_in = ?pause, "backend not ready; retrying");

@@ -146,6 +146,44 @@ impl Storage {
         })
     }
 
+    /// An object's metadata, learnt from a one-byte ranged GET rather than a HEAD, because a
+    /// GET error carries the backend's reason (`SignatureDoesNotMatch`, `NoSuchBucket`) where a
+    /// HEAD error has only a status. Used by `seed`, whose errors must name their cause.
+    ///
+    /// # Errors
+    /// As [`Storage::get`]; a missing bucket is [`StorageError::NoSuchBucket`].
+    pub async fn stat(&self, key: &str) -> Result<ObjectMeta, StorageError> {
+        let result = self
+            .timed(
+                "GetObject",
+                self.client
+                    .get_object()
+                    .bucket(&self.bucket)
+                    .key(key)
+                    .range("bytes=0-0")
+                    .send(),
+            )
+            .await;
+        match result {
+            Ok(out) => Ok(ObjectMeta {
+                content_length: out
+                    .content_range()
+                    .and_then(|r| r.rsplit('/').next())
+                    .and_then(|n| n.parse().ok()),
+                content_type: out.content_type().map(str::to_string),
+                etag: out.e_tag().map(str::to_string),
+                last_modified: out
+                    .last_modified()
+                    .and_then(|t| SystemTime::try_from(*t).ok()),
+                cache_control: out.cache_control().map(str::to_string),
+                metadata: sorted(out.metadata()),
+            }),
+            // An empty object has no byte 0.
+            Err(StorageError::Backend { status: 416, .. }) => self.head(key).await,
+            Err(e) => Err(e),
+        }
+    }
+
     /// An object's metadata, without its body.
     ///
     /// # Errors
@@ -207,7 +245,7 @@ impl Storage {
         {
             Ok(_) => Ok(true),
             Err(StorageError::Backend { code, .. } | StorageError::Denied { code, .. })
-                if code == "BucketAlreadyOwnedByYou" =>
+                if code == "BucketAlreadyOwnedByYou" || code == "BucketAlreadyExists" =>
             {
                 Ok(false)
             }

@@ -1,5 +1,7 @@
 //! Logging setup: tracing to stderr, as text or JSON, filtered by `--log-level` or `RUST_LOG`.
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 
 use crate::cli::LogFormat;
@@ -17,7 +19,9 @@ pub fn init(format: LogFormat, level: Option<&str>) -> Result<(), crate::error::
     };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        // Colour codes only for a terminal, never in files or container logs.
+        .with_ansi(std::io::stderr().is_terminal());
     // A second init (tests) keeps the first subscriber.
     let _ = match format {
         LogFormat::Text => builder.try_init(),

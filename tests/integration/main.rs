@@ -1,1 +1,20 @@
+//! Integration tests: the real gateway against a real S3 implementation (s3s-fs) over TCP with
+//! mutual TLS and SigV4, and the real binary where its exit codes and logs are the subject.
 
+// Shared fixtures: backend, gateway, HTTP client, binary runner.
+mod util;
+
+// GET/HEAD of the seeded GIF, 404, 400, 405, index.
+mod serve;
+
+// Backend failures: wrong secret, missing or foreign client certificate.
+mod failures;
+
+// `gateway seed`: idempotence, --no-overwrite, waiting for a late backend, fatal errors.
+mod seed;
+
+// A 64 MiB object streamed through intact.
+mod stream;
+
+// The binary: --help, config errors with exit code 2, `gateway demo`, SIGTERM drain.
+mod binary;

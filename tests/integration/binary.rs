@@ -1,0 +1,196 @@
+//! The real binary as a user runs it: help, configuration errors, the demo, SIGTERM.
+
+use crate::util::{Binary, command, get, seed_gif, wait_for_status};
+
+fn run(args: &[&str]) -> (i32, String, String) {
+    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    let out = command(&args).output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `gateway --help` lists every subcommand.
+#[test]
+fn help_lists_subcommands() {
+    let (code, stdout, _) = run(&["--help"]);
+    assert_eq!(code, 0);
+    for sub in ["serve", "seed", "certs", "demo"] {
+        assert!(stdout.contains(sub), "{stdout}");
+    }
+}
+
+/// Bad configuration exits 2 with one line naming the flag, before anything binds.
+#[test]
+fn config_errors_exit_2_with_one_line() {
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &[
+                "serve",
+                "--endpoint",
+                "https://minio:9000",
+                "--access-key",
+                "a",
+                "--secret-key",
+                "s",
+            ],
+            "--bucket",
+        ),
+        (
+            &[
+                "serve",
+                "--bucket",
+                "gifs",
+                "--access-key",
+                "a",
+                "--secret-key",
+                "s",
+            ],
+            "--endpoint",
+        ),
+        (
+            &["serve", "--endpoint", "minio:9000", "--bucket", "gifs"],
+            "--endpoint",
+        ),
+        (
+            &[
+                "serve",
+                "--endpoint",
+                "https://m:9000",
+                "--bucket",
+                "Bad_Name",
+                "--access-key",
+                "a",
+                "--secret-key",
+                "s",
+            ],
+            "--bucket",
+        ),
+        (
+            &[
+                "serve",
+                "--endpoint",
+                "https://m:9000",
+                "--bucket",
+                "gifs",
+                "--access-key",
+                "a",
+                "--secret-key",
+                "s",
+                "--listen",
+                "nowhere",
+            ],
+            "--listen",
+        ),
+        (
+            &[
+                "serve",
+                "--endpoint",
+                "https://m:9000",
+                "--bucket",
+                "gifs",
+                "--access-key",
+                "a",
+                "--secret-key",
+                "s",
+                "--client-cert",
+                "/nonexistent.pem",
+            ],
+            "--client-key",
+        ),
+        (
+            &[
+                "serve",
+                "--endpoint",
+                "https://m:9000",
+                "--bucket",
+                "gifs",
+                "--access-key",
+                "a",
+                "--secret-key",
+                "s",
+                "--ca-cert",
+                "/nonexistent.pem",
+            ],
+            "--ca-cert",
+        ),
+        (
+            &[
+                "serve",
+                "--endpoint",
+                "https://m:9000",
+                "--bucket",
+                "gifs",
+                "--access-key",
+                "a",
+            ],
+            "--secret-key",
+        ),
+        (&["serve", "--no-such-flag"], "--no-such-flag"),
+        (&["seed", "--wait", "soon"], "--wait"),
+    ];
+    for (args, flag) in cases {
+        let (code, _, stderr) = run(args);
+        assert_eq!(code, 2, "{args:?}: {stderr}");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}: {stderr}");
+        assert!(
+            stderr.contains(flag),
+            "{args:?} should name {flag}: {stderr}"
+        );
+    }
+}
+
+/// `gateway certs` writes the PKI and refuses to overwrite it without --force.
+#[test]
+fn certs_writes_and_refuses_overwrite() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().display().to_string();
+    let (code, stdout, stderr) = run(&[
+        "certs",
+        "--out",
+        &out,
+        "--server-name",
+        "minio",
+        "--server-name",
+        "10.0.0.5",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(stdout.lines().count(), 6, "{stdout}");
+    let (code, _, stderr) = run(&["certs", "--out", &out]);
+    assert_ne!(code, 0);
+    assert!(stderr.contains("--force"), "{stderr}");
+    let (code, _, stderr) = run(&["certs", "--out", &out, "--force"]);
+    assert_eq!(code, 0, "{stderr}");
+}
+
+/// `gateway demo` on a free port serves the GIF from seed/ and Prometheus metrics; SIGTERM
+/// stops it with exit code 0.
+#[tokio::test]
+async fn demo_serves_the_gif() {
+    let mut bin = Binary::spawn(&["demo".to_string(), "--listen".into(), "127.0.0.1:0".into()]);
+    let deadline = std::time::Instant::now() + crate::util::TIMEOUT;
+    let url = loop {
+        if let Some(line) = bin.stdout().lines().find(|l| l.contains("GIF")) {
+            break line.split_whitespace().last().unwrap().to_string();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no URL printed: {}",
+            bin.stderr()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    let r = get(&url).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-type"), "image/gif");
+    assert_eq!(r.body.as_ref(), seed_gif().as_slice());
+    let metrics_url = url.replace("/gateway.gif", "/metrics");
+    wait_for_status(&metrics_url, 200).await;
+    let m = get(&metrics_url).await;
+    assert!(
+        String::from_utf8_lossy(&m.body).contains("# TYPE gateway_http_requests_total counter")
+    );
+    assert_eq!(bin.terminate().await, 0, "{}", bin.stderr());
+}

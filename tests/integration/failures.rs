@@ -1,0 +1,96 @@
+//! Backend failures are answered honestly (502/503, never a fake 404) and logged with their
+//! cause, never with a secret. These run the real binary so its log output can be read.
+
+use crate::util::{Backend, Binary, SECRET_KEY, get, wait_for_status};
+use gateway::cli::BackendArgs;
+
+/// Runs `gateway serve` with `args`, returns (status of GET /gateway.gif, /readyz status, log).
+async fn run_gateway(backend: &Backend, args: &BackendArgs) -> (u16, u16, String) {
+    let mut cli = vec!["serve".to_string(), "--listen".into(), "127.0.0.1:0".into()];
+    cli.extend(backend.cli_args(args));
+    let mut bin = Binary::spawn(&cli);
+    let addr = bin.listen_addr().await;
+    wait_for_status(&format!("http://{addr}/healthz"), 200).await;
+    let object = get(&format!("http://{addr}/gateway.gif")).await.status;
+    let ready = get(&format!("http://{addr}/readyz")).await.status;
+    assert_eq!(bin.terminate().await, 0, "{}", bin.stderr());
+    (object, ready, bin.stderr())
+}
+
+/// A wrong secret key is a 502 with the backend's reason in the log, and neither the wrong nor
+/// the right secret appears anywhere in the output.
+#[tokio::test]
+async fn wrong_secret_is_502_and_logged_without_secret() {
+    let backend = Backend::start().await;
+    backend.seed_gif().await;
+    let wrong = "wrong-secret-0123456789abcdef";
+    let args = BackendArgs {
+        secret_key: Some(wrong.into()),
+        ..backend.args()
+    };
+    let (object, ready, log) = run_gateway(&backend, &args).await;
+    assert_eq!(object, 502, "{log}");
+    assert_eq!(ready, 503, "{log}");
+    assert!(
+        log.contains("SignatureDoesNotMatch"),
+        "log must name the cause:\n{log}"
+    );
+    assert!(
+        !log.contains(wrong) && !log.contains(SECRET_KEY),
+        "secret leaked:\n{log}"
+    );
+}
+
+/// Without a client certificate the backend refuses the TLS handshake: not ready, 502, and the
+/// log says the handshake was refused.
+#[tokio::test]
+async fn missing_client_certificate_is_refused() {
+    let backend = Backend::start().await;
+    backend.seed_gif().await;
+    let args = BackendArgs {
+        client_cert: None,
+        client_key: None,
+        ..backend.args()
+    };
+    let (object, ready, log) = run_gateway(&backend, &args).await;
+    assert_eq!((object, ready), (502, 503), "{log}");
+    assert!(log.contains("TLS handshake refused"), "{log}");
+}
+
+/// A client certificate from another CA is refused the same way; so is a backend certificate
+/// that the configured CA did not sign.
+#[tokio::test]
+async fn foreign_certificates_are_refused() {
+    let backend = Backend::start().await;
+    backend.seed_gif().await;
+    let other = Backend::prepare(backend.addr);
+
+    let foreign_client = BackendArgs {
+        client_cert: Some(other.tls("client.pem")),
+        client_key: Some(other.tls("client-key.pem")),
+        ..backend.args()
+    };
+    let (object, ready, log) = run_gateway(&backend, &foreign_client).await;
+    assert_eq!((object, ready), (502, 503), "{log}");
+    assert!(log.contains("TLS handshake refused"), "{log}");
+
+    let foreign_ca = BackendArgs {
+        ca_cert: Some(other.tls("ca.pem")),
+        ..backend.args()
+    };
+    let (object, ready, log) = run_gateway(&backend, &foreign_ca).await;
+    assert_eq!((object, ready), (502, 503), "{log}");
+    assert!(log.contains("TLS handshake refused"), "{log}");
+}
+
+/// A backend that is down: not ready, and requests get 503 (retry later), not 404.
+#[tokio::test]
+async fn unreachable_backend_is_503() {
+    let backend = Backend::prepare(std::net::SocketAddr::from((
+        [127, 0, 0, 1],
+        crate::util::free_port(),
+    )));
+    let (object, ready, log) = run_gateway(&backend, &backend.args()).await;
+    assert_eq!((object, ready), (503, 503), "{log}");
+    assert!(log.contains("backend unreachable"), "{log}");
+}

@@ -1,0 +1,161 @@
+//! `gateway seed` against the mTLS backend: once, twice, with other bytes, late, and refused.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use gateway::seed::{Outcome, SeedPlan, seed};
+
+use crate::util::{Backend, Binary, Gateway, command, get, seed_gif};
+
+/// Running the real `gateway seed` twice leaves one object holding the GIF; the second run says
+/// it was already present. The bucket is created by the first run.
+#[tokio::test]
+async fn seeding_twice_is_idempotent() {
+    let backend = Backend::start().await;
+    let mut args = vec!["seed".to_string()];
+    args.extend(backend.cli_args(&backend.args()));
+
+    let mut first = Binary::spawn(&args);
+    assert_eq!(first.wait().await, 0, "{}", first.stderr());
+    assert!(first.stdout().contains("created"), "{}", first.stdout());
+    let mut second = Binary::spawn(&args);
+    assert_eq!(second.wait().await, 0, "{}", second.stderr());
+    assert!(
+        second.stdout().contains("already present"),
+        "{}",
+        second.stdout()
+    );
+
+    assert_eq!(backend.keys(), vec!["gateway.gif".to_string()]);
+    let gw = Gateway::start(backend.args()).await;
+    assert_eq!(
+        get(&gw.url("/gateway.gif")).await.body.as_ref(),
+        seed_gif().as_slice()
+    );
+    gw.stop().await;
+}
+
+/// Other bytes under the key are replaced by default, and kept with `--no-overwrite`.
+#[tokio::test]
+async fn other_bytes_are_replaced_unless_no_overwrite() {
+    let backend = Backend::start().await;
+    let storage = backend.storage();
+    let plan = |data: &'static [u8], overwrite| {
+        SeedPlan::new(
+            "file.txt".into(),
+            Bytes::from_static(data),
+            overwrite,
+            Duration::from_secs(5),
+        )
+    };
+    assert_eq!(
+        seed(&storage, &plan(b"old", true)).await.unwrap(),
+        Outcome::Created
+    );
+    assert_eq!(
+        seed(&storage, &plan(b"new", false)).await.unwrap(),
+        Outcome::KeptExisting
+    );
+    let gw = Gateway::start(backend.args()).await;
+    assert_eq!(get(&gw.url("/file.txt")).await.body.as_ref(), b"old");
+    assert_eq!(
+        seed(&storage, &plan(b"new", true)).await.unwrap(),
+        Outcome::Replaced
+    );
+    assert_eq!(get(&gw.url("/file.txt")).await.body.as_ref(), b"new");
+    assert_eq!(
+        seed(&storage, &plan(b"new", true)).await.unwrap(),
+        Outcome::AlreadyPresent
+    );
+    gw.stop().await;
+
+    // The binary's flag does the same.
+    let file = backend.dir.path().join("file.txt");
+    std::fs::write(&file, b"newer").unwrap();
+    let mut args = vec![
+        "seed".to_string(),
+        "--file".into(),
+        file.display().to_string(),
+        "--no-overwrite".into(),
+    ];
+    args.extend(backend.cli_args(&backend.args()));
+    let mut bin = Binary::spawn(&args);
+    assert_eq!(bin.wait().await, 0, "{}", bin.stderr());
+    assert!(bin.stdout().contains("left unchanged"), "{}", bin.stdout());
+    assert_eq!(backend.keys(), vec!["file.txt".to_string()]);
+}
+
+/// The backend starts two seconds after the seed: the seed retries and succeeds.
+#[tokio::test]
+async fn seed_waits_for_a_late_backend() {
+    let port = crate::util::free_port();
+    let mut backend = Backend::prepare(([127, 0, 0, 1], port).into());
+    let mut args = vec!["seed".to_string(), "--wait".into(), "60s".into()];
+    args.extend(backend.cli_args(&backend.args()));
+    let mut bin = Binary::spawn(&args);
+
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        bin.child.try_wait().unwrap().is_none(),
+        "seed gave up early: {}",
+        bin.stderr()
+    );
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .unwrap();
+    backend.serve(listener);
+
+    assert_eq!(bin.wait().await, 0, "{}", bin.stderr());
+    assert!(bin.stderr().contains("retrying"), "{}", bin.stderr());
+    assert!(bin.stdout().contains("created"), "{}", bin.stdout());
+    assert_eq!(backend.keys(), vec!["gateway.gif".to_string()]);
+}
+
+/// Errors that waiting cannot fix end the seed at once with one line naming the cause, and
+/// leave the bucket untouched; an unreachable backend ends it when --wait runs out.
+#[tokio::test]
+async fn seed_fails_fast_on_permanent_errors() {
+    let backend = Backend::start().await;
+    let bad_secret = gateway::cli::BackendArgs {
+        secret_key: Some("not-the-secret".into()),
+        ..backend.args()
+    };
+    let no_cert = gateway::cli::BackendArgs {
+        client_cert: None,
+        client_key: None,
+        ..backend.args()
+    };
+    for (args, cause) in [
+        (bad_secret, "SignatureDoesNotMatch"),
+        (no_cert, "TLS handshake refused"),
+    ] {
+        let mut cli = vec!["seed".to_string(), "--wait".into(), "120s".into()];
+        cli.extend(backend.cli_args(&args));
+        let out = tokio::task::spawn_blocking(move || command(&cli).output().unwrap())
+            .await
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(
+            !stderr.contains("retrying"),
+            "a permanent error must not be retried: {stderr}"
+        );
+        let last = stderr.lines().last().unwrap_or("");
+        assert!(
+            last.starts_with("error: ") && last.contains(cause),
+            "{stderr}"
+        );
+        assert!(!stderr.contains("not-the-secret"), "{stderr}");
+    }
+    assert!(backend.keys().is_empty());
+
+    let down = Backend::prepare(([127, 0, 0, 1], crate::util::free_port()).into());
+    let mut cli = vec!["seed".to_string(), "--wait".into(), "1s".into()];
+    cli.extend(down.cli_args(&down.args()));
+    let out = tokio::task::spawn_blocking(move || command(&cli).output().unwrap())
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("gave up after"), "{stderr}");
+}
