@@ -260,6 +260,9 @@ pub async fn run(
 ) -> Result<Outcome, SeedError> {
     let metrics = std::sync::Arc::new(crate::metrics::Metrics::new());
     let storage = Storage::new(backend, metrics, crate::storage::Retries::CallerManaged);
+    if !backend.https {
+        tracing::warn!(endpoint = %backend.endpoint, "backend endpoint is plain http: the object and signatures travel unencrypted");
+    }
     tracing::info!(endpoint = %backend.endpoint, bucket = %backend.bucket, key = %plan.key, tls = %backend.tls_summary, "seeding");
     let outcome = seed(&storage, plan).await?;
     println!(

@@ -13,7 +13,7 @@ use aws_sdk_s3::Client;
 use aws_sdk_s3::config::{
     BehaviorVersion, Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation,
 };
-use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_types::body::SdkBody;
@@ -41,6 +41,22 @@ pub struct ObjectMeta {
     pub cache_control: Option<String>,
     /// User metadata (`x-amz-meta-*`), lowercase names without the prefix.
     pub metadata: Vec<(String, String)>,
+}
+
+/// Builds an [`ObjectMeta`] from a GetObject or HeadObject output (same accessors, two types).
+macro_rules! object_meta {
+    ($out:expr, $length:expr) => {
+        ObjectMeta {
+            content_length: $length,
+            content_type: $out.content_type().map(str::to_string),
+            etag: $out.e_tag().map(str::to_string),
+            last_modified: $out
+                .last_modified()
+                .and_then(|t| SystemTime::try_from(*t).ok()),
+            cache_control: $out.cache_control().map(str::to_string),
+            metadata: sorted($out.metadata()),
+        }
+    };
 }
 
 /// An object being streamed from the backend.
@@ -130,16 +146,10 @@ impl Storage {
                     .send(),
             )
             .await?;
-        let meta = ObjectMeta {
-            content_length: out.content_length().and_then(|n| u64::try_from(n).ok()),
-            content_type: out.content_type().map(str::to_string),
-            etag: out.e_tag().map(str::to_string),
-            last_modified: out
-                .last_modified()
-                .and_then(|t| SystemTime::try_from(*t).ok()),
-            cache_control: out.cache_control().map(str::to_string),
-            metadata: sorted(out.metadata()),
-        };
+        let meta = object_meta!(
+            out,
+            out.content_length().and_then(|n| u64::try_from(n).ok())
+        );
         Ok(Object {
             meta,
             body: out.body.into_inner(),
@@ -165,19 +175,14 @@ impl Storage {
             )
             .await;
         match result {
-            Ok(out) => Ok(ObjectMeta {
-                content_length: out
+            Ok(out) => {
+                // Content-Range is `bytes 0-0/TOTAL`.
+                let total = out
                     .content_range()
                     .and_then(|r| r.rsplit('/').next())
-                    .and_then(|n| n.parse().ok()),
-                content_type: out.content_type().map(str::to_string),
-                etag: out.e_tag().map(str::to_string),
-                last_modified: out
-                    .last_modified()
-                    .and_then(|t| SystemTime::try_from(*t).ok()),
-                cache_control: out.cache_control().map(str::to_string),
-                metadata: sorted(out.metadata()),
-            }),
+                    .and_then(|n| n.parse().ok());
+                Ok(object_meta!(out, total))
+            }
             // An empty object has no byte 0.
             Err(StorageError::Backend { status: 416, .. }) => self.head(key).await,
             Err(e) => Err(e),
@@ -199,16 +204,10 @@ impl Storage {
                     .send(),
             )
             .await?;
-        Ok(ObjectMeta {
-            content_length: out.content_length().and_then(|n| u64::try_from(n).ok()),
-            content_type: out.content_type().map(str::to_string),
-            etag: out.e_tag().map(str::to_string),
-            last_modified: out
-                .last_modified()
-                .and_then(|t| SystemTime::try_from(*t).ok()),
-            cache_control: out.cache_control().map(str::to_string),
-            metadata: sorted(out.metadata()),
-        })
+        Ok(object_meta!(
+            out,
+            out.content_length().and_then(|n| u64::try_from(n).ok())
+        ))
     }
 
     /// Checks that the bucket exists and our credentials and certificate are accepted.
@@ -326,7 +325,7 @@ pub fn classify<E>(err: SdkError<E, HttpResponse>) -> StorageError
 where
     E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
 {
-    let context = || DisplayErrorContext(&err).to_string();
+    let context = || error_chain(&err);
     match &err {
         SdkError::ServiceError(service) => {
             let status = service.raw().status().as_u16();
@@ -365,6 +364,20 @@ where
         SdkError::ConstructionFailure(_) => StorageError::Internal(context()),
         _ => StorageError::BadResponse(context()),
     }
+}
+
+/// Every message in an error's chain, joined with `: `, without repeats: one readable line.
+fn error_chain(err: &(dyn StdError + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next = Some(err);
+    while let Some(e) = next {
+        let msg = e.to_string();
+        if !parts.iter().any(|p| p.contains(&msg)) {
+            parts.push(msg);
+        }
+        next = e.source();
+    }
+    parts.join(": ")
 }
 
 /// Upper bound on how long a readiness probe waits for the backend.

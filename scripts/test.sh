@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Runs the whole test suite on a fresh machine: installs what the tests need, then runs them.
+#
+#   scripts/test.sh            # everything
+#   scripts/test.sh seed       # only tests whose name contains "seed" (passed to cargo test)
+#
+# The tests start their own S3 backend (s3s-fs over mTLS) and gateways on loopback ports;
+# nothing else has to be running. A missing tool is installed here, or the run fails saying
+# what to install: no test skips silently.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_cmd() {
+    # need_cmd COMMAND DEBIAN_PACKAGE
+    command -v "$1" >/dev/null 2>&1 && return 0
+    if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+        echo "test.sh: installing $2" >&2
+        apt-get update -qq >/dev/null
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$2" >/dev/null
+    fi
+    command -v "$1" >/dev/null 2>&1 || { echo "test.sh: $1 is missing: install the Debian package $2" >&2; exit 1; }
+}
+
+need_cmd cargo cargo
+need_cmd kill procps
+
+cargo test --locked --all-targets -- "$@"
