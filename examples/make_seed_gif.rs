@@ -60,10 +60,7 @@ fn palette() -> Vec<u8> {
     let mut p = Vec::with_capacity(768);
     for i in 0..256 {
         let x = i as f32 / 255.0;
-        let w = stops
-            .windows(2)
-            .find(|w| x <= w[1].0)
-            .unwrap_or(&stops[3..5]);
+        let w = stops.windows(2).find(|w| x <= w[1].0).unwrap_or(&stops[3..5]);
         let k = (x - w[0].0) / (w[1].0 - w[0].0);
         for c in 0..3 {
             p.push((w[0].1[c] + (w[1].1[c] - w[0].1[c]) * k) as u8);

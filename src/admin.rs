@@ -35,9 +35,6 @@ async fn readyz(app: &App) -> Response<Body> {
     match app.probe().await {
         Ok(()) => text(StatusCode::OK, "ready\n"),
         // The cause is logged by the probe; the body names only its class.
-        Err(e) => text(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("not ready: {}\n", e.kind()),
-        ),
+        Err(e) => text(StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {}\n", e.kind())),
     }
 }

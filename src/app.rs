@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::config::ServeConfig;
+use crate::config::{ServeConfig, Site};
 use crate::error::StorageError;
 use crate::metrics::Metrics;
 use crate::storage::{PROBE_TIMEOUT, Retries, Storage};
@@ -17,8 +17,8 @@ pub struct App {
     pub storage: Storage,
     /// Every metric.
     pub metrics: Arc<Metrics>,
-    /// Index document name for `/` and `.../`.
-    pub index: String,
+    /// How paths map to objects and what responses look like.
+    pub site: Site,
     /// Result of the last readiness probe; decides 502 vs 503 for an unreachable backend.
     ready: AtomicBool,
     /// Set when shutdown begins: readiness fails at once so load balancers stop sending traffic.
@@ -32,7 +32,7 @@ impl App {
         Arc::new(Self {
             storage: Storage::new(&config.backend, metrics.clone(), Retries::Serve),
             metrics,
-            index: config.index.clone(),
+            site: config.site.clone(),
             ready: AtomicBool::new(false),
             draining: AtomicBool::new(false),
         })

@@ -10,8 +10,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
-    Issuer, KeyPair, KeyUsagePurpose,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose,
 };
 use time::{Duration, OffsetDateTime};
 
@@ -73,11 +73,7 @@ impl DevPki {
     ///
     /// # Errors
     /// When a server name cannot be a SAN.
-    pub fn generate(
-        server_names: &[String],
-        client_name: &str,
-        days: u32,
-    ) -> Result<Self, CertsError> {
+    pub fn generate(server_names: &[String], client_name: &str, days: u32) -> Result<Self, CertsError> {
         let not_before = OffsetDateTime::now_utc() - Duration::hours(1);
         let not_after = OffsetDateTime::now_utc() + Duration::days(i64::from(days));
 
@@ -95,27 +91,20 @@ impl DevPki {
         let ca_cert = ca.self_signed(&ca_key)?;
         let issuer = Issuer::from_params(&ca, &ca_key);
 
-        let leaf = |sans: Vec<String>,
-                    cn: &str,
-                    usage: ExtendedKeyUsagePurpose|
-         -> Result<(String, String), CertsError> {
-            let key = KeyPair::generate()?;
-            let mut params = CertificateParams::new(sans)?;
-            params.distinguished_name = name(cn);
-            params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-            params.extended_key_usages = vec![usage];
-            params.not_before = not_before;
-            params.not_after = not_after;
-            Ok((params.signed_by(&key, &issuer)?.pem(), key.serialize_pem()))
-        };
+        let leaf =
+            |sans: Vec<String>, cn: &str, usage: ExtendedKeyUsagePurpose| -> Result<(String, String), CertsError> {
+                let key = KeyPair::generate()?;
+                let mut params = CertificateParams::new(sans)?;
+                params.distinguished_name = name(cn);
+                params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+                params.extended_key_usages = vec![usage];
+                params.not_before = not_before;
+                params.not_after = not_after;
+                Ok((params.signed_by(&key, &issuer)?.pem(), key.serialize_pem()))
+            };
         let server_cn = server_names.first().map_or("s3", String::as_str);
-        let (server_cert, server_key) = leaf(
-            server_names.to_vec(),
-            server_cn,
-            ExtendedKeyUsagePurpose::ServerAuth,
-        )?;
-        let (client_cert, client_key) =
-            leaf(Vec::new(), client_name, ExtendedKeyUsagePurpose::ClientAuth)?;
+        let (server_cert, server_key) = leaf(server_names.to_vec(), server_cn, ExtendedKeyUsagePurpose::ServerAuth)?;
+        let (client_cert, client_key) = leaf(Vec::new(), client_name, ExtendedKeyUsagePurpose::ClientAuth)?;
         Ok(Self {
             ca_cert: ca_cert.pem(),
             ca_key: ca_key.serialize_pem(),
@@ -196,8 +185,7 @@ mod tests {
     #[test]
     fn writes_six_files_and_refuses_to_overwrite() {
         let dir = tempfile::tempdir().unwrap();
-        let pki =
-            DevPki::generate(&["localhost".into(), "127.0.0.1".into()], "gateway", 30).unwrap();
+        let pki = DevPki::generate(&["localhost".into(), "127.0.0.1".into()], "gateway", 30).unwrap();
         let paths = pki.write_to(dir.path(), false).unwrap();
         assert_eq!(paths.len(), 6);
         #[cfg(unix)]
@@ -209,10 +197,7 @@ mod tests {
                 .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
-        assert!(matches!(
-            pki.write_to(dir.path(), false),
-            Err(CertsError::Exists(_))
-        ));
+        assert!(matches!(pki.write_to(dir.path(), false), Err(CertsError::Exists(_))));
         pki.write_to(dir.path(), true).unwrap();
     }
 }

@@ -121,22 +121,41 @@ pub struct BackendArgs {
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
     /// Address to listen on for HTTP.
-    #[arg(
-        long,
-        env = "GATEWAY_LISTEN",
-        default_value = "0.0.0.0:8080",
-        value_name = "ADDR"
-    )]
+    #[arg(long, env = "GATEWAY_LISTEN", default_value = "0.0.0.0:8080", value_name = "ADDR")]
     pub listen: String,
 
     /// Object served for `/` and for paths ending in `/`.
-    #[arg(
-        long,
-        env = "GATEWAY_INDEX",
-        default_value = "index.html",
-        value_name = "NAME"
-    )]
+    #[arg(long, env = "GATEWAY_INDEX", default_value = "index.html", value_name = "NAME")]
     pub index: String,
+
+    /// Serve only keys under this prefix of the bucket (e.g. `site/`); nothing outside it is reachable.
+    #[arg(long, env = "GATEWAY_PREFIX", default_value = "", value_name = "PREFIX")]
+    pub prefix: String,
+
+    /// Object served, with status 404, for paths that do not exist (e.g. `404.html`).
+    #[arg(long, env = "GATEWAY_ERROR_DOCUMENT", value_name = "KEY")]
+    pub error_document: Option<String>,
+
+    /// Object served, with status 200, for paths that do not exist: single-page apps (e.g. `index.html`).
+    #[arg(long, env = "GATEWAY_SPA_FALLBACK", value_name = "KEY")]
+    pub spa_fallback: Option<String>,
+
+    /// Cache-Control for objects that do not carry their own.
+    #[arg(long, env = "GATEWAY_CACHE_CONTROL", default_value = crate::config::DEFAULT_CACHE_CONTROL, value_name = "VALUE")]
+    pub cache_control: String,
+
+    /// Render an HTML listing for a directory without an index document (needs s3:ListBucket).
+    #[arg(long, env = "GATEWAY_LIST_DIRECTORIES")]
+    pub list_directories: bool,
+
+    /// Allow cross-origin GET/HEAD from this origin (repeatable, comma-separated, or `*`); CORS is off without it.
+    #[arg(
+        long = "cors-origin",
+        env = "GATEWAY_CORS_ORIGIN",
+        value_delimiter = ',',
+        value_name = "ORIGIN"
+    )]
+    pub cors_origins: Vec<String>,
 
     /// How long in-flight responses may take to finish after SIGTERM/SIGINT.
     #[arg(long, env = "GATEWAY_SHUTDOWN_GRACE", default_value = "30s", value_parser = parse_duration, value_name = "DURATION")]
@@ -199,12 +218,7 @@ pub struct CertsArgs {
 #[derive(Debug, Clone, Args)]
 pub struct DemoArgs {
     /// Address the gateway listens on.
-    #[arg(
-        long,
-        env = "GATEWAY_LISTEN",
-        default_value = "0.0.0.0:8080",
-        value_name = "ADDR"
-    )]
+    #[arg(long, env = "GATEWAY_LISTEN", default_value = "0.0.0.0:8080", value_name = "ADDR")]
     pub listen: String,
 }
 
@@ -226,11 +240,7 @@ pub fn one_line_error(err: &clap::Error) -> String {
         return format!("error: missing required {}", names.join(", "));
     }
     let rendered = err.render().to_string();
-    let first = rendered
-        .lines()
-        .next()
-        .unwrap_or("error: invalid arguments")
-        .trim();
+    let first = rendered.lines().next().unwrap_or("error: invalid arguments").trim();
     format!("{first} (see --help)")
 }
 
@@ -247,9 +257,7 @@ pub fn flag_with_env(arg: &str) -> String {
 pub fn env_name(flag: &str) -> String {
     format!(
         "GATEWAY_{}",
-        flag.trim_start_matches('-')
-            .replace('-', "_")
-            .to_uppercase()
+        flag.trim_start_matches('-').replace('-', "_").to_uppercase()
     )
 }
 

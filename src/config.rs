@@ -67,12 +67,103 @@ pub struct BackendConfig {
 pub struct ServeConfig {
     /// Address to bind.
     pub listen: SocketAddr,
-    /// Index document for `/` and `.../`.
-    pub index: String,
+    /// What is served and how.
+    pub site: Site,
     /// Drain time after a shutdown signal.
     pub shutdown_grace: Duration,
     /// The bucket.
     pub backend: BackendConfig,
+}
+
+/// How paths map to objects and what a response looks like.
+#[derive(Clone, Debug)]
+pub struct Site {
+    /// Key prefix everything is served from: empty, or ending in `/`.
+    pub prefix: String,
+    /// Index document name for `/` and `.../`.
+    pub index: String,
+    /// Key (under the prefix) served with 404 for missing paths.
+    pub error_document: Option<String>,
+    /// Key (under the prefix) served with 200 for missing paths.
+    pub spa_fallback: Option<String>,
+    /// Cache-Control for objects without their own.
+    pub cache_control: http::HeaderValue,
+    /// Render listings for directories without an index.
+    pub list_directories: bool,
+    /// Cross-origin policy; `None` when CORS is off.
+    pub cors: Option<crate::cors::Cors>,
+}
+
+/// Cache-Control for objects without their own, unless `--cache-control` says otherwise.
+pub const DEFAULT_CACHE_CONTROL: &str = "public, max-age=300";
+
+impl Default for Site {
+    /// The defaults of `serve`'s flags.
+    fn default() -> Self {
+        Self {
+            prefix: String::new(),
+            index: "index.html".into(),
+            error_document: None,
+            spa_fallback: None,
+            cache_control: http::HeaderValue::from_static(DEFAULT_CACHE_CONTROL),
+            list_directories: false,
+            cors: None,
+        }
+    }
+}
+
+impl Site {
+    /// Validates the site flags of `serve`.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the flag.
+    pub fn from_args(args: &ServeArgs) -> Result<Self, ConfigError> {
+        let index = args.index.trim_matches('/').to_string();
+        if index.is_empty() || index.split('/').any(|s| s == "." || s == "..") {
+            return Err(ConfigError::new("--index", "must be an object name such as index.html"));
+        }
+        let prefix = args.prefix.trim_start_matches('/');
+        if prefix.split('/').any(|s| s == "." || s == "..") || prefix.contains('\0') {
+            return Err(ConfigError::new(
+                "--prefix",
+                format!("{prefix:?} must not contain '.' or '..' segments"),
+            ));
+        }
+        let prefix = if prefix.is_empty() || prefix.ends_with('/') {
+            prefix.to_string()
+        } else {
+            format!("{prefix}/")
+        };
+        let document = |flag: &'static str, v: &Option<String>| -> Result<Option<String>, ConfigError> {
+            match v.as_deref().map(|d| d.trim_start_matches('/')) {
+                None => Ok(None),
+                Some(d) if d.is_empty() || d.ends_with('/') || d.split('/').any(|s| s == "." || s == "..") => Err(
+                    ConfigError::new(flag, format!("{d:?} must be an object key such as 404.html")),
+                ),
+                Some(d) => Ok(Some(d.to_string())),
+            }
+        };
+        let cache_control = http::HeaderValue::from_str(args.cache_control.trim()).map_err(|_| {
+            ConfigError::new(
+                "--cache-control",
+                "must be a valid header value, e.g. public, max-age=300",
+            )
+        })?;
+        Ok(Self {
+            prefix,
+            index,
+            error_document: document("--error-document", &args.error_document)?,
+            spa_fallback: document("--spa-fallback", &args.spa_fallback)?,
+            cache_control,
+            list_directories: args.list_directories,
+            cors: crate::cors::Cors::from_args(&args.cors_origins)?,
+        })
+    }
+
+    /// The bucket key for a key relative to the served prefix.
+    pub fn key(&self, relative: &str) -> String {
+        format!("{}{relative}", self.prefix)
+    }
 }
 
 impl ServeConfig {
@@ -82,16 +173,9 @@ impl ServeConfig {
     /// A [`ConfigError`] naming the first flag that cannot be used.
     pub fn from_args(args: &ServeArgs) -> Result<Self, ConfigError> {
         let listen = parse_listen("--listen", &args.listen)?;
-        let index = args.index.trim_matches('/').to_string();
-        if index.is_empty() || index.contains("..") {
-            return Err(ConfigError::new(
-                "--index",
-                "must be an object name such as index.html",
-            ));
-        }
         Ok(Self {
             listen,
-            index,
+            site: Site::from_args(args)?,
             shutdown_grace: args.shutdown_grace,
             backend: BackendConfig::from_args(&args.backend)?,
         })
@@ -103,12 +187,8 @@ impl ServeConfig {
 /// # Errors
 /// A [`ConfigError`] for `flag` when the address does not parse.
 pub fn parse_listen(flag: &'static str, s: &str) -> Result<SocketAddr, ConfigError> {
-    s.parse().map_err(|_| {
-        ConfigError::new(
-            flag,
-            format!("{s:?} is not an address; use IP:PORT, e.g. 0.0.0.0:8080"),
-        )
-    })
+    s.parse()
+        .map_err(|_| ConfigError::new(flag, format!("{s:?} is not an address; use IP:PORT, e.g. 0.0.0.0:8080")))
 }
 
 impl BackendConfig {
@@ -130,10 +210,7 @@ impl BackendConfig {
             .ok_or_else(|| ConfigError::new("--bucket", "is required (or GATEWAY_BUCKET)"))?;
         validate_bucket(bucket)?;
         if args.region.trim().is_empty() {
-            return Err(ConfigError::new(
-                "--region",
-                "must not be empty (MinIO uses us-east-1)",
-            ));
+            return Err(ConfigError::new("--region", "must not be empty (MinIO uses us-east-1)"));
         }
 
         let access_key = read_credential(
@@ -153,16 +230,10 @@ impl BackendConfig {
             (Some(c), Some(k)) => Some((c.as_path(), k.as_path())),
             (None, None) => None,
             (Some(_), None) => {
-                return Err(ConfigError::new(
-                    "--client-key",
-                    "is required with --client-cert",
-                ));
+                return Err(ConfigError::new("--client-key", "is required with --client-cert"));
             }
             (None, Some(_)) => {
-                return Err(ConfigError::new(
-                    "--client-cert",
-                    "is required with --client-key",
-                ));
+                return Err(ConfigError::new("--client-cert", "is required with --client-key"));
             }
         };
         if !https && (identity.is_some() || args.ca_cert.is_some()) {
@@ -188,16 +259,10 @@ impl BackendConfig {
         };
 
         if args.backend_connect_timeout.is_zero() {
-            return Err(ConfigError::new(
-                "--backend-connect-timeout",
-                "must be greater than 0",
-            ));
+            return Err(ConfigError::new("--backend-connect-timeout", "must be greater than 0"));
         }
         if args.backend_timeout.is_zero() {
-            return Err(ConfigError::new(
-                "--backend-timeout",
-                "must be greater than 0",
-            ));
+            return Err(ConfigError::new("--backend-timeout", "must be greater than 0"));
         }
 
         Ok(Self {
@@ -275,9 +340,8 @@ fn read_credential(
     let found = if let Some(v) = value {
         Some(v.to_string())
     } else if let Some(path) = file {
-        let raw = std::fs::read_to_string(path).map_err(|e| {
-            ConfigError::new(file_flag, format!("cannot read {}: {e}", path.display()))
-        })?;
+        let raw = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError::new(file_flag, format!("cannot read {}: {e}", path.display())))?;
         Some(raw.trim_end_matches(['\n', '\r']).to_string())
     } else {
         std::env::var(aws_env).ok()
@@ -321,12 +385,7 @@ mod tests {
     fn endpoints() {
         assert!(validate_endpoint("https://minio:9000").unwrap());
         assert!(!validate_endpoint("http://127.0.0.1:9000/").unwrap());
-        for bad in [
-            "minio:9000",
-            "ftp://x",
-            "https://minio:9000/bucket",
-            "not a url",
-        ] {
+        for bad in ["minio:9000", "ftp://x", "https://minio:9000/bucket", "not a url"] {
             let e = validate_endpoint(bad).unwrap_err();
             assert_eq!(e.flag, "--endpoint", "{bad}");
         }

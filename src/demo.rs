@@ -14,7 +14,7 @@ use tokio::net::TcpListener;
 
 use crate::certs::DevPki;
 use crate::cli::{BackendArgs, DemoArgs};
-use crate::config::{BackendConfig, ServeConfig, parse_listen};
+use crate::config::{BackendConfig, ServeConfig, Site, parse_listen};
 use crate::embedded::{EmbeddedS3, EmbeddedS3Config};
 use crate::seed::{self, SeedPlan};
 
@@ -88,16 +88,13 @@ pub async fn run(args: &DemoArgs, shutdown: impl Future<Output = ()>) -> anyhow:
         "gateway demo: embedded mTLS S3 backend at {} (bucket {DEMO_BUCKET})",
         backend.endpoint()
     );
-    println!(
-        "gateway demo: GIF     http://{shown}/{}",
-        seed::BUNDLED_NAME
-    );
+    println!("gateway demo: GIF     http://{shown}/{}", seed::BUNDLED_NAME);
     println!("gateway demo: metrics http://{shown}/metrics");
     println!("gateway demo: press Ctrl-C to stop");
 
     let config = ServeConfig {
         listen: local,
-        index: "index.html".into(),
+        site: Site::default(),
         shutdown_grace: Duration::from_secs(5),
         backend: backend_cfg,
     };

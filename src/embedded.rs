@@ -57,10 +57,7 @@ impl EmbeddedS3 {
             .map_err(|e| anyhow::anyhow!("{e:?}"))
             .with_context(|| format!("cannot serve S3 from {}", cfg.root.display()))?;
         let mut builder = s3s::service::S3ServiceBuilder::new(fs);
-        builder.set_auth(s3s::auth::SimpleAuth::from_single(
-            cfg.access_key,
-            cfg.secret_key,
-        ));
+        builder.set_auth(s3s::auth::SimpleAuth::from_single(cfg.access_key, cfg.secret_key));
         let service = builder.build();
 
         let (stop, mut stopped) = oneshot::channel();
@@ -76,12 +73,7 @@ impl EmbeddedS3 {
                 let acceptor = acceptor.clone();
                 let service = service.clone();
                 tokio::spawn(async move {
-                    let tls = match tokio::time::timeout(
-                        Duration::from_secs(10),
-                        acceptor.accept(tcp),
-                    )
-                    .await
-                    {
+                    let tls = match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
                         Ok(Ok(tls)) => tls,
                         Ok(Err(e)) => {
                             tracing::debug!(%peer, error = %e, "embedded S3: TLS handshake refused");
@@ -138,13 +130,11 @@ fn server_tls(cfg: &EmbeddedS3Config<'_>) -> anyhow::Result<rustls::ServerConfig
     for cert in CertificateDer::pem_slice_iter(cfg.client_ca_pem.as_bytes()) {
         roots.add(cert.context("client CA PEM")?)?;
     }
-    let verifier =
-        WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone()).build()?;
+    let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone()).build()?;
     let chain = CertificateDer::pem_slice_iter(cfg.server_cert_pem.as_bytes())
         .collect::<Result<Vec<_>, _>>()
         .context("server certificate PEM")?;
-    let key =
-        PrivateKeyDer::from_pem_slice(cfg.server_key_pem.as_bytes()).context("server key PEM")?;
+    let key = PrivateKeyDer::from_pem_slice(cfg.server_key_pem.as_bytes()).context("server key PEM")?;
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?
         .with_client_cert_verifier(verifier)

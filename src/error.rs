@@ -40,9 +40,7 @@ pub enum StorageError {
         code: String,
     },
     /// The backend refused our credentials or signature (403/401).
-    #[error(
-        "backend denied the request: {code}: {message} (check the access key, secret key and region)"
-    )]
+    #[error("backend denied the request: {code}: {message} (check the access key, secret key and region)")]
     Denied {
         /// The S3 error code, e.g. `SignatureDoesNotMatch`.
         code: String,
@@ -100,9 +98,7 @@ impl StorageError {
     /// as opposed to a configuration error that retrying only hides.
     pub fn is_transient(&self) -> bool {
         match self {
-            StorageError::Unreachable(_)
-            | StorageError::Timeout(_)
-            | StorageError::BadResponse(_) => true,
+            StorageError::Unreachable(_) | StorageError::Timeout(_) | StorageError::BadResponse(_) => true,
             StorageError::Backend { status, .. } => *status >= 500,
             _ => false,
         }

@@ -33,9 +33,7 @@ pub const MAX_KEY_BYTES: usize = 1024;
 /// A [`BadKey`] saying why the path cannot name an object.
 pub fn object_key(path: &str, index: &str) -> Result<String, BadKey> {
     let raw = path.strip_prefix('/').unwrap_or(path);
-    let decoded = percent_decode_str(raw)
-        .decode_utf8()
-        .map_err(|_| BadKey::InvalidUtf8)?;
+    let decoded = percent_decode_str(raw).decode_utf8().map_err(|_| BadKey::InvalidUtf8)?;
     if decoded.contains('\0') {
         return Err(BadKey::Nul);
     }
@@ -83,9 +81,6 @@ mod tests {
         assert_eq!(object_key("/a/./x", "i"), Err(BadKey::DotSegment));
         assert_eq!(object_key("/a%00b", "i"), Err(BadKey::Nul));
         assert_eq!(object_key("/%FF", "i"), Err(BadKey::InvalidUtf8));
-        assert_eq!(
-            object_key(&format!("/{}", "k".repeat(1025)), "i"),
-            Err(BadKey::TooLong)
-        );
+        assert_eq!(object_key(&format!("/{}", "k".repeat(1025)), "i"), Err(BadKey::TooLong));
     }
 }

@@ -13,7 +13,8 @@
 //! - [`s3http`]: the HTTP client aws-sdk-s3 uses, presenting the client certificate.
 //! - [`storage`]: S3 calls, timed, counted and classified.
 //! - [`server`]: accept loop with graceful shutdown; [`router`] → [`admin`] | [`handler`].
-//! - [`key`]: request path to object key.
+//! - [`key`]: request path to object key; [`semantics`]: RFC 9110 preconditions, ranges,
+//!   content type; [`cors`]: cross-origin policy; [`listing`]: directory listings.
 //! - [`app`]: state shared by requests; readiness.
 //! - [`metrics`]: every Prometheus metric.
 //! - [`seed`], [`certs`], [`demo`]: the other subcommands; [`embedded`]: the in-process S3 backend.
@@ -27,15 +28,18 @@ pub mod app;
 pub mod certs;
 pub mod cli;
 pub mod config;
+pub mod cors;
 pub mod demo;
 pub mod embedded;
 pub mod error;
 pub mod handler;
 pub mod key;
+pub mod listing;
 pub mod metrics;
 pub mod router;
 pub mod s3http;
 pub mod seed;
+pub mod semantics;
 pub mod server;
 pub mod shutdown;
 pub mod storage;

@@ -23,10 +23,7 @@ fn main() -> ExitCode {
         eprintln!("error: {e}");
         return ExitCode::from(2);
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -52,9 +49,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             let config = ServeConfig::from_args(&args)?;
             let listener = tokio::net::TcpListener::bind(config.listen)
                 .await
-                .map_err(|e| {
-                    anyhow::anyhow!("cannot listen on {} (--listen): {e}", config.listen)
-                })?;
+                .map_err(|e| anyhow::anyhow!("cannot listen on {} (--listen): {e}", config.listen))?;
             gateway::server::serve(listener, config, gateway::shutdown::signal()).await;
             Ok(())
         }
@@ -65,8 +60,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Certs(args) => {
-            let pki =
-                gateway::certs::DevPki::generate(&args.server_names, &args.client_name, args.days)?;
+            let pki = gateway::certs::DevPki::generate(&args.server_names, &args.client_name, args.days)?;
             for path in pki.write_to(&args.out, args.force)? {
                 println!("wrote {}", path.display());
             }

@@ -8,8 +8,7 @@
 use std::time::Duration;
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 /// Request latency buckets, in seconds: from 0.5 ms (a cache hit on loopback) through the
@@ -60,11 +59,8 @@ impl Metrics {
             &["method"],
         )
         .expect("valid metric");
-        let http_in_flight = IntGauge::new(
-            "gateway_http_requests_in_flight",
-            "HTTP requests being answered.",
-        )
-        .expect("valid metric");
+        let http_in_flight =
+            IntGauge::new("gateway_http_requests_in_flight", "HTTP requests being answered.").expect("valid metric");
         let s3_requests = IntCounterVec::new(
             Opts::new(
                 "gateway_s3_requests_total",
@@ -92,9 +88,7 @@ impl Metrics {
             &["version"],
         )
         .expect("valid metric");
-        build_info
-            .with_label_values(&[env!("CARGO_PKG_VERSION")])
-            .set(1);
+        build_info.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
 
         for c in [
             Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>,
@@ -137,9 +131,7 @@ impl Metrics {
 
     /// Records one S3 call.
     pub fn observe_s3(&self, operation: &str, outcome: &str, elapsed: Duration) {
-        self.s3_requests
-            .with_label_values(&[operation, outcome])
-            .inc();
+        self.s3_requests.with_label_values(&[operation, outcome]).inc();
         self.s3_duration
             .with_label_values(&[operation])
             .observe(elapsed.as_secs_f64());
@@ -186,11 +178,7 @@ mod tests {
     #[test]
     fn renders_prometheus_text() {
         let m = Metrics::new();
-        m.observe_http(
-            &http::Method::GET,
-            http::StatusCode::OK,
-            Duration::from_millis(3),
-        );
+        m.observe_http(&http::Method::GET, http::StatusCode::OK, Duration::from_millis(3));
         m.observe_http(
             &http::Method::from_bytes(b"BREW").unwrap(),
             http::StatusCode::METHOD_NOT_ALLOWED,

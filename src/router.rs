@@ -19,25 +19,42 @@ pub enum Routes {
     All,
 }
 
+/// Longest request target (path and query) accepted, in bytes; longer is 414. Object keys are
+/// at most 1024 bytes, percent-encoding triples that, and a prefix may add some.
+pub const MAX_URI_BYTES: usize = 4096;
+
 /// Answers one request.
 pub async fn route<B>(app: Arc<App>, routes: Routes, req: Request<B>) -> Response<Body> {
     let start = Instant::now();
     app.metrics.http_in_flight.inc();
-    let method = req.method().clone();
-    let path = req.uri().path().to_string();
-    let resp = dispatch(&app, routes, &method, &path).await;
+    let (parts, _body) = req.into_parts();
+    let resp = dispatch(&app, routes, &parts).await;
     app.metrics.http_in_flight.dec();
-    app.metrics
-        .observe_http(&method, resp.status(), start.elapsed());
-    tracing::debug!(%method, %path, status = resp.status().as_u16(), elapsed_ms = start.elapsed().as_secs_f64() * 1e3, "request");
+    app.metrics.observe_http(&parts.method, resp.status(), start.elapsed());
+    tracing::debug!(method = %parts.method, path = parts.uri.path(), status = resp.status().as_u16(), elapsed_ms = start.elapsed().as_secs_f64() * 1e3, "request");
     resp
 }
 
-async fn dispatch(app: &App, routes: Routes, method: &Method, path: &str) -> Response<Body> {
+async fn dispatch(app: &App, routes: Routes, parts: &http::request::Parts) -> Response<Body> {
+    let method = &parts.method;
+    let path = parts.uri.path();
+    if parts.uri.path_and_query().map_or(0, |p| p.as_str().len()) > MAX_URI_BYTES {
+        return handler::text(StatusCode::URI_TOO_LONG, "request target too long\n");
+    }
+    if *method == Method::OPTIONS
+        && let Some(cors) = &app.site.cors
+    {
+        return cors.preflight(&parts.headers);
+    }
     if *method != Method::GET && *method != Method::HEAD {
+        let allow = if app.site.cors.is_some() {
+            "GET, HEAD, OPTIONS"
+        } else {
+            "GET, HEAD"
+        };
         let mut resp = handler::text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
         resp.headers_mut()
-            .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+            .insert(header::ALLOW, HeaderValue::from_static(allow));
         return resp;
     }
     if routes == Routes::All
@@ -45,5 +62,11 @@ async fn dispatch(app: &App, routes: Routes, method: &Method, path: &str) -> Res
     {
         return resp;
     }
-    handler::object(app, method, path).await
+    let req = handler::ObjectRequest {
+        method,
+        path,
+        query: parts.uri.query(),
+        headers: &parts.headers,
+    };
+    handler::object(app, &req).await
 }

@@ -38,11 +38,7 @@ pub struct MtlsHttpClient {
 
 impl MtlsHttpClient {
     /// Builds the client. `read_timeout` bounds the wait for response headers.
-    pub fn new(
-        tls: Arc<rustls::ClientConfig>,
-        connect_timeout: Duration,
-        read_timeout: Duration,
-    ) -> Self {
+    pub fn new(tls: Arc<rustls::ClientConfig>, connect_timeout: Duration, read_timeout: Duration) -> Self {
         let mut tcp = TcpConnector::new();
         tcp.enforce_http(false);
         tcp.set_nodelay(true);
@@ -57,19 +53,12 @@ impl MtlsHttpClient {
             .pool_timer(TokioTimer::new())
             .pool_idle_timeout(POOL_IDLE_TIMEOUT)
             .build(https);
-        Self {
-            inner,
-            read_timeout,
-        }
+        Self { inner, read_timeout }
     }
 }
 
 impl HttpClient for MtlsHttpClient {
-    fn http_connector(
-        &self,
-        settings: &HttpConnectorSettings,
-        _: &RuntimeComponents,
-    ) -> SharedHttpConnector {
+    fn http_connector(&self, settings: &HttpConnectorSettings, _: &RuntimeComponents) -> SharedHttpConnector {
         // Called for every attempt: hand out a cheap clone that shares the pool.
         SharedHttpConnector::new(Connector {
             inner: self.inner.clone(),
@@ -89,17 +78,11 @@ impl HttpConnector for Connector {
         let inner = self.inner.clone();
         let read_timeout = self.read_timeout;
         HttpConnectorFuture::new(async move {
-            let mut request = request
-                .try_into_http1x()
-                .map_err(|e| ConnectorError::user(e.into()))?;
+            let mut request = request.try_into_http1x().map_err(|e| ConnectorError::user(e.into()))?;
             expose_connection(&mut request);
             let response = tokio::time::timeout(read_timeout, inner.request(request))
                 .await
-                .map_err(|_| {
-                    ConnectorError::timeout(
-                        format!("no response headers within {read_timeout:?}").into(),
-                    )
-                })?
+                .map_err(|_| ConnectorError::timeout(format!("no response headers within {read_timeout:?}").into()))?
                 .map_err(classify)?;
             HttpResponse::try_from(response.map(SdkBody::from_body_1_x))
                 .map_err(|e| ConnectorError::other(e.into(), None))

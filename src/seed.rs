@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 use crate::error::StorageError;
-use crate::storage::Storage;
+use crate::storage::{PutOptions, Storage};
 
 /// File name of the GIF compiled into the binary (from `seed/`).
 pub const BUNDLED_NAME: &str = "gateway.gif";
@@ -69,9 +69,7 @@ pub struct SeedPlan {
 impl SeedPlan {
     /// A plan for `data` named `name`, with the content type guessed from the name.
     pub fn new(key: String, data: Bytes, overwrite: bool, wait: Duration) -> Self {
-        let content_type = mime_guess::from_path(&key)
-            .first_or_octet_stream()
-            .to_string();
+        let content_type = mime_guess::from_path(&key).first_or_octet_stream().to_string();
         Self {
             key,
             data,
@@ -112,21 +110,25 @@ pub enum SeedError {
 pub async fn seed(storage: &Storage, plan: &SeedPlan) -> Result<Outcome, SeedError> {
     let deadline = Instant::now() + plan.wait;
     let sha256 = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&plan.data));
-    let md5_etag = format!(
-        "\"{}\"",
-        hex::encode(<md5::Md5 as md5::Digest>::digest(&plan.data))
-    );
+    let md5_etag = format!("\"{}\"", hex::encode(<md5::Md5 as md5::Digest>::digest(&plan.data)));
 
     let metadata = [(SHA256_META, sha256.clone())];
+    let replace = PutOptions {
+        content_type: &plan.content_type,
+        cache_control: None,
+        metadata: &metadata,
+        only_if_absent: false,
+    };
+    let create = PutOptions {
+        only_if_absent: true,
+        ..replace.clone()
+    };
     // Three rounds at most: the bucket may have to be created, and a conditional create that
     // loses a race re-checks what won.
     for _ in 0..3 {
         match retrying(deadline, "GetObject", || storage.stat(&plan.key)).await {
             Ok(existing) => {
-                let same = existing
-                    .metadata
-                    .iter()
-                    .any(|(k, v)| k == SHA256_META && *v == sha256)
+                let same = existing.metadata.iter().any(|(k, v)| k == SHA256_META && *v == sha256)
                     || existing.etag.as_deref() == Some(md5_etag.as_str());
                 if same {
                     return Ok(Outcome::AlreadyPresent);
@@ -135,13 +137,7 @@ pub async fn seed(storage: &Storage, plan: &SeedPlan) -> Result<Outcome, SeedErr
                     return Ok(Outcome::KeptExisting);
                 }
                 retrying(deadline, "PutObject", || {
-                    storage.put(
-                        &plan.key,
-                        plan.data.clone(),
-                        &plan.content_type,
-                        &metadata,
-                        false,
-                    )
+                    storage.put(&plan.key, plan.data.clone(), &replace)
                 })
                 .await?;
                 return Ok(Outcome::Replaced);
@@ -151,13 +147,7 @@ pub async fn seed(storage: &Storage, plan: &SeedPlan) -> Result<Outcome, SeedErr
                 ..
             }) => {
                 match retrying(deadline, "PutObject", || {
-                    storage.put(
-                        &plan.key,
-                        plan.data.clone(),
-                        &plan.content_type,
-                        &metadata,
-                        true,
-                    )
+                    storage.put(&plan.key, plan.data.clone(), &create)
                 })
                 .await
                 {
@@ -187,11 +177,7 @@ pub async fn seed(storage: &Storage, plan: &SeedPlan) -> Result<Outcome, SeedErr
 }
 
 /// Runs `op` until it succeeds, fails permanently, or `deadline` passes.
-async fn retrying<T, F, Fut>(
-    deadline: Instant,
-    step: &'static str,
-    mut op: F,
-) -> Result<T, SeedError>
+async fn retrying<T, F, Fut>(deadline: Instant, step: &'static str, mut op: F) -> Result<T, SeedError>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, StorageError>>,
@@ -227,9 +213,8 @@ pub fn plan_from_args(args: &crate::cli::SeedArgs) -> Result<SeedPlan, crate::er
     use crate::error::ConfigError;
     let (default_key, data) = match &args.file {
         Some(path) => {
-            let data = std::fs::read(path).map_err(|e| {
-                ConfigError::new("--file", format!("cannot read {}: {e}", path.display()))
-            })?;
+            let data = std::fs::read(path)
+                .map_err(|e| ConfigError::new("--file", format!("cannot read {}: {e}", path.display())))?;
             let name = path.file_name().and_then(|n| n.to_str()).ok_or_else(|| {
                 ConfigError::new(
                     "--file",
@@ -254,10 +239,7 @@ pub fn plan_from_args(args: &crate::cli::SeedArgs) -> Result<SeedPlan, crate::er
 ///
 /// # Errors
 /// As [`seed`].
-pub async fn run(
-    backend: &crate::config::BackendConfig,
-    plan: &SeedPlan,
-) -> Result<Outcome, SeedError> {
+pub async fn run(backend: &crate::config::BackendConfig, plan: &SeedPlan) -> Result<Outcome, SeedError> {
     let metrics = std::sync::Arc::new(crate::metrics::Metrics::new());
     let storage = Storage::new(backend, metrics, crate::storage::Retries::CallerManaged);
     if !backend.https {

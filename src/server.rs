@@ -21,6 +21,10 @@ use crate::router::{Routes, route};
 /// Time a client has to send its request headers (slow-loris protection).
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Largest request head (request line and headers) read, in bytes; a larger one is answered
+/// 431 by hyper and the connection closed. Browsers send a few KiB, cookies included.
+pub const MAX_REQUEST_HEAD_BYTES: usize = 32 * 1024;
+
 /// Serves `listener` until `shutdown` completes, then drains for up to `grace`.
 pub async fn run(
     listener: TcpListener,
@@ -33,8 +37,12 @@ pub async fn run(
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT);
-    builder.http2().timer(TokioTimer::new());
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .max_buf_size(MAX_REQUEST_HEAD_BYTES);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(MAX_REQUEST_HEAD_BYTES as u32);
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
 
@@ -81,16 +89,9 @@ pub async fn run(
 ///
 /// The readiness probe runs once at startup so the log says at once whether the bucket is
 /// reachable; the server starts either way (the backend may come up later).
-pub async fn serve(
-    listener: TcpListener,
-    config: crate::config::ServeConfig,
-    shutdown: impl Future<Output = ()>,
-) {
+pub async fn serve(listener: TcpListener, config: crate::config::ServeConfig, shutdown: impl Future<Output = ()>) {
     let app = App::new(&config);
-    let addr = listener
-        .local_addr()
-        .map(|a| a.to_string())
-        .unwrap_or_default();
+    let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
     if !config.backend.https {
         tracing::warn!(endpoint = %config.backend.endpoint, "backend endpoint is plain http: objects and signatures travel unencrypted");
     }

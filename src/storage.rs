@@ -50,9 +50,7 @@ macro_rules! object_meta {
             content_length: $length,
             content_type: $out.content_type().map(str::to_string),
             etag: $out.e_tag().map(str::to_string),
-            last_modified: $out
-                .last_modified()
-                .and_then(|t| SystemTime::try_from(*t).ok()),
+            last_modified: $out.last_modified().and_then(|t| SystemTime::try_from(*t).ok()),
             cache_control: $out.cache_control().map(str::to_string),
             metadata: sorted($out.metadata()),
         }
@@ -66,6 +64,42 @@ pub struct Object {
     pub meta: ObjectMeta,
     /// The body, still streaming from the backend.
     pub body: SdkBody,
+}
+
+/// One page of a directory listing.
+#[derive(Clone, Debug, Default)]
+pub struct Listing {
+    /// Full keys of the sub-prefixes ("directories"), ending in `/`.
+    pub directories: Vec<String>,
+    /// Objects directly under the prefix.
+    pub objects: Vec<ListedObject>,
+    /// Continuation token of the next page, if any.
+    pub next: Option<String>,
+}
+
+/// An object in a listing.
+#[derive(Clone, Debug)]
+pub struct ListedObject {
+    /// Full key.
+    pub key: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Last modification time.
+    pub last_modified: Option<SystemTime>,
+}
+
+/// What to store with an uploaded object besides its bytes.
+#[derive(Clone, Debug, Default)]
+pub struct PutOptions<'a> {
+    /// `Content-Type`.
+    pub content_type: &'a str,
+    /// `Cache-Control`, if any.
+    pub cache_control: Option<&'a str>,
+    /// User metadata (`x-amz-meta-*`).
+    pub metadata: &'a [(&'a str, String)],
+    /// Only create: `If-None-Match: *`, so an existing object gives
+    /// [`StorageError::PreconditionFailed`] instead of being replaced.
+    pub only_if_absent: bool,
 }
 
 /// How many attempts the SDK makes per call.
@@ -93,13 +127,7 @@ impl Storage {
             Retries::Serve => RetryConfig::standard().with_max_attempts(2),
             Retries::CallerManaged => RetryConfig::disabled(),
         };
-        let creds = Credentials::new(
-            &cfg.access_key,
-            cfg.secret_key.expose(),
-            None,
-            None,
-            "gateway-static",
-        );
+        let creds = Credentials::new(&cfg.access_key, cfg.secret_key.expose(), None, None, "gateway-static");
         let conf = aws_sdk_s3::Config::builder()
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new(cfg.region.clone()))
@@ -136,23 +164,68 @@ impl Storage {
     /// # Errors
     /// [`StorageError::NotFound`] when the key does not exist; other variants for backend trouble.
     pub async fn get(&self, key: &str) -> Result<Object, StorageError> {
-        let out = self
-            .timed(
-                "GetObject",
-                self.client
-                    .get_object()
-                    .bucket(&self.bucket)
-                    .key(key)
-                    .send(),
-            )
-            .await?;
-        let meta = object_meta!(
-            out,
-            out.content_length().and_then(|n| u64::try_from(n).ok())
-        );
+        self.get_range(key, None, None).await
+    }
+
+    /// Starts streaming an object or a byte range of it (`range` is an S3 `Range` value such as
+    /// `bytes=0-99`). With `if_match`, the backend refuses (412) if the object changed since
+    /// that ETag was read, so a range never mixes two versions.
+    ///
+    /// # Errors
+    /// As [`Storage::get`]; [`StorageError::PreconditionFailed`] when `if_match` does not match.
+    pub async fn get_range(
+        &self,
+        key: &str,
+        range: Option<String>,
+        if_match: Option<&str>,
+    ) -> Result<Object, StorageError> {
+        let req = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .set_range(range)
+            .set_if_match(if_match.map(str::to_string));
+        let out = self.timed("GetObject", req.send()).await?;
+        let meta = object_meta!(out, out.content_length().and_then(|n| u64::try_from(n).ok()));
         Ok(Object {
             meta,
             body: out.body.into_inner(),
+        })
+    }
+
+    /// One page (up to 1000 entries) of the keys and sub-"directories" directly under `prefix`.
+    ///
+    /// # Errors
+    /// Backend trouble; [`StorageError::Denied`] when the credentials lack s3:ListBucket.
+    pub async fn list(&self, prefix: &str, token: Option<String>) -> Result<Listing, StorageError> {
+        let req = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(prefix)
+            .delimiter("/")
+            .max_keys(1000)
+            .set_continuation_token(token);
+        let out = self.timed("ListObjectsV2", req.send()).await?;
+        Ok(Listing {
+            directories: out
+                .common_prefixes()
+                .iter()
+                .filter_map(|p| p.prefix().map(str::to_string))
+                .collect(),
+            objects: out
+                .contents()
+                .iter()
+                .filter_map(|o| {
+                    Some(ListedObject {
+                        key: o.key()?.to_string(),
+                        size: o.size().and_then(|n| u64::try_from(n).ok()).unwrap_or(0),
+                        last_modified: o.last_modified().and_then(|t| SystemTime::try_from(*t).ok()),
+                    })
+                })
+                .collect(),
+            next: out.next_continuation_token().map(str::to_string),
         })
     }
 
@@ -197,11 +270,7 @@ impl Storage {
         let out = self
             .timed(
                 "HeadObject",
-                self.client
-                    .head_object()
-                    .bucket(&self.bucket)
-                    .key(key)
-                    .send(),
+                self.client.head_object().bucket(&self.bucket).key(key).send(),
             )
             .await?;
         Ok(object_meta!(
@@ -216,10 +285,7 @@ impl Storage {
     /// The reason the bucket cannot be reached; a missing bucket is [`StorageError::NoSuchBucket`].
     pub async fn head_bucket(&self) -> Result<(), StorageError> {
         match self
-            .timed(
-                "HeadBucket",
-                self.client.head_bucket().bucket(&self.bucket).send(),
-            )
+            .timed("HeadBucket", self.client.head_bucket().bucket(&self.bucket).send())
             .await
         {
             Ok(_) => Ok(()),
@@ -236,10 +302,7 @@ impl Storage {
     /// Backend trouble, or a bucket name owned by someone else.
     pub async fn create_bucket(&self) -> Result<bool, StorageError> {
         match self
-            .timed(
-                "CreateBucket",
-                self.client.create_bucket().bucket(&self.bucket).send(),
-            )
+            .timed("CreateBucket", self.client.create_bucket().bucket(&self.bucket).send())
             .await
         {
             Ok(_) => Ok(true),
@@ -254,31 +317,22 @@ impl Storage {
 
     /// Uploads an object in one atomic PUT (the object is replaced whole or not at all).
     ///
-    /// With `only_if_absent`, the PUT carries `If-None-Match: *` and an existing object gives
-    /// [`StorageError::PreconditionFailed`] instead of being replaced.
-    ///
     /// # Errors
-    /// Backend trouble, or `PreconditionFailed` as above.
-    pub async fn put(
-        &self,
-        key: &str,
-        body: Bytes,
-        content_type: &str,
-        metadata: &[(&str, String)],
-        only_if_absent: bool,
-    ) -> Result<(), StorageError> {
+    /// Backend trouble, or `PreconditionFailed` (see [`PutOptions::only_if_absent`]).
+    pub async fn put(&self, key: &str, body: Bytes, opts: &PutOptions<'_>) -> Result<(), StorageError> {
         let mut req = self
             .client
             .put_object()
             .bucket(&self.bucket)
             .key(key)
-            .content_type(content_type)
+            .content_type(opts.content_type)
+            .set_cache_control(opts.cache_control.map(str::to_string))
             .content_md5(base64_md5(&body))
             .body(ByteStream::from(body));
-        for (k, v) in metadata {
+        for (k, v) in opts.metadata {
             req = req.metadata(*k, v);
         }
-        if only_if_absent {
+        if opts.only_if_absent {
             req = req.if_none_match("*");
         }
         self.timed("PutObject", req.send()).await.map(|_| ())
@@ -343,11 +397,7 @@ where
                     },
                     message,
                 },
-                _ => StorageError::Backend {
-                    status,
-                    code,
-                    message,
-                },
+                _ => StorageError::Backend { status, code, message },
             }
         }
         SdkError::DispatchFailure(dispatch) => {

@@ -12,9 +12,8 @@ use crate::cli::LogFormat;
 /// When the filter does not parse (reported against `--log-level`).
 pub fn init(format: LogFormat, level: Option<&str>) -> Result<(), crate::error::ConfigError> {
     let filter = match level {
-        Some(l) => EnvFilter::try_new(l).map_err(|e| {
-            crate::error::ConfigError::new("--log-level", format!("{l:?} is not a log filter: {e}"))
-        })?,
+        Some(l) => EnvFilter::try_new(l)
+            .map_err(|e| crate::error::ConfigError::new("--log-level", format!("{l:?} is not a log filter: {e}")))?,
         None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
     };
     let builder = tracing_subscriber::fmt()

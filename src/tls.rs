@@ -24,19 +24,11 @@ pub fn provider() -> Arc<CryptoProvider> {
 ///
 /// # Errors
 /// A [`ConfigError`] for `flag` when the file cannot be read or holds no certificate.
-pub fn read_certs(
-    flag: &'static str,
-    path: &Path,
-) -> Result<Vec<CertificateDer<'static>>, ConfigError> {
+pub fn read_certs(flag: &'static str, path: &Path) -> Result<Vec<CertificateDer<'static>>, ConfigError> {
     let certs = CertificateDer::pem_file_iter(path)
         .map_err(|e| ConfigError::new(flag, format!("cannot read {}: {e}", path.display())))?
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| {
-            ConfigError::new(
-                flag,
-                format!("{} is not a PEM certificate file: {e}", path.display()),
-            )
-        })?;
+        .map_err(|e| ConfigError::new(flag, format!("{} is not a PEM certificate file: {e}", path.display())))?;
     if certs.is_empty() {
         return Err(ConfigError::new(
             flag,
@@ -56,10 +48,7 @@ pub fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, ConfigError> {
             rustls_pki_types::pem::Error::Io(io) => io.to_string(),
             _ => "no PEM private key found".to_string(),
         };
-        ConfigError::new(
-            "--client-key",
-            format!("cannot read {}: {why}", path.display()),
-        )
+        ConfigError::new("--client-key", format!("cannot read {}: {why}", path.display()))
     })
 }
 
@@ -78,10 +67,7 @@ pub fn client_config(
         Some(path) => {
             for cert in read_certs("--ca-cert", path)? {
                 roots.add(cert).map_err(|e| {
-                    ConfigError::new(
-                        "--ca-cert",
-                        format!("{}: unusable CA certificate: {e}", path.display()),
-                    )
+                    ConfigError::new("--ca-cert", format!("{}: unusable CA certificate: {e}", path.display()))
                 })?;
             }
         }
@@ -102,21 +88,16 @@ pub fn client_config(
             let chain = read_certs("--client-cert", cert_path)?;
             let key = read_key(key_path)?;
             let certified =
-                rustls::sign::CertifiedKey::from_der(chain.clone(), key.clone_key(), &provider)
-                    .map_err(|e| {
-                        ConfigError::new(
-                            "--client-key",
-                            format!(
-                                "{} does not match {}: {e}",
-                                key_path.display(),
-                                cert_path.display()
-                            ),
-                        )
-                    })?;
+                rustls::sign::CertifiedKey::from_der(chain.clone(), key.clone_key(), &provider).map_err(|e| {
+                    ConfigError::new(
+                        "--client-key",
+                        format!("{} does not match {}: {e}", key_path.display(), cert_path.display()),
+                    )
+                })?;
             drop(certified);
-            builder.with_client_auth_cert(chain, key).map_err(|e| {
-                ConfigError::new("--client-key", format!("{}: {e}", key_path.display()))
-            })?
+            builder
+                .with_client_auth_cert(chain, key)
+                .map_err(|e| ConfigError::new("--client-key", format!("{}: {e}", key_path.display())))?
         }
         None => builder.with_no_client_auth(),
     };

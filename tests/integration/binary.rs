@@ -35,13 +35,9 @@ fn config_errors_exit_2_with_one_line() {
             "serve --bucket gifs --access-key a --secret-key s".to_string(),
             "--endpoint",
         ),
+        ("serve --endpoint minio:9000 --bucket gifs".to_string(), "--endpoint"),
         (
-            "serve --endpoint minio:9000 --bucket gifs".to_string(),
-            "--endpoint",
-        ),
-        (
-            "serve --endpoint https://m:9000 --bucket Bad_Name --access-key a --secret-key s"
-                .to_string(),
+            "serve --endpoint https://m:9000 --bucket Bad_Name --access-key a --secret-key s".to_string(),
             "--bucket",
         ),
         (
@@ -49,18 +45,9 @@ fn config_errors_exit_2_with_one_line() {
             "--secret-key",
         ),
         (format!("serve {OK} --listen nowhere"), "--listen"),
-        (
-            format!("serve {OK} --client-cert /nonexistent.pem"),
-            "--client-key",
-        ),
-        (
-            format!("serve {OK} --ca-cert /nonexistent.pem"),
-            "--ca-cert",
-        ),
-        (
-            format!("serve {OK} --backend-timeout 0s"),
-            "--backend-timeout",
-        ),
+        (format!("serve {OK} --client-cert /nonexistent.pem"), "--client-key"),
+        (format!("serve {OK} --ca-cert /nonexistent.pem"), "--ca-cert"),
+        (format!("serve {OK} --backend-timeout 0s"), "--backend-timeout"),
         (format!("serve {OK} --no-such-flag"), "--no-such-flag"),
         ("seed --wait soon".to_string(), "--wait"),
     ];
@@ -69,10 +56,7 @@ fn config_errors_exit_2_with_one_line() {
         let (code, _, stderr) = run(&args);
         assert_eq!(code, 2, "{args:?}: {stderr}");
         assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}: {stderr}");
-        assert!(
-            stderr.contains(flag),
-            "{args:?} should name {flag}: {stderr}"
-        );
+        assert!(stderr.contains(flag), "{args:?} should name {flag}: {stderr}");
     }
 }
 
@@ -109,11 +93,7 @@ async fn demo_serves_the_gif() {
         if let Some(line) = bin.stdout().lines().find(|l| l.contains("GIF")) {
             break line.split_whitespace().last().unwrap().to_string();
         }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no URL printed: {}",
-            bin.stderr()
-        );
+        assert!(std::time::Instant::now() < deadline, "no URL printed: {}", bin.stderr());
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     };
     let r = get(&url).await;
@@ -123,8 +103,6 @@ async fn demo_serves_the_gif() {
     let metrics_url = url.replace("/gateway.gif", "/metrics");
     wait_for_status(&metrics_url, 200).await;
     let m = get(&metrics_url).await;
-    assert!(
-        String::from_utf8_lossy(&m.body).contains("# TYPE gateway_http_requests_total counter")
-    );
+    assert!(String::from_utf8_lossy(&m.body).contains("# TYPE gateway_http_requests_total counter"));
     assert_eq!(bin.terminate().await, 0, "{}", bin.stderr());
 }

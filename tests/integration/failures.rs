@@ -31,10 +31,7 @@ async fn wrong_secret_is_502_and_logged_without_secret() {
     let (object, ready, log) = run_gateway(&backend, &args).await;
     assert_eq!(object, 502, "{log}");
     assert_eq!(ready, 503, "{log}");
-    assert!(
-        log.contains("SignatureDoesNotMatch"),
-        "log must name the cause:\n{log}"
-    );
+    assert!(log.contains("SignatureDoesNotMatch"), "log must name the cause:\n{log}");
     assert!(
         !log.contains(wrong) && !log.contains(SECRET_KEY),
         "secret leaked:\n{log}"
@@ -86,10 +83,7 @@ async fn foreign_certificates_are_refused() {
 /// A backend that is down: not ready, and requests get 503 (retry later), not 404.
 #[tokio::test]
 async fn unreachable_backend_is_503() {
-    let backend = Backend::prepare(std::net::SocketAddr::from((
-        [127, 0, 0, 1],
-        crate::util::free_port(),
-    )));
+    let backend = Backend::prepare(std::net::SocketAddr::from(([127, 0, 0, 1], crate::util::free_port())));
     let (object, ready, log) = run_gateway(&backend, &backend.args()).await;
     assert_eq!((object, ready), (503, 503), "{log}");
     assert!(log.contains("backend unreachable"), "{log}");

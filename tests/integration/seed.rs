@@ -20,18 +20,11 @@ async fn seeding_twice_is_idempotent() {
     assert!(first.stdout().contains("created"), "{}", first.stdout());
     let mut second = Binary::spawn(&args);
     assert_eq!(second.wait().await, 0, "{}", second.stderr());
-    assert!(
-        second.stdout().contains("already present"),
-        "{}",
-        second.stdout()
-    );
+    assert!(second.stdout().contains("already present"), "{}", second.stdout());
 
     assert_eq!(backend.keys(), vec!["gateway.gif".to_string()]);
     let gw = Gateway::start(backend.args()).await;
-    assert_eq!(
-        get(&gw.url("/gateway.gif")).await.body.as_ref(),
-        seed_gif().as_slice()
-    );
+    assert_eq!(get(&gw.url("/gateway.gif")).await.body.as_ref(), seed_gif().as_slice());
     gw.stop().await;
 }
 
@@ -48,20 +41,14 @@ async fn other_bytes_are_replaced_unless_no_overwrite() {
             Duration::from_secs(5),
         )
     };
-    assert_eq!(
-        seed(&storage, &plan(b"old", true)).await.unwrap(),
-        Outcome::Created
-    );
+    assert_eq!(seed(&storage, &plan(b"old", true)).await.unwrap(), Outcome::Created);
     assert_eq!(
         seed(&storage, &plan(b"new", false)).await.unwrap(),
         Outcome::KeptExisting
     );
     let gw = Gateway::start(backend.args()).await;
     assert_eq!(get(&gw.url("/file.txt")).await.body.as_ref(), b"old");
-    assert_eq!(
-        seed(&storage, &plan(b"new", true)).await.unwrap(),
-        Outcome::Replaced
-    );
+    assert_eq!(seed(&storage, &plan(b"new", true)).await.unwrap(), Outcome::Replaced);
     assert_eq!(get(&gw.url("/file.txt")).await.body.as_ref(), b"new");
     assert_eq!(
         seed(&storage, &plan(b"new", true)).await.unwrap(),
@@ -100,9 +87,7 @@ async fn seed_waits_for_a_late_backend() {
         "seed gave up early: {}",
         bin.stderr()
     );
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
-        .await
-        .unwrap();
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap();
     backend.serve(listener);
 
     assert_eq!(bin.wait().await, 0, "{}", bin.stderr());
@@ -141,10 +126,7 @@ async fn seed_fails_fast_on_permanent_errors() {
             "a permanent error must not be retried: {stderr}"
         );
         let last = stderr.lines().last().unwrap_or("");
-        assert!(
-            last.starts_with("error: ") && last.contains(cause),
-            "{stderr}"
-        );
+        assert!(last.starts_with("error: ") && last.contains(cause), "{stderr}");
         assert!(!stderr.contains("not-the-secret"), "{stderr}");
     }
     assert!(backend.keys().is_empty());

@@ -20,10 +20,7 @@ async fn seeded_gif_is_served_exactly() {
     );
     assert_eq!(r.header("content-type"), "image/gif");
     assert_eq!(r.header("content-length"), expected.len().to_string());
-    let md5 = format!(
-        "\"{}\"",
-        hex::encode(<md5::Md5 as md5::Digest>::digest(&expected))
-    );
+    let md5 = format!("\"{}\"", hex::encode(<md5::Md5 as md5::Digest>::digest(&expected)));
     assert_eq!(r.header("etag"), md5);
     assert!(!r.header("last-modified").is_empty());
 
@@ -53,9 +50,7 @@ async fn missing_key_is_404() {
 async fn index_and_encoded_keys() {
     let backend = Backend::start().await;
     backend.put("index.html", "<h1>hi</h1>", "text/html").await;
-    backend
-        .put("a b/café (1).txt", "unicode", "text/plain")
-        .await;
+    backend.put("a b/café (1).txt", "unicode", "text/plain").await;
     let gw = Gateway::start(backend.args()).await;
 
     let r = get(&gw.url("/")).await;
@@ -96,10 +91,7 @@ async fn operational_endpoints() {
     get(&gw.url("/missing")).await;
     let m = get(&gw.url("/metrics")).await;
     assert_eq!(m.status, 200);
-    assert!(
-        m.header("content-type")
-            .starts_with("text/plain; version=0.0.4")
-    );
+    assert!(m.header("content-type").starts_with("text/plain; version=0.0.4"));
     let text = String::from_utf8(m.body.to_vec()).unwrap();
     assert!(
         text.contains("gateway_http_requests_total{method=\"GET\",status_class=\"2xx\"}"),
@@ -118,9 +110,6 @@ async fn operational_endpoints() {
         "{text}"
     );
     assert!(text.contains("gateway_ready 1"), "{text}");
-    assert!(
-        !text.contains("gateway.gif"),
-        "object keys must never be labels"
-    );
+    assert!(!text.contains("gateway.gif"), "object keys must never be labels");
     gw.stop().await;
 }

@@ -60,9 +60,7 @@ async fn large_object_streams_intact() {
 async fn shutdown_drains_in_flight_download() {
     let backend = Backend::start().await;
     let data = Bytes::from(vec![7u8; 16 * 1024 * 1024]);
-    backend
-        .put("drain.bin", data.clone(), "application/octet-stream")
-        .await;
+    backend.put("drain.bin", data.clone(), "application/octet-stream").await;
     let gw = Gateway::start(backend.args()).await;
     let addr = gw.addr;
 
@@ -81,16 +79,10 @@ async fn shutdown_drains_in_flight_download() {
     // New connections are refused once the listener is closed.
     let deadline = tokio::time::Instant::now() + TIMEOUT;
     while tokio::net::TcpStream::connect(addr).await.is_ok() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "listener still accepting"
-        );
+        assert!(tokio::time::Instant::now() < deadline, "listener still accepting");
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    assert!(
-        !stopping.is_finished(),
-        "server returned before the download finished"
-    );
+    assert!(!stopping.is_finished(), "server returned before the download finished");
 
     while let Some(frame) = tokio::time::timeout(TIMEOUT, body.frame()).await.unwrap() {
         let chunk = frame.unwrap().into_data().unwrap();

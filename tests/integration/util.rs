@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use clap::Parser;
 use gateway::certs::DevPki;
 use gateway::cli::BackendArgs;
 use gateway::config::{BackendConfig, ServeConfig};
@@ -64,8 +65,7 @@ impl Backend {
     /// Prepares PKI and directories for a backend at `addr` without starting it.
     pub fn prepare(addr: SocketAddr) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let pki =
-            DevPki::generate(&["localhost".into(), "127.0.0.1".into()], "gateway", 1).unwrap();
+        let pki = DevPki::generate(&["localhost".into(), "127.0.0.1".into()], "gateway", 1).unwrap();
         pki.write_to(&dir.path().join("tls"), false).unwrap();
         std::fs::create_dir_all(dir.path().join("data")).unwrap();
         Self {
@@ -130,15 +130,8 @@ impl Backend {
             args.access_key.clone().unwrap(),
         ];
         let secret_file = self.dir.path().join("secret-key");
-        std::fs::write(
-            &secret_file,
-            format!("{}\n", args.secret_key.clone().unwrap()),
-        )
-        .unwrap();
-        v.extend([
-            "--secret-key-file".into(),
-            secret_file.display().to_string(),
-        ]);
+        std::fs::write(&secret_file, format!("{}\n", args.secret_key.clone().unwrap())).unwrap();
+        v.extend(["--secret-key-file".into(), secret_file.display().to_string()]);
         for (flag, value) in [
             ("--ca-cert", &args.ca_cert),
             ("--client-cert", &args.client_cert),
@@ -170,10 +163,17 @@ impl Backend {
 
     /// Puts an object with the given bytes and content type.
     pub async fn put(&self, key: &str, body: impl Into<Bytes>, content_type: &str) {
-        self.storage()
-            .put(key, body.into(), content_type, &[], false)
-            .await
-            .unwrap();
+        self.put_with(key, body, None, content_type).await;
+    }
+
+    /// Puts an object with its own Cache-Control.
+    pub async fn put_with(&self, key: &str, body: impl Into<Bytes>, cache_control: Option<&str>, content_type: &str) {
+        let opts = gateway::storage::PutOptions {
+            content_type,
+            cache_control,
+            ..Default::default()
+        };
+        self.storage().put(key, body.into(), &opts).await.unwrap();
     }
 
     /// Keys in the bucket, read from s3s-fs's directory (every regular file that is an object).
@@ -215,12 +215,17 @@ pub struct Gateway {
 impl Gateway {
     /// Starts `gateway serve` (the production code path) with these backend flags.
     pub async fn start(backend: BackendArgs) -> Self {
-        let args = gateway::cli::ServeArgs {
-            listen: "127.0.0.1:0".into(),
-            index: "index.html".into(),
-            shutdown_grace: Duration::from_secs(10),
-            backend,
+        Self::start_with(backend, &[]).await
+    }
+
+    /// Starts `gateway serve` with these backend flags and extra `serve` flags as typed.
+    pub async fn start_with(backend: BackendArgs, flags: &[&str]) -> Self {
+        let argv = ["gateway", "serve", "--listen", "127.0.0.1:0", "--shutdown-grace", "10s"];
+        let cli = gateway::cli::Cli::try_parse_from(argv.iter().chain(flags)).unwrap();
+        let gateway::cli::Command::Serve(mut args) = cli.command else {
+            unreachable!()
         };
+        args.backend = backend;
         let config = ServeConfig::from_args(&args).unwrap();
         let listener = TcpListener::bind(config.listen).await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -263,10 +268,7 @@ pub struct Reply {
 impl Reply {
     /// A header as a string ("" when absent).
     pub fn header(&self, name: &str) -> &str {
-        self.headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
+        self.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
     }
 }
 
@@ -298,11 +300,7 @@ pub async fn request(method: &str, url: &str) -> Reply {
         .unwrap()
         .unwrap()
         .to_bytes();
-    Reply {
-        status,
-        headers,
-        body,
-    }
+    Reply { status, headers, body }
 }
 
 /// `GET url`.
@@ -315,16 +313,12 @@ pub async fn wait_for_status(url: &str, status: u16) {
     let deadline = tokio::time::Instant::now() + TIMEOUT;
     loop {
         let req = http::Request::get(url).body(Empty::<Bytes>::new()).unwrap();
-        if let Ok(Ok(resp)) =
-            tokio::time::timeout(Duration::from_secs(5), client().request(req)).await
+        if let Ok(Ok(resp)) = tokio::time::timeout(Duration::from_secs(5), client().request(req)).await
             && resp.status().as_u16() == status
         {
             return;
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{url} never answered {status}"
-        );
+        assert!(tokio::time::Instant::now() < deadline, "{url} never answered {status}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -400,10 +394,7 @@ impl Binary {
                 let addr: String = rest.chars().take_while(|c| !c.is_whitespace()).collect();
                 return addr.trim_matches('"').parse().unwrap();
             }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "no listen address logged:\n{log}"
-            );
+            assert!(std::time::Instant::now() < deadline, "no listen address logged:\n{log}");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }

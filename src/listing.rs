@@ -1,0 +1,115 @@
+//! HTML listing of a "directory" (a key prefix) that has no index document.
+//!
+//! Off unless `--list-directories`: listing needs `s3:ListBucket` and shows every key, which a
+//! site rarely wants. Names are HTML-escaped and percent-encoded in links; pages hold up to
+//! 1000 entries and link to the next page with S3's continuation token.
+
+use std::fmt::Write;
+
+use http::{HeaderValue, Method, Response, StatusCode, header};
+use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
+
+use crate::app::App;
+use crate::error::StorageError;
+use crate::handler::{Body, ObjectRequest, full};
+
+/// Characters escaped in a path segment of a link.
+const SEGMENT: &AsciiSet = &CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'%')
+    .add(b'<')
+    .add(b'>')
+    .add(b'?')
+    .add(b'`')
+    .add(b'{')
+    .add(b'}')
+    .add(b'/')
+    .add(b'\'')
+    .add(b'+')
+    .add(b'&');
+
+/// Query parameter carrying the continuation token.
+const PAGE_PARAM: &str = "page";
+
+/// Renders the listing of `dir` (relative to the served prefix, empty or ending in `/`);
+/// `None` when the directory holds nothing (so it does not exist).
+///
+/// # Errors
+/// Backend trouble, e.g. [`StorageError::Denied`] without s3:ListBucket.
+pub async fn render(app: &App, dir: &str, req: &ObjectRequest<'_>) -> Result<Option<Response<Body>>, StorageError> {
+    let token = req.query.and_then(|q| {
+        q.split('&')
+            .filter_map(|kv| kv.split_once('='))
+            .find(|(k, _)| *k == PAGE_PARAM)
+            .and_then(|(_, v)| percent_encoding::percent_decode_str(v).decode_utf8().ok())
+            .map(|v| v.into_owned())
+    });
+    let full_prefix = app.site.key(dir);
+    let page = app.storage.list(&full_prefix, token.clone()).await?;
+    if page.directories.is_empty() && page.objects.is_empty() && !dir.is_empty() && token.is_none() {
+        return Ok(None);
+    }
+
+    let title = format!("Index of /{dir}");
+    let mut html = String::new();
+    let _ = write!(
+        html,
+        "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>{t}</title></head>\n<body>\n<h1>{t}</h1>\n<ul>\n",
+        t = html_escape::encode_text(&title)
+    );
+    if !dir.is_empty() {
+        html.push_str("<li><a href=\"../\">../</a></li>\n");
+    }
+    let names = page
+        .directories
+        .iter()
+        .map(|d| (d.as_str(), None))
+        .chain(page.objects.iter().map(|o| (o.key.as_str(), Some(o.size))));
+    for (key, size) in names {
+        let name = key.strip_prefix(&full_prefix).unwrap_or(key);
+        if name.is_empty() {
+            continue;
+        }
+        let href: String = name
+            .split('/')
+            .map(|seg| utf8_percent_encode(seg, SEGMENT).to_string())
+            .collect::<Vec<_>>()
+            .join("/");
+        let _ = write!(
+            html,
+            "<li><a href=\"{}\">{}</a>{}</li>\n",
+            html_escape::encode_double_quoted_attribute(&href),
+            html_escape::encode_text(name),
+            size.map(|s| format!(" ({s} bytes)")).unwrap_or_default()
+        );
+    }
+    html.push_str("</ul>\n");
+    if let Some(next) = &page.next {
+        let _ = write!(
+            html,
+            "<p><a href=\"?{PAGE_PARAM}={}\">next page</a></p>\n",
+            html_escape::encode_double_quoted_attribute(&utf8_percent_encode(next, SEGMENT).to_string())
+        );
+    }
+    html.push_str("</body></html>\n");
+
+    let len = html.len();
+    let body = if *req.method == Method::HEAD {
+        full("")
+    } else {
+        full(html)
+    };
+    let mut resp = Response::new(body);
+    *resp.status_mut() = StatusCode::OK;
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    Ok(Some(resp))
+}
