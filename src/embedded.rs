@@ -56,7 +56,11 @@ impl EmbeddedS3 {
         let fs = s3s_fs::FileSystem::new(cfg.root)
             .map_err(|e| anyhow::anyhow!("{e:?}"))
             .with_context(|| format!("cannot serve S3 from {}", cfg.root.display()))?;
-        let mut builder = s3s::service::S3ServiceBuilder::new(fs);
+        let store = Store {
+            fs,
+            root: cfg.root.canonicalize()?,
+        };
+        let mut builder = s3s::service::S3ServiceBuilder::new(store);
         builder.set_auth(s3s::auth::SimpleAuth::from_single(cfg.access_key, cfg.secret_key));
         let service = builder.build();
 
@@ -120,6 +124,89 @@ impl Drop for EmbeddedS3 {
         if let Some(task) = self.task.take() {
             task.abort();
         }
+    }
+}
+
+/// s3s-fs with S3's answer for keys that are "directories" on its disk.
+///
+/// s3s-fs keeps `a/b` as the file `b` in the directory `a`, so a GET of the key `a` would open a
+/// directory and fail with a 500; S3 (and MinIO) answer `NoSuchKey`, which this wrapper does.
+/// Every operation the gateway, its seed and its tests use is delegated; the rest answer
+/// NotImplemented.
+struct Store {
+    fs: s3s_fs::FileSystem,
+    root: std::path::PathBuf,
+}
+
+impl Store {
+    fn is_directory(&self, bucket: &str, key: &str) -> bool {
+        let safe = !key.split('/').any(|s| s == ".." || s == ".") && !bucket.contains(['/', '.']);
+        key.is_empty() || key.ends_with('/') || (safe && self.root.join(bucket).join(key).is_dir())
+    }
+}
+
+#[async_trait::async_trait]
+impl s3s::S3 for Store {
+    async fn get_object(
+        &self,
+        req: s3s::S3Request<s3s::dto::GetObjectInput>,
+    ) -> s3s::S3Result<s3s::S3Response<s3s::dto::GetObjectOutput>> {
+        if self.is_directory(&req.input.bucket, &req.input.key) {
+            return Err(s3s::s3_error!(NoSuchKey));
+        }
+        self.fs.get_object(req).await
+    }
+
+    async fn head_object(
+        &self,
+        req: s3s::S3Request<s3s::dto::HeadObjectInput>,
+    ) -> s3s::S3Result<s3s::S3Response<s3s::dto::HeadObjectOutput>> {
+        if self.is_directory(&req.input.bucket, &req.input.key) {
+            return Err(s3s::s3_error!(NoSuchKey));
+        }
+        self.fs.head_object(req).await
+    }
+
+    async fn put_object(
+        &self,
+        req: s3s::S3Request<s3s::dto::PutObjectInput>,
+    ) -> s3s::S3Result<s3s::S3Response<s3s::dto::PutObjectOutput>> {
+        self.fs.put_object(req).await
+    }
+
+    async fn delete_object(
+        &self,
+        req: s3s::S3Request<s3s::dto::DeleteObjectInput>,
+    ) -> s3s::S3Result<s3s::S3Response<s3s::dto::DeleteObjectOutput>> {
+        self.fs.delete_object(req).await
+    }
+
+    async fn head_bucket(
+        &self,
+        req: s3s::S3Request<s3s::dto::HeadBucketInput>,
+    ) -> s3s::S3Result<s3s::S3Response<s3s::dto::HeadBucketOutput>> {
+        self.fs.head_bucket(req).await
+    }
+
+    async fn create_bucket(
+        &self,
+        req: s3s::S3Request<s3s::dto::CreateBucketInput>,
+    ) -> s3s::S3Result<s3s::S3Response<s3s::dto::CreateBucketOutput>> {
+        self.fs.create_bucket(req).await
+    }
+
+    async fn list_objects_v2(
+        &self,
+        req: s3s::S3Request<s3s::dto::ListObjectsV2Input>,
+    ) -> s3s::S3Result<s3s::S3Response<s3s::dto::ListObjectsV2Output>> {
+        self.fs.list_objects_v2(req).await
+    }
+
+    async fn list_buckets(
+        &self,
+        req: s3s::S3Request<s3s::dto::ListBucketsInput>,
+    ) -> s3s::S3Result<s3s::S3Response<s3s::dto::ListBucketsOutput>> {
+        self.fs.list_buckets(req).await
     }
 }
 

@@ -83,4 +83,23 @@ mod tests {
         assert_eq!(object_key("/%FF", "i"), Err(BadKey::InvalidUtf8));
         assert_eq!(object_key(&format!("/{}", "k".repeat(1025)), "i"), Err(BadKey::TooLong));
     }
+
+    proptest::proptest! {
+        /// Arbitrary paths never panic, and whatever key comes out has no `.`/`..` segment
+        /// and no NUL, so joined to a prefix it stays under that prefix.
+        #[test]
+        fn never_escapes(path in "/[a-zA-Z0-9%./+ _-]{0,40}") {
+            if let Ok(key) = object_key(&path, "index.html") {
+                proptest::prop_assert!(!key.split('/').any(|s| s == ".." || s == "."));
+                proptest::prop_assert!(!key.contains('\0'));
+                proptest::prop_assert!(!key.is_empty() && key.len() <= MAX_KEY_BYTES);
+            }
+        }
+
+        /// Any string at all (bytes the URI parser would not even accept) never panics.
+        #[test]
+        fn any_input_is_safe(path in proptest::prelude::any::<String>()) {
+            let _ = object_key(&path, "index.html");
+        }
+    }
 }

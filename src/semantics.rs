@@ -278,4 +278,27 @@ mod tests {
         assert_eq!(content_type(Some(""), "page.html"), "text/html");
         assert_eq!(content_type(None, "noext"), "application/octet-stream");
     }
+
+    proptest::proptest! {
+        /// Any Range value and length: no panic, and a partial range always lies inside the object.
+        #[test]
+        fn range_is_always_inside(value in "(bytes|items)=[-0-9, ]{0,20}", len in 0u64..10_000) {
+            match resolve_range(Some(&value), len) {
+                RangeDecision::Partial { start, end } => {
+                    proptest::prop_assert!(start <= end && end < len);
+                }
+                RangeDecision::Full | RangeDecision::Unsatisfiable => {}
+            }
+        }
+
+        /// Single well-formed ranges resolve as RFC 9110 says.
+        #[test]
+        fn single_ranges(a in 0u64..200, b in 0u64..200, len in 1u64..150) {
+            let got = resolve_range(Some(&format!("bytes={a}-{b}")), len);
+            let want = if a > b { RangeDecision::Full }
+                else if a >= len { RangeDecision::Unsatisfiable }
+                else { RangeDecision::Partial { start: a, end: b.min(len - 1) } };
+            proptest::prop_assert_eq!(got, want);
+        }
+    }
 }

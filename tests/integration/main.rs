@@ -7,6 +7,10 @@ mod util;
 // GET/HEAD of the seeded GIF, 404, 400, 405, index.
 mod serve;
 
+// Table-driven HTTP conformance (RFC 9110 ranges and preconditions, keys, index, error and
+// SPA documents, content type, cache policy, listing, CORS, limits).
+mod conformance;
+
 // Backend failures: wrong secret, missing or foreign client certificate.
 mod failures;
 

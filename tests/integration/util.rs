@@ -279,11 +279,16 @@ pub fn client() -> Client<HttpConnector, Empty<Bytes>> {
 
 /// Sends a request and returns the streaming response.
 pub async fn send(method: &str, url: &str) -> http::Response<hyper::body::Incoming> {
-    let req = http::Request::builder()
-        .method(method)
-        .uri(url)
-        .body(Empty::<Bytes>::new())
-        .unwrap();
+    send_with(method, url, &[]).await
+}
+
+/// Sends a request with extra headers and returns the streaming response.
+pub async fn send_with(method: &str, url: &str, headers: &[(String, String)]) -> http::Response<hyper::body::Incoming> {
+    let mut req = http::Request::builder().method(method).uri(url);
+    for (k, v) in headers {
+        req = req.header(k, v);
+    }
+    let req = req.body(Empty::<Bytes>::new()).unwrap();
     tokio::time::timeout(TIMEOUT, client().request(req))
         .await
         .unwrap()
@@ -292,7 +297,12 @@ pub async fn send(method: &str, url: &str) -> http::Response<hyper::body::Incomi
 
 /// Sends a request and collects the whole response.
 pub async fn request(method: &str, url: &str) -> Reply {
-    let resp = send(method, url).await;
+    request_with(method, url, &[]).await
+}
+
+/// Sends a request with extra headers and collects the whole response.
+pub async fn request_with(method: &str, url: &str, headers: &[(String, String)]) -> Reply {
+    let resp = send_with(method, url, headers).await;
     let status = resp.status().as_u16();
     let headers = resp.headers().clone();
     let body = tokio::time::timeout(TIMEOUT, resp.into_body().collect())
