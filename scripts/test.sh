@@ -13,15 +13,21 @@ cd "$(dirname "$0")/.."
 need_cmd() {
     # need_cmd COMMAND DEBIAN_PACKAGE
     command -v "$1" >/dev/null 2>&1 && return 0
-    if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    local sudo=""
+    [ "$(id -u)" = 0 ] || sudo="sudo -n"
+    if command -v apt-get >/dev/null 2>&1 && { [ -z "$sudo" ] || sudo -n true 2>/dev/null; }; then
         echo "test.sh: installing $2" >&2
-        apt-get update -qq >/dev/null
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$2" >/dev/null
+        $sudo apt-get update -qq >/dev/null
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$2" >/dev/null
     fi
     command -v "$1" >/dev/null 2>&1 || { echo "test.sh: $1 is missing: install the Debian package $2" >&2; exit 1; }
 }
 
 need_cmd cargo cargo
 need_cmd kill procps
+# The browser test drives Debian's Chromium headless (tests/integration/browser.rs).
+if [ -z "${CHROMIUM:-}" ]; then
+    command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || need_cmd chromium chromium
+fi
 
 cargo test --locked --all-targets -- "$@"

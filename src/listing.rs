@@ -77,9 +77,9 @@ pub async fn render(app: &App, dir: &str, req: &ObjectRequest<'_>) -> Result<Opt
             .map(|seg| utf8_percent_encode(seg, SEGMENT).to_string())
             .collect::<Vec<_>>()
             .join("/");
-        let _ = write!(
+        let _ = writeln!(
             html,
-            "<li><a href=\"{}\">{}</a>{}</li>\n",
+            "<li><a href=\"{}\">{}</a>{}</li>",
             html_escape::encode_double_quoted_attribute(&href),
             html_escape::encode_text(name),
             size.map(|s| format!(" ({s} bytes)")).unwrap_or_default()
@@ -87,9 +87,9 @@ pub async fn render(app: &App, dir: &str, req: &ObjectRequest<'_>) -> Result<Opt
     }
     html.push_str("</ul>\n");
     if let Some(next) = &page.next {
-        let _ = write!(
+        let _ = writeln!(
             html,
-            "<p><a href=\"?{PAGE_PARAM}={}\">next page</a></p>\n",
+            "<p><a href=\"?{PAGE_PARAM}={}\">next page</a></p>",
             html_escape::encode_double_quoted_attribute(&utf8_percent_encode(next, SEGMENT).to_string())
         );
     }

@@ -11,6 +11,9 @@ mod serve;
 // SPA documents, content type, cache policy, listing, CORS, limits).
 mod conformance;
 
+// Headless Chromium loads a page and the GIF through the gateway.
+mod browser;
+
 // Backend failures: wrong secret, missing or foreign client certificate.
 mod failures;
 

@@ -1,0 +1,92 @@
+//! A real browser (headless Chromium) loads a page from the bucket through the gateway and
+//! shows the seeded GIF; the page's script writes the decoded image size into the DOM, which
+//! the test reads after scripts ran. A screenshot is kept as a test artifact.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::util::{Backend, Gateway, TIMEOUT};
+
+const PAGE: &str = r#"<!doctype html>
+<html><head><meta charset="utf-8"><title>gateway</title></head>
+<body style="margin:0;background:#111;color:#eee;font-family:sans-serif">
+<p id="result">pending</p>
+<img id="gif" src="gateway.gif" alt="gateway"
+     onload="document.getElementById('result').textContent = 'decoded ' + this.naturalWidth + 'x' + this.naturalHeight"
+     onerror="document.getElementById('result').textContent = 'failed to load'">
+</body></html>
+"#;
+
+/// The Chromium binary: `$CHROMIUM`, else `chromium` or `chromium-browser` on PATH.
+fn chromium() -> PathBuf {
+    if let Some(p) = std::env::var_os("CHROMIUM") {
+        return p.into();
+    }
+    for name in ["chromium", "chromium-browser"] {
+        for dir in std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()) {
+            let p = dir.join(name);
+            if p.is_file() {
+                return p;
+            }
+        }
+    }
+    panic!("chromium not found: install the Debian package `chromium` (scripts/test.sh does) or set CHROMIUM");
+}
+
+/// Runs headless Chromium with `extra` arguments on `url` and returns its stdout.
+async fn run_chromium(url: &str, extra: &[String]) -> String {
+    let profile = tempfile::tempdir().unwrap();
+    let mut cmd = tokio::process::Command::new(chromium());
+    cmd.args([
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-quic",
+        "--no-first-run",
+        "--virtual-time-budget=5000",
+        "--window-size=480,360",
+    ])
+    .arg(format!("--user-data-dir={}", profile.path().display()))
+    .args(extra)
+    .arg(url)
+    .kill_on_drop(true);
+    let out = tokio::time::timeout(TIMEOUT + Duration::from_secs(30), cmd.output())
+        .await
+        .expect("chromium did not finish")
+        .expect("chromium could not be started");
+    assert!(
+        out.status.success(),
+        "chromium failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The page and the GIF load in Chromium through the gateway; the GIF decodes at its size.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chromium_shows_the_gif() {
+    let backend = Backend::start().await;
+    backend.seed_gif().await;
+    backend.put("index.html", PAGE, "text/html").await;
+    let gw = Gateway::start(backend.args()).await;
+
+    let dom = run_chromium(&gw.url("/"), &["--dump-dom".to_string()]).await;
+    assert!(
+        dom.contains("decoded 320x240"),
+        "the GIF did not decode in the browser:\n{dom}"
+    );
+
+    let artifacts = Path::new(env!("CARGO_TARGET_TMPDIR")).join("browser");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    let shot = artifacts.join("gateway.png");
+    let _ = std::fs::remove_file(&shot);
+    run_chromium(&gw.url("/"), &[format!("--screenshot={}", shot.display())]).await;
+    let png = std::fs::read(&shot).expect("no screenshot written");
+    assert!(png.starts_with(b"\x89PNG"), "screenshot is not a PNG");
+    println!("screenshot: {}", shot.display());
+    gw.stop().await;
+}
