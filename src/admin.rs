@@ -17,6 +17,9 @@ pub async fn handle(app: &App, path: &str) -> Option<Response<Body>> {
         "/healthz" => text(StatusCode::OK, "ok\n"),
         "/readyz" => readyz(app).await,
         "/metrics" => {
+            if let Some(cache) = &app.cache {
+                cache.export_gauges().await;
+            }
             let mut resp = text(StatusCode::OK, app.metrics.render());
             resp.headers_mut().insert(
                 header::CONTENT_TYPE,

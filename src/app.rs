@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use crate::cache::ObjectCache;
 use crate::config::{ServeConfig, Site};
 use crate::error::StorageError;
 use crate::metrics::Metrics;
@@ -19,6 +20,8 @@ pub struct App {
     pub metrics: Arc<Metrics>,
     /// How paths map to objects and what responses look like.
     pub site: Site,
+    /// The object cache; `None` when turned off.
+    pub cache: Option<ObjectCache>,
     /// Result of the last readiness probe; decides 502 vs 503 for an unreachable backend.
     ready: AtomicBool,
     /// Set when shutdown begins: readiness fails at once so load balancers stop sending traffic.
@@ -31,8 +34,10 @@ impl App {
         let metrics = Arc::new(Metrics::new());
         Arc::new(Self {
             storage: Storage::new(&config.backend, metrics.clone(), Retries::Serve),
-            metrics,
+            metrics: metrics.clone(),
             site: config.site.clone(),
+            cache: ObjectCache::new(config.cache, metrics.clone()),
+
             ready: AtomicBool::new(false),
             draining: AtomicBool::new(false),
         })

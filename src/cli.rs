@@ -157,6 +157,35 @@ pub struct ServeArgs {
     )]
     pub cors_origins: Vec<String>,
 
+    /// Bytes of objects kept in memory; 0 turns the cache off.
+    #[arg(long, env = "GATEWAY_CACHE_MAX_BYTES", default_value = "256MiB", value_name = "SIZE")]
+    pub cache_max_bytes: bytesize::ByteSize,
+
+    /// Objects larger than this are streamed, never cached.
+    #[arg(
+        long,
+        env = "GATEWAY_CACHE_MAX_OBJECT_BYTES",
+        default_value = "16MiB",
+        value_name = "SIZE"
+    )]
+    pub cache_max_object_bytes: bytesize::ByteSize,
+
+    /// How long a cached object is served before it is revalidated with the backend.
+    #[arg(long, env = "GATEWAY_CACHE_TTL", default_value = "60s", value_parser = parse_duration, value_name = "DURATION")]
+    pub cache_ttl: Duration,
+
+    /// How long past its TTL a cached copy may be served while the backend fails revalidation.
+    #[arg(long, env = "GATEWAY_CACHE_STALE_IF_ERROR", default_value = "300s", value_parser = parse_duration, value_name = "DURATION")]
+    pub cache_stale_if_error: Duration,
+
+    /// How long a missing key (404) is remembered.
+    #[arg(long, env = "GATEWAY_CACHE_NEGATIVE_TTL", default_value = "5s", value_parser = parse_duration, value_name = "DURATION")]
+    pub cache_negative_ttl: Duration,
+
+    /// Whether a request's `Cache-Control: no-cache` forces revalidation with the backend.
+    #[arg(long, env = "GATEWAY_CACHE_HONOR_NO_CACHE", default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub cache_honor_no_cache: bool,
+
     /// How long in-flight responses may take to finish after SIGTERM/SIGINT.
     #[arg(long, env = "GATEWAY_SHUTDOWN_GRACE", default_value = "30s", value_parser = parse_duration, value_name = "DURATION")]
     pub shutdown_grace: Duration,

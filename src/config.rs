@@ -69,6 +69,8 @@ pub struct ServeConfig {
     pub listen: SocketAddr,
     /// What is served and how.
     pub site: Site,
+    /// The object cache.
+    pub cache: crate::cache::CacheConfig,
     /// Drain time after a shutdown signal.
     pub shutdown_grace: Duration,
     /// The bucket.
@@ -176,10 +178,45 @@ impl ServeConfig {
         Ok(Self {
             listen,
             site: Site::from_args(args)?,
+            cache: cache_config(args)?,
             shutdown_grace: args.shutdown_grace,
             backend: BackendConfig::from_args(&args.backend)?,
         })
     }
+}
+
+/// Largest object the cache may hold (its weigher counts in `u32`).
+const MAX_CACHEABLE_OBJECT: u64 = 1 << 30;
+
+fn cache_config(args: &ServeArgs) -> Result<crate::cache::CacheConfig, ConfigError> {
+    let max_bytes = args.cache_max_bytes.as_u64();
+    let max_object_bytes = args.cache_max_object_bytes.as_u64();
+    if max_bytes > 0 && max_object_bytes > max_bytes {
+        return Err(ConfigError::new(
+            "--cache-max-object-bytes",
+            format!(
+                "{} is larger than --cache-max-bytes {}",
+                args.cache_max_object_bytes, args.cache_max_bytes
+            ),
+        ));
+    }
+    if max_object_bytes > MAX_CACHEABLE_OBJECT {
+        return Err(ConfigError::new("--cache-max-object-bytes", "must be at most 1GiB"));
+    }
+    if args.cache_ttl.is_zero() {
+        return Err(ConfigError::new(
+            "--cache-ttl",
+            "must be greater than 0 (use --cache-max-bytes 0 to turn the cache off)",
+        ));
+    }
+    Ok(crate::cache::CacheConfig {
+        max_bytes,
+        max_object_bytes,
+        ttl: args.cache_ttl,
+        stale_if_error: args.cache_stale_if_error,
+        negative_ttl: args.cache_negative_ttl,
+        honor_no_cache: args.cache_honor_no_cache,
+    })
 }
 
 /// Parses a listen address such as `0.0.0.0:8080` or `[::]:8080`.

@@ -95,6 +95,7 @@ pub async fn run(args: &DemoArgs, shutdown: impl Future<Output = ()>) -> anyhow:
     let config = ServeConfig {
         listen: local,
         site: Site::default(),
+        cache: crate::cache::CacheConfig::default(),
         shutdown_grace: Duration::from_secs(5),
         backend: backend_cfg,
     };

@@ -66,6 +66,9 @@ impl EmbeddedS3 {
 
         let (stop, mut stopped) = oneshot::channel();
         let task = tokio::spawn(async move {
+            // Connection tasks live in this set: stopping the backend drops it, which closes
+            // every connection, as a process that exits would.
+            let mut connections = tokio::task::JoinSet::new();
             loop {
                 let (tcp, peer) = tokio::select! {
                     r = listener.accept() => match r {
@@ -73,10 +76,11 @@ impl EmbeddedS3 {
                         Err(_) => { tokio::time::sleep(Duration::from_millis(50)).await; continue; }
                     },
                     _ = &mut stopped => break,
+                    Some(_) = connections.join_next(), if !connections.is_empty() => continue,
                 };
                 let acceptor = acceptor.clone();
                 let service = service.clone();
-                tokio::spawn(async move {
+                connections.spawn(async move {
                     let tls = match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
                         Ok(Ok(tls)) => tls,
                         Ok(Err(e)) => {
@@ -139,6 +143,17 @@ struct Store {
 }
 
 impl Store {
+    /// The MD5 ETag s3s-fs gives an object written in one PUT.
+    async fn etag(&self, bucket: &str, key: &str) -> Option<s3s::dto::ETag> {
+        if self.is_directory(bucket, key) || bucket.contains(['/', '.']) {
+            return None;
+        }
+        let data = tokio::fs::read(self.root.join(bucket).join(key)).await.ok()?;
+        Some(s3s::dto::ETag::Strong(hex::encode(<md5::Md5 as md5::Digest>::digest(
+            &data,
+        ))))
+    }
+
     fn is_directory(&self, bucket: &str, key: &str) -> bool {
         let safe = !key.split('/').any(|s| s == ".." || s == ".") && !bucket.contains(['/', '.']);
         key.is_empty() || key.ends_with('/') || (safe && self.root.join(bucket).join(key).is_dir())
@@ -153,6 +168,18 @@ impl s3s::S3 for Store {
     ) -> s3s::S3Result<s3s::S3Response<s3s::dto::GetObjectOutput>> {
         if self.is_directory(&req.input.bucket, &req.input.key) {
             return Err(s3s::s3_error!(NoSuchKey));
+        }
+        // s3s-fs ignores If-None-Match on GET; S3 and MinIO answer 304 when it matches.
+        if let Some(condition) = &req.input.if_none_match
+            && let Some(current) = self.etag(&req.input.bucket, &req.input.key).await
+        {
+            let matches = match condition {
+                s3s::dto::ETagCondition::Any => true,
+                s3s::dto::ETagCondition::ETag(e) => e.weak_cmp(&current),
+            };
+            if matches {
+                return Err(s3s::s3_error!(NotModified));
+            }
         }
         self.fs.get_object(req).await
     }

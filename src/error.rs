@@ -28,7 +28,7 @@ impl ConfigError {
 }
 
 /// Why a call to the S3 backend failed.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum StorageError {
     /// The key does not exist (S3 404 `NoSuchKey`/`NotFound`).
     #[error("no such key")]
@@ -69,6 +69,9 @@ pub enum StorageError {
     /// The backend answered something that is not a valid S3 response.
     #[error("invalid backend response: {0}")]
     BadResponse(String),
+    /// A conditional GET found the object unchanged (304).
+    #[error("not modified")]
+    NotModified,
     /// A precondition failed (412), e.g. a conditional PUT found an existing object.
     #[error("precondition failed")]
     PreconditionFailed,
@@ -89,6 +92,7 @@ impl StorageError {
             StorageError::Unreachable(_) if !ready => StatusCode::SERVICE_UNAVAILABLE,
             StorageError::Backend { status: 503, .. } => StatusCode::SERVICE_UNAVAILABLE,
             StorageError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
+            StorageError::NotModified => StatusCode::NOT_MODIFIED,
             StorageError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::BAD_GATEWAY,
         }
@@ -116,6 +120,7 @@ impl StorageError {
             StorageError::Backend { .. } => "backend_error",
             StorageError::BadResponse(_) => "bad_response",
             StorageError::PreconditionFailed => "precondition_failed",
+            StorageError::NotModified => "not_modified",
             StorageError::Internal(_) => "internal",
         }
     }

@@ -13,6 +13,7 @@ use http::{HeaderMap, HeaderValue, Method, Response, StatusCode, header};
 use http_body_util::{BodyExt, Empty, Full};
 
 use crate::app::App;
+use crate::cache::{CacheStatus, CachedObject, Lookup};
 use crate::error::StorageError;
 use crate::key::object_key;
 use crate::semantics::{
@@ -103,8 +104,96 @@ fn backend_failure(app: &App, key: &str, e: &StorageError) -> Response<Body> {
     text(status, format!("{reason}\n"))
 }
 
+/// What a request gets, given the object's metadata.
+enum Decision {
+    NotModified,
+    Failed,
+    Unsatisfiable(u64),
+    Send(StatusCode, RangeDecision),
+}
+
+/// Preconditions, then the range (RFC 9110 §13.2.2, §14), for a request in `mode`.
+fn decide(req: &ObjectRequest<'_>, meta: &ObjectMeta, mode: Mode) -> Decision {
+    let len = meta.content_length.unwrap_or(0);
+    match mode {
+        Mode::ErrorDocument => return Decision::Send(StatusCode::NOT_FOUND, RangeDecision::Full),
+        Mode::SpaFallback => return Decision::Send(StatusCode::OK, RangeDecision::Full),
+        Mode::Requested => {}
+    }
+    match evaluate_preconditions(req.method, req.headers, meta.etag.as_deref(), meta.last_modified) {
+        Precondition::NotModified => return Decision::NotModified,
+        Precondition::Failed => return Decision::Failed,
+        Precondition::Proceed => {}
+    }
+    let range_header = req.headers.get(header::RANGE).and_then(|v| v.to_str().ok());
+    let range = if if_range_allows(req.headers, meta.etag.as_deref(), meta.last_modified) {
+        resolve_range(range_header, len)
+    } else {
+        RangeDecision::Full
+    };
+    match range {
+        RangeDecision::Unsatisfiable => Decision::Unsatisfiable(len),
+        RangeDecision::Partial { .. } => Decision::Send(StatusCode::PARTIAL_CONTENT, range),
+        RangeDecision::Full => Decision::Send(StatusCode::OK, range),
+    }
+}
+
+/// Whether the client asked for a response validated with the origin (`no-cache`).
+fn wants_revalidation(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::CACHE_CONTROL)
+        .iter()
+        .chain(headers.get_all(header::PRAGMA).iter())
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|d| d.trim().eq_ignore_ascii_case("no-cache"))
+}
+
+fn x_cache(mut resp: Response<Body>, status: CacheStatus) -> Response<Body> {
+    resp.headers_mut()
+        .insert("x-cache", HeaderValue::from_static(status.as_str()));
+    resp
+}
+
 /// Serves one key. `Err(NotFound)` when it does not exist.
 async fn serve_key(app: &App, req: &ObjectRequest<'_>, key: &str, mode: Mode) -> Result<Response<Body>, StorageError> {
+    let mut streamed_as = CacheStatus::Bypass;
+    if let Some(cache) = &app.cache {
+        let range_request = mode == Mode::Requested && req.headers.contains_key(header::RANGE);
+        let force = cache.config().honor_no_cache && wants_revalidation(req.headers);
+        match cache.lookup(&app.storage, key, force, !range_request).await? {
+            Lookup::Object(obj, status) => return Ok(x_cache(respond_cached(app, req, key, &obj, mode), status)),
+            Lookup::Missing(_) => return Err(StorageError::NotFound),
+            // A range on a miss is fetched as a range, never as the whole object.
+            Lookup::Bypass if range_request => streamed_as = CacheStatus::Miss,
+            Lookup::Bypass => {}
+        }
+    }
+    stream_key(app, req, key, mode)
+        .await
+        .map(|resp| x_cache(resp, streamed_as))
+}
+
+/// Answers from a cached object: everything in memory, bodies are slices of one buffer.
+fn respond_cached(app: &App, req: &ObjectRequest<'_>, key: &str, obj: &CachedObject, mode: Mode) -> Response<Body> {
+    let len = obj.body.len() as u64;
+    match decide(req, &obj.meta, mode) {
+        Decision::NotModified => not_modified(app, &obj.meta),
+        Decision::Failed => text(StatusCode::PRECONDITION_FAILED, "precondition failed\n"),
+        Decision::Unsatisfiable(len) => unsatisfiable(len),
+        Decision::Send(status, range) => {
+            let body = match (req.method, range) {
+                (&Method::HEAD, _) => empty(),
+                (_, RangeDecision::Partial { start, end }) => full(obj.body.slice(start as usize..=end as usize)),
+                _ => full(obj.body.clone()),
+            };
+            respond(app, key, &obj.meta, status, Some((range, len)), body)
+        }
+    }
+}
+
+/// Serves one key straight from the backend, streaming the body.
+async fn stream_key(app: &App, req: &ObjectRequest<'_>, key: &str, mode: Mode) -> Result<Response<Body>, StorageError> {
     let validated =
         mode == Mode::Requested && (has_preconditions(req.headers) || req.headers.contains_key(header::RANGE));
     if *req.method == Method::GET && !validated {
@@ -131,27 +220,11 @@ async fn serve_key(app: &App, req: &ObjectRequest<'_>, key: &str, mode: Mode) ->
     for _ in 0..2 {
         let meta = app.storage.head(key).await?;
         let len = meta.content_length.unwrap_or(0);
-        let (status, range) = match mode {
-            Mode::ErrorDocument => (StatusCode::NOT_FOUND, RangeDecision::Full),
-            Mode::SpaFallback => (StatusCode::OK, RangeDecision::Full),
-            Mode::Requested => {
-                match evaluate_preconditions(req.method, req.headers, meta.etag.as_deref(), meta.last_modified) {
-                    Precondition::NotModified => return Ok(not_modified(app, &meta)),
-                    Precondition::Failed => return Ok(text(StatusCode::PRECONDITION_FAILED, "precondition failed\n")),
-                    Precondition::Proceed => {}
-                }
-                let range_header = req.headers.get(header::RANGE).and_then(|v| v.to_str().ok());
-                let range = if if_range_allows(req.headers, meta.etag.as_deref(), meta.last_modified) {
-                    resolve_range(range_header, len)
-                } else {
-                    RangeDecision::Full
-                };
-                match range {
-                    RangeDecision::Unsatisfiable => return Ok(unsatisfiable(len)),
-                    RangeDecision::Partial { .. } => (StatusCode::PARTIAL_CONTENT, range),
-                    RangeDecision::Full => (StatusCode::OK, range),
-                }
-            }
+        let (status, range) = match decide(req, &meta, mode) {
+            Decision::NotModified => return Ok(not_modified(app, &meta)),
+            Decision::Failed => return Ok(text(StatusCode::PRECONDITION_FAILED, "precondition failed\n")),
+            Decision::Unsatisfiable(len) => return Ok(unsatisfiable(len)),
+            Decision::Send(status, range) => (status, range),
         };
         if *req.method == Method::HEAD {
             return Ok(respond(app, key, &meta, status, Some((range, len)), empty()));

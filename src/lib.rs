@@ -15,7 +15,7 @@
 //! - [`server`]: accept loop with graceful shutdown; [`router`] → [`admin`] | [`handler`].
 //! - [`key`]: request path to object key; [`semantics`]: RFC 9110 preconditions, ranges,
 //!   content type; [`cors`]: cross-origin policy; [`listing`]: directory listings.
-//! - [`app`]: state shared by requests; readiness.
+//! - [`app`]: state shared by requests; readiness. [`cache`]: the in-memory object cache.
 //! - [`metrics`]: every Prometheus metric.
 //! - [`seed`], [`certs`], [`demo`]: the other subcommands; [`embedded`]: the in-process S3 backend.
 //! - [`telemetry`], [`shutdown`]: logs and signals.
@@ -25,6 +25,7 @@
 
 pub mod admin;
 pub mod app;
+pub mod cache;
 pub mod certs;
 pub mod cli;
 pub mod config;

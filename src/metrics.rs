@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 /// Request latency buckets, in seconds: from 0.5 ms (a cache hit on loopback) through the
@@ -33,6 +33,18 @@ pub struct Metrics {
     pub s3_duration: HistogramVec,
     /// `gateway_ready`: 1 when the last readiness probe reached the bucket.
     pub ready: IntGauge,
+    /// `gateway_cache_requests_total{result}`: HIT, MISS, REVALIDATED, STALE, BYPASS, ERROR.
+    pub cache_requests: IntCounterVec,
+    /// `gateway_cache_revalidations_total{outcome}`: not_modified, modified, deleted, error.
+    pub cache_revalidations: IntCounterVec,
+    /// `gateway_cache_stale_served_total`: stale copies served because revalidation failed.
+    pub cache_stale_served: IntCounter,
+    /// `gateway_cache_evictions_total{cause}`: size, expired, replaced, explicit.
+    pub cache_evictions: IntCounterVec,
+    /// `gateway_cache_entries`.
+    pub cache_entries: IntGauge,
+    /// `gateway_cache_size_bytes`: weighted size held (bodies plus per-entry overhead).
+    pub cache_bytes: IntGauge,
 }
 
 impl Metrics {
@@ -83,6 +95,37 @@ impl Metrics {
             "1 when the bucket was reachable at the last readiness probe.",
         )
         .expect("valid metric");
+        let cache_requests = IntCounterVec::new(
+            Opts::new(
+                "gateway_cache_requests_total",
+                "Object lookups in the cache, by result.",
+            ),
+            &["result"],
+        )
+        .expect("valid metric");
+        let cache_revalidations = IntCounterVec::new(
+            Opts::new(
+                "gateway_cache_revalidations_total",
+                "Conditional GetObjects for stale entries, by outcome.",
+            ),
+            &["outcome"],
+        )
+        .expect("valid metric");
+        let cache_stale_served = IntCounter::new(
+            "gateway_cache_stale_served_total",
+            "Stale copies served because the backend failed revalidation.",
+        )
+        .expect("valid metric");
+        let cache_evictions = IntCounterVec::new(
+            Opts::new(
+                "gateway_cache_evictions_total",
+                "Entries removed from the cache, by cause.",
+            ),
+            &["cause"],
+        )
+        .expect("valid metric");
+        let cache_entries = IntGauge::new("gateway_cache_entries", "Entries in the cache.").expect("valid metric");
+        let cache_bytes = IntGauge::new("gateway_cache_size_bytes", "Bytes held by the cache.").expect("valid metric");
         let build_info = IntGaugeVec::new(
             Opts::new("gateway_build_info", "Build information; always 1."),
             &["version"],
@@ -98,6 +141,12 @@ impl Metrics {
             Box::new(s3_duration.clone()),
             Box::new(ready.clone()),
             Box::new(build_info),
+            Box::new(cache_requests.clone()),
+            Box::new(cache_revalidations.clone()),
+            Box::new(cache_stale_served.clone()),
+            Box::new(cache_evictions.clone()),
+            Box::new(cache_entries.clone()),
+            Box::new(cache_bytes.clone()),
             Box::new(prometheus::process_collector::ProcessCollector::for_self()),
         ] {
             registry.register(c).expect("metric registered once");
@@ -110,6 +159,12 @@ impl Metrics {
             s3_requests,
             s3_duration,
             ready,
+            cache_requests,
+            cache_revalidations,
+            cache_stale_served,
+            cache_evictions,
+            cache_entries,
+            cache_bytes,
         }
     }
 

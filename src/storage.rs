@@ -194,6 +194,25 @@ impl Storage {
         })
     }
 
+    /// Fetches an object unless its ETag still is `etag` (a conditional GET: `If-None-Match`).
+    ///
+    /// # Errors
+    /// [`StorageError::NotModified`] when unchanged; otherwise as [`Storage::get`].
+    pub async fn get_if_none_match(&self, key: &str, etag: Option<&str>) -> Result<Object, StorageError> {
+        let req = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .set_if_none_match(etag.map(str::to_string));
+        let out = self.timed("GetObject", req.send()).await?;
+        let meta = object_meta!(out, out.content_length().and_then(|n| u64::try_from(n).ok()));
+        Ok(Object {
+            meta,
+            body: out.body.into_inner(),
+        })
+    }
+
     /// One page (up to 1000 entries) of the keys and sub-"directories" directly under `prefix`.
     ///
     /// # Errors
@@ -388,6 +407,7 @@ where
             match status {
                 404 if code == "NoSuchBucket" => StorageError::NoSuchBucket { code },
                 404 => StorageError::NotFound,
+                304 => StorageError::NotModified,
                 412 => StorageError::PreconditionFailed,
                 401 | 403 => StorageError::Denied {
                     code: if code.is_empty() {

@@ -14,6 +14,9 @@ mod conformance;
 // Headless Chromium loads a page and the GIF through the gateway.
 mod browser;
 
+// The object cache: hits, coalescing, revalidation, stale-if-error, negative cache, bounds.
+mod cache;
+
 // Backend failures: wrong secret, missing or foreign client certificate.
 mod failures;
 

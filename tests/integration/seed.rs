@@ -46,7 +46,8 @@ async fn other_bytes_are_replaced_unless_no_overwrite() {
         seed(&storage, &plan(b"new", false)).await.unwrap(),
         Outcome::KeptExisting
     );
-    let gw = Gateway::start(backend.args()).await;
+    // No cache: every GET shows what the bucket holds now.
+    let gw = Gateway::start_with(backend.args(), &["--cache-max-bytes", "0"]).await;
     assert_eq!(get(&gw.url("/file.txt")).await.body.as_ref(), b"old");
     assert_eq!(seed(&storage, &plan(b"new", true)).await.unwrap(), Outcome::Replaced);
     assert_eq!(get(&gw.url("/file.txt")).await.body.as_ref(), b"new");
