@@ -245,27 +245,39 @@ async fn stream_key(app: &App, req: &ObjectRequest<'_>, key: &str, mode: Mode) -
     })
 }
 
+/// Whether a key exists; through the cache when it is on, so that probing missing paths is
+/// answered from the negative cache instead of reaching the backend every time.
+async fn exists(app: &App, key: &str) -> Result<bool, StorageError> {
+    if let Some(cache) = &app.cache {
+        return Ok(!matches!(
+            cache.lookup(&app.storage, key, false, true).await?,
+            Lookup::Missing(_)
+        ));
+    }
+    match app.storage.head(key).await {
+        Ok(_) => Ok(true),
+        Err(StorageError::NotFound) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
 /// What to answer when the requested key does not exist.
 async fn not_found(app: &App, req: &ObjectRequest<'_>, rel: &str) -> Result<Response<Body>, StorageError> {
     let site = &app.site;
     let is_dir = req.path.is_empty() || req.path.ends_with('/');
     if !is_dir {
         // `/dir` where `dir/index.html` exists: redirect to `/dir/`, as S3 websites do.
-        match app.storage.head(&site.key(&format!("{rel}/{}", site.index))).await {
-            Ok(_) => {
-                let location = match req.query {
-                    Some(q) => format!("{}/?{q}", req.path),
-                    None => format!("{}/", req.path),
-                };
-                let mut resp = text(StatusCode::FOUND, "");
-                resp.headers_mut().remove(header::CONTENT_TYPE);
-                if let Ok(v) = HeaderValue::from_str(&location) {
-                    resp.headers_mut().insert(header::LOCATION, v);
-                }
-                return Ok(resp);
+        if exists(app, &site.key(&format!("{rel}/{}", site.index))).await? {
+            let location = match req.query {
+                Some(q) => format!("{}/?{q}", req.path),
+                None => format!("{}/", req.path),
+            };
+            let mut resp = text(StatusCode::FOUND, "");
+            resp.headers_mut().remove(header::CONTENT_TYPE);
+            if let Ok(v) = HeaderValue::from_str(&location) {
+                resp.headers_mut().insert(header::LOCATION, v);
             }
-            Err(StorageError::NotFound) => {}
-            Err(e) => return Err(e),
+            return Ok(resp);
         }
     } else if site.list_directories {
         let dir = rel.strip_suffix(site.index.as_str()).unwrap_or(rel);

@@ -106,7 +106,8 @@ async fn operational_endpoints() {
         "{text}"
     );
     assert!(
-        text.contains("gateway_s3_requests_total{operation=\"GetObject\",outcome=\"not_found\"} 1"),
+        // The missing key and its `missing/index.html` directory probe.
+        text.contains("gateway_s3_requests_total{operation=\"GetObject\",outcome=\"not_found\"} 2"),
         "{text}"
     );
     assert!(text.contains("gateway_ready 1"), "{text}");
