@@ -22,6 +22,8 @@ pub struct App {
     pub site: Site,
     /// The object cache; `None` when turned off.
     pub cache: Option<ObjectCache>,
+    /// Whether each request is logged.
+    pub access_log: bool,
     /// Result of the last readiness probe; decides 502 vs 503 for an unreachable backend.
     ready: AtomicBool,
     /// Set when shutdown begins: readiness fails at once so load balancers stop sending traffic.
@@ -37,6 +39,7 @@ impl App {
             metrics: metrics.clone(),
             site: config.site.clone(),
             cache: ObjectCache::new(config.cache, metrics.clone()),
+            access_log: config.access_log,
 
             ready: AtomicBool::new(false),
             draining: AtomicBool::new(false),

@@ -186,9 +186,36 @@ pub struct ServeArgs {
     #[arg(long, env = "GATEWAY_CACHE_HONOR_NO_CACHE", default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
     pub cache_honor_no_cache: bool,
 
-    /// How long in-flight responses may take to finish after SIGTERM/SIGINT.
+    /// Address of the operational endpoints (/metrics, /healthz, /readyz); the same value as
+    /// --listen serves them on the data port.
+    #[arg(
+        long,
+        env = "GATEWAY_ADMIN_LISTEN",
+        default_value = "0.0.0.0:9090",
+        value_name = "ADDR"
+    )]
+    pub admin_listen: String,
+
+    /// After SIGTERM, how long /readyz fails while requests are still accepted, so load
+    /// balancers stop sending traffic before the listener closes.
+    #[arg(long, env = "GATEWAY_SHUTDOWN_DELAY", default_value = "5s", value_parser = parse_duration, value_name = "DURATION")]
+    pub shutdown_delay: Duration,
+
+    /// How long in-flight responses may take to finish once the listener has closed.
     #[arg(long, env = "GATEWAY_SHUTDOWN_GRACE", default_value = "30s", value_parser = parse_duration, value_name = "DURATION")]
     pub shutdown_grace: Duration,
+
+    /// Time a client has to send a request's headers; slower clients are disconnected (slow-loris).
+    #[arg(long, env = "GATEWAY_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
+    pub header_read_timeout: Duration,
+
+    /// Most client connections open at once; more wait in the kernel's accept queue.
+    #[arg(long, env = "GATEWAY_MAX_CONNECTIONS", default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
+
+    /// One log line per request (method, path, status, bytes, duration, cache result, request id).
+    #[arg(long, env = "GATEWAY_ACCESS_LOG", default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub access_log: bool,
 
     /// The bucket and how to reach it.
     #[command(flatten)]
@@ -249,6 +276,15 @@ pub struct DemoArgs {
     /// Address the gateway listens on.
     #[arg(long, env = "GATEWAY_LISTEN", default_value = "0.0.0.0:8080", value_name = "ADDR")]
     pub listen: String,
+
+    /// Address of /metrics, /healthz and /readyz.
+    #[arg(
+        long,
+        env = "GATEWAY_ADMIN_LISTEN",
+        default_value = "0.0.0.0:9090",
+        value_name = "ADDR"
+    )]
+    pub admin_listen: String,
 }
 
 /// Parses `30s`, `5m`, `1h 30m`, `250ms`.

@@ -71,10 +71,49 @@ pub struct ServeConfig {
     pub site: Site,
     /// The object cache.
     pub cache: crate::cache::CacheConfig,
-    /// Drain time after a shutdown signal.
+    /// Where the operational endpoints listen; `None` serves them on `listen`.
+    pub admin_listen: Option<SocketAddr>,
+    /// Time /readyz fails before the listener closes, after a shutdown signal.
+    pub shutdown_delay: Duration,
+    /// Drain time once the listener has closed.
     pub shutdown_grace: Duration,
+    /// Client connection limits and timeouts.
+    pub limits: Limits,
+    /// Whether each request is logged.
+    pub access_log: bool,
     /// The bucket.
     pub backend: BackendConfig,
+}
+
+/// Limits on client connections.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Time to receive a request's headers.
+    pub header_read_timeout: Duration,
+    /// Most connections open at once.
+    pub max_connections: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            header_read_timeout: Duration::from_secs(10),
+            max_connections: 10_000,
+        }
+    }
+}
+
+/// `None` when the admin endpoints share the data port (same address, not an ephemeral port).
+///
+/// # Errors
+/// A [`ConfigError`] for `--admin-listen` when it does not parse.
+pub fn admin_address(listen: SocketAddr, admin: &str) -> Result<Option<SocketAddr>, ConfigError> {
+    let admin = parse_listen("--admin-listen", admin)?;
+    Ok(if admin == listen && admin.port() != 0 {
+        None
+    } else {
+        Some(admin)
+    })
 }
 
 /// How paths map to objects and what a response looks like.
@@ -179,6 +218,17 @@ impl ServeConfig {
             listen,
             site: Site::from_args(args)?,
             cache: cache_config(args)?,
+            admin_listen: admin_address(listen, &args.admin_listen)?,
+            shutdown_delay: args.shutdown_delay,
+            limits: Limits {
+                header_read_timeout: if args.header_read_timeout.is_zero() {
+                    return Err(ConfigError::new("--header-read-timeout", "must be greater than 0"));
+                } else {
+                    args.header_read_timeout
+                },
+                max_connections: args.max_connections as usize,
+            },
+            access_log: args.access_log,
             shutdown_grace: args.shutdown_grace,
             backend: BackendConfig::from_args(&args.backend)?,
         })

@@ -27,9 +27,18 @@ pub const DEMO_BUCKET: &str = "gateway-demo";
 /// A [`crate::error::ConfigError`] for a bad `--listen`; otherwise why the demo could not start.
 pub async fn run(args: &DemoArgs, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
     let listen = parse_listen("--listen", &args.listen)?;
+    let admin_addr = crate::config::admin_address(listen, &args.admin_listen)?;
     let listener = TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen} (--listen); is the port in use?"))?;
+    let admin = match admin_addr {
+        Some(a) => Some(
+            TcpListener::bind(a)
+                .await
+                .with_context(|| format!("cannot listen on {a} (--admin-listen); is the port in use?"))?,
+        ),
+        None => None,
+    };
 
     let tmp = tempfile::Builder::new().prefix("gateway-demo-").tempdir()?;
     let tls_dir = tmp.path().join("tls");
@@ -89,17 +98,31 @@ pub async fn run(args: &DemoArgs, shutdown: impl Future<Output = ()>) -> anyhow:
         backend.endpoint()
     );
     println!("gateway demo: GIF     http://{shown}/{}", seed::BUNDLED_NAME);
-    println!("gateway demo: metrics http://{shown}/metrics");
+    let admin_shown = admin.as_ref().and_then(|l| l.local_addr().ok()).map_or(shown, |a| {
+        SocketAddr::new(
+            if a.ip().is_unspecified() {
+                IpAddr::V4(Ipv4Addr::LOCALHOST)
+            } else {
+                a.ip()
+            },
+            a.port(),
+        )
+    });
+    println!("gateway demo: metrics http://{admin_shown}/metrics");
     println!("gateway demo: press Ctrl-C to stop");
 
     let config = ServeConfig {
         listen: local,
         site: Site::default(),
         cache: crate::cache::CacheConfig::default(),
+        admin_listen: admin.as_ref().and_then(|l| l.local_addr().ok()),
+        shutdown_delay: Duration::ZERO,
+        limits: crate::config::Limits::default(),
+        access_log: true,
         shutdown_grace: Duration::from_secs(5),
         backend: backend_cfg,
     };
-    crate::server::serve(listener, config, shutdown).await;
+    crate::server::serve(listener, admin, config, shutdown).await;
     backend.stop().await;
     drop(tmp);
     println!("gateway demo: stopped");

@@ -50,7 +50,15 @@ async fn run(command: Command) -> anyhow::Result<()> {
             let listener = tokio::net::TcpListener::bind(config.listen)
                 .await
                 .map_err(|e| anyhow::anyhow!("cannot listen on {} (--listen): {e}", config.listen))?;
-            gateway::server::serve(listener, config, gateway::shutdown::signal()).await;
+            let admin = match config.admin_listen {
+                Some(addr) => Some(
+                    tokio::net::TcpListener::bind(addr)
+                        .await
+                        .map_err(|e| anyhow::anyhow!("cannot listen on {addr} (--admin-listen): {e}"))?,
+                ),
+                None => None,
+            };
+            gateway::server::serve(listener, admin, config, gateway::shutdown::signal()).await;
             Ok(())
         }
         Command::Seed(args) => {

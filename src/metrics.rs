@@ -27,6 +27,10 @@ pub struct Metrics {
     pub http_duration: HistogramVec,
     /// `gateway_http_requests_in_flight`.
     pub http_in_flight: IntGauge,
+    /// `gateway_http_response_bytes_total`: Content-Length of the responses sent (bodies only).
+    pub http_response_bytes: IntCounter,
+    /// `gateway_http_connections_open`: client connections open now.
+    pub http_connections_open: IntGauge,
     /// `gateway_s3_requests_total{operation, outcome}`; outcome is `ok` or an error kind.
     pub s3_requests: IntCounterVec,
     /// `gateway_s3_request_duration_seconds{operation}`: until the backend's response head.
@@ -73,6 +77,13 @@ impl Metrics {
         .expect("valid metric");
         let http_in_flight =
             IntGauge::new("gateway_http_requests_in_flight", "HTTP requests being answered.").expect("valid metric");
+        let http_response_bytes = IntCounter::new(
+            "gateway_http_response_bytes_total",
+            "Bytes of response bodies sent (their Content-Length).",
+        )
+        .expect("valid metric");
+        let http_connections_open =
+            IntGauge::new("gateway_http_connections_open", "Client connections open.").expect("valid metric");
         let s3_requests = IntCounterVec::new(
             Opts::new(
                 "gateway_s3_requests_total",
@@ -137,6 +148,8 @@ impl Metrics {
             Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(http_duration.clone()),
             Box::new(http_in_flight.clone()),
+            Box::new(http_response_bytes.clone()),
+            Box::new(http_connections_open.clone()),
             Box::new(s3_requests.clone()),
             Box::new(s3_duration.clone()),
             Box::new(ready.clone()),
@@ -156,6 +169,8 @@ impl Metrics {
             http_requests,
             http_duration,
             http_in_flight,
+            http_response_bytes,
+            http_connections_open,
             s3_requests,
             s3_duration,
             ready,

@@ -1,9 +1,10 @@
-//! The accept loop: HTTP/1.1 and HTTP/2 over a pre-bound listener, with graceful shutdown.
+//! The accept loops: HTTP/1.1 and HTTP/2 over pre-bound listeners, with graceful shutdown.
 //!
-//! The caller owns the listener and the shutdown signal, so tests and `gateway demo` drive the
-//! same code as `gateway serve`. On shutdown the listener is closed at once (new connections are
-//! refused), in-flight responses are allowed to finish, and whatever is still running when the
-//! grace period ends is cut.
+//! The caller owns the listeners and the shutdown signal, so tests and `gateway demo` drive the
+//! same code as `gateway serve`. On the signal, `/readyz` fails at once; after the shutdown
+//! delay (time for Kubernetes to take the pod out of its endpoints) the listeners close (new
+//! connections are refused), in-flight responses may finish within the grace period, and
+//! whatever still runs after it is cut.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -14,39 +15,50 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, watch};
 
 use crate::app::App;
+use crate::config::{Limits, ServeConfig};
 use crate::router::{Routes, route};
-
-/// Time a client has to send its request headers (slow-loris protection).
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Largest request head (request line and headers) read, in bytes; a larger one is answered
 /// 431 by hyper and the connection closed. Browsers send a few KiB, cookies included.
 pub const MAX_REQUEST_HEAD_BYTES: usize = 32 * 1024;
 
-/// Serves `listener` until `shutdown` completes, then drains for up to `grace`.
-pub async fn run(
+/// Completes when `stop` turns true (or its sender is gone).
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await.is_ok();
+}
+
+/// Serves `listener` until `stop` turns true, then drains for up to `grace`.
+async fn run(
     listener: TcpListener,
     app: Arc<App>,
     routes: Routes,
-    shutdown: impl Future<Output = ()>,
+    mut stop: watch::Receiver<bool>,
     grace: Duration,
+    limits: Limits,
 ) {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .header_read_timeout(limits.header_read_timeout)
         .max_buf_size(MAX_REQUEST_HEAD_BYTES);
     builder
         .http2()
         .timer(TokioTimer::new())
         .max_header_list_size(MAX_REQUEST_HEAD_BYTES as u32);
     let graceful = GracefulShutdown::new();
-    tokio::pin!(shutdown);
+    let permits = Arc::new(Semaphore::new(limits.max_connections));
 
     loop {
+        // At the connection limit, stop accepting until a connection closes; new clients
+        // wait in the kernel's backlog instead of being served badly.
+        let permit = tokio::select! {
+            p = permits.clone().acquire_owned() => p.expect("semaphore never closed"),
+            () = stopped(&mut stop) => break,
+        };
         tokio::select! {
             accepted = listener.accept() => {
                 let (stream, peer) = match accepted {
@@ -59,44 +71,54 @@ pub async fn run(
                     }
                 };
                 let _ = stream.set_nodelay(true);
-                let app = app.clone();
+                let app2 = app.clone();
                 let service = service_fn(move |req| {
-                    let app = app.clone();
+                    let app = app2.clone();
                     async move { Ok::<_, Infallible>(route(app, routes, req).await) }
                 });
                 let conn = builder.serve_connection(TokioIo::new(stream), service).into_owned();
                 let conn = graceful.watch(conn);
+                let open = app.metrics.http_connections_open.clone();
+                open.inc();
                 tokio::spawn(async move {
                     if let Err(e) = conn.await {
                         tracing::debug!(%peer, error = %e, "connection ended with an error");
                     }
+                    open.dec();
+                    drop(permit);
                 });
             }
-            () = &mut shutdown => break,
+            () = stopped(&mut stop) => break,
         }
     }
 
     drop(listener);
-    app.start_draining();
-    tracing::info!(grace = ?grace, "stopped accepting; draining in-flight requests");
+    tracing::info!(?routes, grace = ?grace, "listener closed; draining in-flight requests");
     tokio::select! {
-        () = graceful.shutdown() => tracing::info!("all connections drained"),
-        () = tokio::time::sleep(grace) => tracing::warn!("grace period over; closing remaining connections"),
+        () = graceful.shutdown() => tracing::info!(?routes, "all connections drained"),
+        () = tokio::time::sleep(grace) => tracing::warn!(?routes, "grace period over; closing remaining connections"),
     }
 }
 
-/// Runs `gateway serve` on an already-bound listener until `shutdown` completes.
+/// Runs `gateway serve` on already-bound listeners until `shutdown` completes; `admin` is the
+/// listener of the operational endpoints (`None`: they are served on `listener`).
 ///
 /// The readiness probe runs once at startup so the log says at once whether the bucket is
 /// reachable; the server starts either way (the backend may come up later).
-pub async fn serve(listener: TcpListener, config: crate::config::ServeConfig, shutdown: impl Future<Output = ()>) {
+pub async fn serve(
+    listener: TcpListener,
+    admin: Option<TcpListener>,
+    config: ServeConfig,
+    shutdown: impl Future<Output = ()>,
+) {
     let app = App::new(&config);
-    let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
+    let addr = |l: &TcpListener| l.local_addr().map(|a| a.to_string()).unwrap_or_default();
     if !config.backend.https {
         tracing::warn!(endpoint = %config.backend.endpoint, "backend endpoint is plain http: objects and signatures travel unencrypted");
     }
     tracing::info!(
-        listen = %addr,
+        listen = %addr(&listener),
+        admin = %admin.as_ref().map_or_else(|| addr(&listener), addr),
         endpoint = %config.backend.endpoint,
         bucket = %config.backend.bucket,
         tls = %config.backend.tls_summary,
@@ -104,5 +126,37 @@ pub async fn serve(listener: TcpListener, config: crate::config::ServeConfig, sh
         "gateway serving"
     );
     let _ = app.probe().await;
-    run(listener, app, Routes::All, shutdown, config.shutdown_grace).await;
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let data_routes = if admin.is_some() { Routes::Objects } else { Routes::All };
+    let grace = config.shutdown_grace;
+    let mut servers = vec![tokio::spawn(run(
+        listener,
+        app.clone(),
+        data_routes,
+        stop_rx.clone(),
+        grace,
+        config.limits,
+    ))];
+    if let Some(admin) = admin {
+        servers.push(tokio::spawn(run(
+            admin,
+            app.clone(),
+            Routes::Admin,
+            stop_rx,
+            grace,
+            config.limits,
+        )));
+    }
+
+    shutdown.await;
+    app.start_draining();
+    if !config.shutdown_delay.is_zero() {
+        tracing::info!(delay = ?config.shutdown_delay, "shutting down: /readyz now fails; still serving until the delay ends");
+        tokio::time::sleep(config.shutdown_delay).await;
+    }
+    let _ = stop_tx.send(true);
+    for server in servers {
+        let _ = server.await;
+    }
 }

@@ -87,7 +87,8 @@ fn certs_writes_and_refuses_overwrite() {
 /// stops it with exit code 0.
 #[tokio::test]
 async fn demo_serves_the_gif() {
-    let mut bin = Binary::spawn(&["demo".to_string(), "--listen".into(), "127.0.0.1:0".into()]);
+    let args = ["demo", "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"].map(String::from);
+    let mut bin = Binary::spawn(&args);
     let deadline = std::time::Instant::now() + crate::util::TIMEOUT;
     let url = loop {
         if let Some(line) = bin.stdout().lines().find(|l| l.contains("GIF")) {
@@ -100,7 +101,13 @@ async fn demo_serves_the_gif() {
     assert_eq!(r.status, 200);
     assert_eq!(r.header("content-type"), "image/gif");
     assert_eq!(r.body.as_ref(), seed_gif().as_slice());
-    let metrics_url = url.replace("/gateway.gif", "/metrics");
+    let metrics_url = bin
+        .stdout()
+        .lines()
+        .find(|l| l.contains("metrics"))
+        .and_then(|l| l.split_whitespace().last())
+        .unwrap()
+        .to_string();
     wait_for_status(&metrics_url, 200).await;
     let m = get(&metrics_url).await;
     assert!(String::from_utf8_lossy(&m.body).contains("# TYPE gateway_http_requests_total counter"));

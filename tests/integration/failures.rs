@@ -6,13 +6,24 @@ use gateway::cli::BackendArgs;
 
 /// Runs `gateway serve` with `args`, returns (status of GET /gateway.gif, /readyz status, log).
 async fn run_gateway(backend: &Backend, args: &BackendArgs) -> (u16, u16, String) {
-    let mut cli = vec!["serve".to_string(), "--listen".into(), "127.0.0.1:0".into()];
+    let mut cli: Vec<String> = [
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--admin-listen",
+        "127.0.0.1:0",
+        "--shutdown-delay",
+        "0s",
+    ]
+    .map(String::from)
+    .to_vec();
     cli.extend(backend.cli_args(args));
     let mut bin = Binary::spawn(&cli);
     let addr = bin.listen_addr().await;
-    wait_for_status(&format!("http://{addr}/healthz"), 200).await;
+    let admin = bin.admin_addr().await;
+    wait_for_status(&format!("http://{admin}/healthz"), 200).await;
     let object = get(&format!("http://{addr}/gateway.gif")).await.status;
-    let ready = get(&format!("http://{addr}/readyz")).await.status;
+    let ready = get(&format!("http://{admin}/readyz")).await.status;
     assert_eq!(bin.terminate().await, 0, "{}", bin.stderr());
     (object, ready, bin.stderr())
 }

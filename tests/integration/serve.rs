@@ -85,11 +85,11 @@ async fn operational_endpoints() {
     let backend = Backend::start().await;
     backend.seed_gif().await;
     let gw = Gateway::start(backend.args()).await;
-    assert_eq!(get(&gw.url("/healthz")).await.status, 200);
-    assert_eq!(get(&gw.url("/readyz")).await.status, 200);
+    assert_eq!(get(&gw.admin_url("/healthz")).await.status, 200);
+    assert_eq!(get(&gw.admin_url("/readyz")).await.status, 200);
     get(&gw.url("/gateway.gif")).await;
     get(&gw.url("/missing")).await;
-    let m = get(&gw.url("/metrics")).await;
+    let m = get(&gw.admin_url("/metrics")).await;
     assert_eq!(m.status, 200);
     assert!(m.header("content-type").starts_with("text/plain; version=0.0.4"));
     let text = String::from_utf8(m.body.to_vec()).unwrap();

@@ -206,8 +206,10 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
 
 /// A gateway running in this process on a loopback port.
 pub struct Gateway {
-    /// Where it listens.
+    /// Where it serves objects.
     pub addr: SocketAddr,
+    /// Where it serves /metrics, /healthz and /readyz.
+    pub admin_addr: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -220,7 +222,18 @@ impl Gateway {
 
     /// Starts `gateway serve` with these backend flags and extra `serve` flags as typed.
     pub async fn start_with(backend: BackendArgs, flags: &[&str]) -> Self {
-        let argv = ["gateway", "serve", "--listen", "127.0.0.1:0", "--shutdown-grace", "10s"];
+        let argv = [
+            "gateway",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+            "--shutdown-delay",
+            "0s",
+            "--shutdown-grace",
+            "10s",
+        ];
         let cli = gateway::cli::Cli::try_parse_from(argv.iter().chain(flags)).unwrap();
         let gateway::cli::Command::Serve(mut args) = cli.command else {
             unreachable!()
@@ -229,12 +242,15 @@ impl Gateway {
         let config = ServeConfig::from_args(&args).unwrap();
         let listener = TcpListener::bind(config.listen).await.unwrap();
         let addr = listener.local_addr().unwrap();
+        let admin = TcpListener::bind(config.admin_listen.unwrap()).await.unwrap();
+        let admin_addr = admin.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(gateway::server::serve(listener, config, async {
+        let task = tokio::spawn(gateway::server::serve(listener, Some(admin), config, async {
             let _ = stopped.await;
         }));
         Self {
             addr,
+            admin_addr,
             stop: Some(stop),
             task: Some(task),
         }
@@ -243,6 +259,11 @@ impl Gateway {
     /// `http://ADDR` + path.
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
+    }
+
+    /// `http://ADMIN_ADDR` + path.
+    pub fn admin_url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.admin_addr)
     }
 
     /// Signals shutdown and waits for the server to finish draining.
@@ -395,12 +416,21 @@ impl Binary {
         std::fs::read_to_string(&self.stdout).unwrap_or_default()
     }
 
-    /// Waits until the gateway logs the address it listens on, and returns it.
+    /// Waits until the gateway logs the address it serves objects on, and returns it.
     pub async fn listen_addr(&self) -> SocketAddr {
+        self.logged_addr("listen=").await
+    }
+
+    /// Waits until the gateway logs the address of its admin endpoints, and returns it.
+    pub async fn admin_addr(&self) -> SocketAddr {
+        self.logged_addr("admin=").await
+    }
+
+    async fn logged_addr(&self, field: &str) -> SocketAddr {
         let deadline = std::time::Instant::now() + TIMEOUT;
         loop {
             let log = self.stderr();
-            if let Some(rest) = log.split("listen=").nth(1) {
+            if let Some(rest) = log.split(field).nth(1) {
                 let addr: String = rest.chars().take_while(|c| !c.is_whitespace()).collect();
                 return addr.trim_matches('"').parse().unwrap();
             }
