@@ -32,9 +32,9 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the objects of a bucket over HTTP.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Upload the bundled GIF (or --file) to the bucket, idempotently.
-    Seed(SeedArgs),
+    Seed(Box<SeedArgs>),
     /// Generate a development CA, a server certificate for the S3 backend and a client certificate.
     Certs(CertsArgs),
     /// Run everything on this machine: an embedded mTLS S3 backend, the seed, and the gateway.
