@@ -25,6 +25,8 @@ need_cmd() {
 
 need_cmd cargo cargo
 need_cmd kill procps
+# The metrics test starts Debian's Prometheus and scrapes the admin port (tests/integration/ops.rs).
+[ -n "${PROMETHEUS:-}" ] || need_cmd prometheus prometheus
 # The browser test drives Debian's Chromium headless (tests/integration/browser.rs).
 if [ -z "${CHROMIUM:-}" ]; then
     command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || need_cmd chromium chromium

@@ -17,6 +17,9 @@ mod browser;
 // The object cache: hits, coalescing, revalidation, stale-if-error, negative cache, bounds.
 mod cache;
 
+// Operations: Prometheus scrape, SIGTERM drain, slow-loris, JSON logs and request ids.
+mod ops;
+
 // Backend failures: wrong secret, missing or foreign client certificate.
 mod failures;
 

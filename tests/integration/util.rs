@@ -421,6 +421,11 @@ impl Binary {
         self.logged_addr("listen=").await
     }
 
+    /// As [`Binary::listen_addr`], for JSON logs (`"listen":"ADDR"`).
+    pub async fn listen_addr_json(&self) -> SocketAddr {
+        self.logged_addr("\"listen\":").await
+    }
+
     /// Waits until the gateway logs the address of its admin endpoints, and returns it.
     pub async fn admin_addr(&self) -> SocketAddr {
         self.logged_addr("admin=").await
@@ -431,12 +436,25 @@ impl Binary {
         loop {
             let log = self.stderr();
             if let Some(rest) = log.split(field).nth(1) {
-                let addr: String = rest.chars().take_while(|c| !c.is_whitespace()).collect();
+                let addr: String = rest
+                    .trim_start_matches('"')
+                    .chars()
+                    .take_while(|c| !c.is_whitespace() && *c != '"' && *c != ',')
+                    .collect();
                 return addr.trim_matches('"').parse().unwrap();
             }
             assert!(std::time::Instant::now() < deadline, "no listen address logged:\n{log}");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// Sends SIGTERM without waiting.
+    pub fn signal_term(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
     }
 
     /// Sends SIGTERM and waits for the exit code.

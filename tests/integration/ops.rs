@@ -1,0 +1,214 @@
+//! Operations: a real Prometheus scrapes the admin port; SIGTERM drains a slow download while
+//! /readyz fails; a slow-loris client is cut off while others are served; JSON logs carry the
+//! request id and never the secret.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use http_body_util::BodyExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::util::{Backend, Binary, Gateway, SECRET_KEY, TIMEOUT, free_port, get, request_with, send, wait_for_status};
+
+/// `$PROMETHEUS`, else `prometheus` on PATH.
+fn prometheus() -> PathBuf {
+    if let Some(p) = std::env::var_os("PROMETHEUS") {
+        return p.into();
+    }
+    std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+        .map(|d| d.join("prometheus"))
+        .find(|p| p.is_file())
+        .expect(
+            "prometheus not found: install the Debian package `prometheus` (scripts/test.sh does) or set PROMETHEUS",
+        )
+}
+
+/// A value from Prometheus' query API: the first sample of `query`, if any.
+async fn prom_query(port: u16, query: &str) -> Option<f64> {
+    let q = percent_encoding::utf8_percent_encode(query, percent_encoding::NON_ALPHANUMERIC);
+    let url = format!("http://127.0.0.1:{port}/api/v1/query?query={q}");
+    let req = http::Request::get(url)
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .ok()?;
+    // Prometheus may not be listening yet: no answer is None, not a failure.
+    let resp = tokio::time::timeout(Duration::from_secs(5), crate::util::client().request(req))
+        .await
+        .ok()?
+        .ok()?;
+    let body = resp.into_body().collect().await.ok()?.to_bytes();
+    let v: serde_json::Value = serde_json::from_slice(&body).ok()?;
+    v["data"]["result"][0]["value"][1].as_str()?.parse().ok()
+}
+
+/// Prometheus (Debian's, with a temporary config) scrapes the admin port; the target is up and
+/// `gateway_http_requests_total` counts exactly the 7 requests this test made for missing keys.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prometheus_scrapes_the_admin_port() {
+    let backend = Backend::start().await;
+    let gw = Gateway::start(backend.args()).await;
+    for i in 0..7 {
+        assert_eq!(get(&gw.url(&format!("/missing-{i}.gif"))).await.status, 404);
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("prometheus.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: gateway\n    static_configs:\n      - targets: ['{}']\n",
+            gw.admin_addr
+        ),
+    )
+    .unwrap();
+    let port = free_port();
+    let mut prom = tokio::process::Command::new(prometheus())
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!("--storage.tsdb.path={}", dir.path().join("data").display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("prometheus could not be started");
+
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    let (mut up, mut counted) = (None, None);
+    while tokio::time::Instant::now() < deadline {
+        up = prom_query(port, "up{job=\"gateway\"}").await;
+        counted = prom_query(
+            port,
+            "sum(gateway_http_requests_total{job=\"gateway\",status_class=\"4xx\"})",
+        )
+        .await;
+        if up == Some(1.0) && counted == Some(7.0) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let _ = prom.kill().await;
+    assert_eq!(up, Some(1.0), "the gateway target is not up in Prometheus");
+    assert_eq!(counted, Some(7.0), "Prometheus does not see the 7 requests made");
+    gw.stop().await;
+}
+
+/// SIGTERM during a download: /readyz fails at once, the download completes intact, and the
+/// process exits 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_drains_a_download_while_readyz_fails() {
+    let backend = Backend::start().await;
+    let data = bytes::Bytes::from(vec![9u8; 24 * 1024 * 1024]);
+    backend.put("slow.bin", data.clone(), "application/octet-stream").await;
+    let mut cli: Vec<String> = ["serve", "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"]
+        .map(String::from)
+        .to_vec();
+    cli.extend(["--shutdown-delay".into(), "2s".into()]);
+    cli.extend(backend.cli_args(&backend.args()));
+    let mut bin = Binary::spawn(&cli);
+    let (addr, admin) = (bin.listen_addr().await, bin.admin_addr().await);
+    wait_for_status(&format!("http://{admin}/readyz"), 200).await;
+
+    let resp = send("GET", &format!("http://{addr}/slow.bin")).await;
+    assert_eq!(resp.status(), 200);
+    let mut body = resp.into_body();
+    let first = tokio::time::timeout(TIMEOUT, body.frame())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let mut received = first.into_data().unwrap().len();
+
+    bin.signal_term();
+    wait_for_status(&format!("http://{admin}/readyz"), 503).await;
+    while let Some(frame) = tokio::time::timeout(TIMEOUT, body.frame()).await.unwrap() {
+        let chunk = frame.unwrap().into_data().unwrap();
+        assert!(chunk.iter().all(|b| *b == 9));
+        received += chunk.len();
+        tokio::time::sleep(Duration::from_millis(2)).await; // a slow client
+    }
+    assert_eq!(received, data.len());
+    assert_eq!(bin.wait().await, 0, "{}", bin.stderr());
+}
+
+/// A client sending its headers one byte per second is disconnected after the header read
+/// timeout, while another client is served meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_loris_is_cut_off() {
+    let backend = Backend::start().await;
+    backend.put("ten.txt", "0123456789", "text/plain").await;
+    let gw = Gateway::start_with(backend.args(), &["--header-read-timeout", "2s"]).await;
+
+    let mut slow = tokio::net::TcpStream::connect(gw.addr).await.unwrap();
+    slow.write_all(b"GET /ten.txt HTTP/1.1\r\nHost: x\r\nX-Pad: ")
+        .await
+        .unwrap();
+    let dripping = tokio::spawn(async move {
+        let mut buf = [0u8; 256];
+        loop {
+            if slow.write_all(b"a").await.is_err() {
+                return "write failed";
+            }
+            match tokio::time::timeout(Duration::from_secs(1), slow.read(&mut buf)).await {
+                Ok(Ok(0)) | Ok(Err(_)) => return "closed",
+                Ok(Ok(_)) => return "answered", // e.g. 408, then close
+                Err(_) => {}                    // nothing yet: drip another byte
+            }
+        }
+    });
+    assert_eq!(get(&gw.url("/ten.txt")).await.body.as_ref(), b"0123456789");
+    let outcome = tokio::time::timeout(TIMEOUT, dripping)
+        .await
+        .expect("slow client never cut off")
+        .unwrap();
+    assert!(["closed", "answered", "write failed"].contains(&outcome));
+    assert_eq!(get(&gw.url("/ten.txt")).await.status, 200);
+    gw.stop().await;
+}
+
+/// JSON log lines parse as JSON and carry the request id (taken from the client and echoed);
+/// the secret key appears nowhere in the output.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_logs_carry_request_ids_and_no_secret() {
+    let backend = Backend::start().await;
+    backend.seed_gif().await;
+    let mut cli: Vec<String> = [
+        "--log-format",
+        "json",
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--admin-listen",
+        "127.0.0.1:0",
+    ]
+    .map(String::from)
+    .to_vec();
+    cli.extend(["--shutdown-delay".into(), "0s".into()]);
+    cli.extend(backend.cli_args(&backend.args()));
+    let mut bin = Binary::spawn(&cli);
+    let addr = bin.listen_addr_json().await;
+    let id = [("x-request-id".to_string(), "req-abc-123".to_string())];
+    let r = request_with("GET", &format!("http://{addr}/gateway.gif"), &id).await;
+    assert_eq!((r.status, r.header("x-request-id")), (200, "req-abc-123"));
+    let generated = get(&format!("http://{addr}/nope.gif")).await;
+    assert_eq!(generated.header("x-request-id").len(), 32);
+    assert_eq!(bin.terminate().await, 0);
+
+    let log = bin.stderr();
+    let mut access = 0;
+    for line in log.lines().filter(|l| !l.trim().is_empty()) {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        if v["target"] == "gateway::access" && line.contains("req-abc-123") {
+            access += 1;
+            assert_eq!(v["status"], 200, "{line}");
+            assert_eq!(v["cache"], "MISS", "{line}");
+        }
+    }
+    assert_eq!(access, 1, "one access line for the request:\n{log}");
+    assert!(
+        log.contains(generated.header("x-request-id")),
+        "generated id not logged"
+    );
+    assert!(
+        !log.contains(SECRET_KEY) && !bin.stdout().contains(SECRET_KEY),
+        "secret leaked"
+    );
+}
