@@ -213,6 +213,10 @@ pub struct ServeArgs {
     #[arg(long, env = "GATEWAY_MAX_CONNECTIONS", default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_connections: u32,
 
+    /// How often the --ca-cert, --client-cert and --client-key files are checked for changes.
+    #[arg(long, env = "GATEWAY_TLS_RELOAD_INTERVAL", default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
+    pub tls_reload_interval: Duration,
+
     /// One log line per request (method, path, status, bytes, duration, cache result, request id).
     #[arg(long, env = "GATEWAY_ACCESS_LOG", default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
     pub access_log: bool,

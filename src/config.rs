@@ -53,7 +53,7 @@ pub struct BackendConfig {
     /// Secret key.
     pub secret_key: Secret,
     /// TLS settings for the backend, already loaded and checked.
-    pub tls: Arc<rustls::ClientConfig>,
+    pub tls: Arc<tls::BackendTls>,
     /// Where the trust and identity came from, for the startup log.
     pub tls_summary: String,
     /// TCP + TLS connect timeout.
@@ -81,6 +81,8 @@ pub struct ServeConfig {
     pub limits: Limits,
     /// Whether each request is logged.
     pub access_log: bool,
+    /// How often the TLS files are checked for changes.
+    pub tls_reload_interval: Duration,
     /// The bucket.
     pub backend: BackendConfig,
 }
@@ -229,6 +231,11 @@ impl ServeConfig {
                 max_connections: args.max_connections as usize,
             },
             access_log: args.access_log,
+            tls_reload_interval: if args.tls_reload_interval.is_zero() {
+                return Err(ConfigError::new("--tls-reload-interval", "must be greater than 0"));
+            } else {
+                args.tls_reload_interval
+            },
             shutdown_grace: args.shutdown_grace,
             backend: BackendConfig::from_args(&args.backend)?,
         })
@@ -334,7 +341,7 @@ impl BackendConfig {
                 format!("needs an https endpoint, but --endpoint is {endpoint}"),
             ));
         }
-        let tls = tls::client_config(args.ca_cert.as_deref(), identity)?;
+        let tls = tls::BackendTls::load(args.ca_cert.as_deref(), identity)?;
         let tls_summary = match (&args.ca_cert, identity) {
             _ if !https => "plain http (no TLS)".to_string(),
             (Some(ca), Some((c, _))) => {

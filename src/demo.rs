@@ -119,6 +119,7 @@ pub async fn run(args: &DemoArgs, shutdown: impl Future<Output = ()>) -> anyhow:
         shutdown_delay: Duration::ZERO,
         limits: crate::config::Limits::default(),
         access_log: true,
+        tls_reload_interval: Duration::from_secs(10),
         shutdown_grace: Duration::from_secs(5),
         backend: backend_cfg,
     };

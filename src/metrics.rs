@@ -37,6 +37,10 @@ pub struct Metrics {
     pub s3_duration: HistogramVec,
     /// `gateway_ready`: 1 when the last readiness probe reached the bucket.
     pub ready: IntGauge,
+    /// `gateway_tls_client_cert_expiry_timestamp_seconds`: not-after of the client certificate in use.
+    pub tls_client_cert_expiry: IntGauge,
+    /// `gateway_tls_reloads_total{file, outcome}`: file `identity` or `ca`; outcome `ok` or `rejected`.
+    pub tls_reloads: IntCounterVec,
     /// `gateway_cache_requests_total{result}`: HIT, MISS, REVALIDATED, STALE, BYPASS, ERROR.
     pub cache_requests: IntCounterVec,
     /// `gateway_cache_revalidations_total{outcome}`: not_modified, modified, deleted, error.
@@ -106,6 +110,19 @@ impl Metrics {
             "1 when the bucket was reachable at the last readiness probe.",
         )
         .expect("valid metric");
+        let tls_client_cert_expiry = IntGauge::new(
+            "gateway_tls_client_cert_expiry_timestamp_seconds",
+            "Not-after time of the client certificate presented to the backend, in Unix seconds.",
+        )
+        .expect("valid metric");
+        let tls_reloads = IntCounterVec::new(
+            Opts::new(
+                "gateway_tls_reloads_total",
+                "Changed TLS files seen, by file (identity, ca) and outcome (ok, rejected).",
+            ),
+            &["file", "outcome"],
+        )
+        .expect("valid metric");
         let cache_requests = IntCounterVec::new(
             Opts::new(
                 "gateway_cache_requests_total",
@@ -154,6 +171,8 @@ impl Metrics {
             Box::new(s3_duration.clone()),
             Box::new(ready.clone()),
             Box::new(build_info),
+            Box::new(tls_client_cert_expiry.clone()),
+            Box::new(tls_reloads.clone()),
             Box::new(cache_requests.clone()),
             Box::new(cache_revalidations.clone()),
             Box::new(cache_stale_served.clone()),
@@ -174,6 +193,8 @@ impl Metrics {
             s3_requests,
             s3_duration,
             ready,
+            tls_client_cert_expiry,
+            tls_reloads,
             cache_requests,
             cache_revalidations,
             cache_stale_served,

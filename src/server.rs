@@ -126,6 +126,11 @@ pub async fn serve(
         "gateway serving"
     );
     let _ = app.probe().await;
+    let reloader = tokio::spawn(reload_tls(
+        config.backend.tls.clone(),
+        app.metrics.clone(),
+        config.tls_reload_interval,
+    ));
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let data_routes = if admin.is_some() { Routes::Objects } else { Routes::All };
@@ -158,5 +163,33 @@ pub async fn serve(
     let _ = stop_tx.send(true);
     for server in servers {
         let _ = server.await;
+    }
+    reloader.abort();
+}
+
+/// Checks the backend TLS files every `interval` and swaps in what changed; a rejected file is
+/// logged and counted, and the current trust and identity stay in use.
+async fn reload_tls(tls: Arc<crate::tls::BackendTls>, metrics: Arc<crate::metrics::Metrics>, interval: Duration) {
+    loop {
+        if let Some(t) = tls.client_cert_not_after() {
+            metrics.tls_client_cert_expiry.set(t);
+        }
+        tokio::time::sleep(interval).await;
+        let tls2 = tls.clone();
+        let Ok(events) = tokio::task::spawn_blocking(move || tls2.reload()).await else {
+            continue;
+        };
+        for event in events {
+            match event.result {
+                Ok(()) => {
+                    tracing::info!(file = event.what, "backend TLS files changed: new connections use them");
+                    metrics.tls_reloads.with_label_values(&[event.what, "ok"]).inc();
+                }
+                Err(e) => {
+                    tracing::warn!(file = event.what, error = %e, "rejected changed backend TLS files; keeping the current ones");
+                    metrics.tls_reloads.with_label_values(&[event.what, "rejected"]).inc();
+                }
+            }
+        }
     }
 }

@@ -122,7 +122,7 @@ pub struct Storage {
 impl Storage {
     /// Builds the S3 client for `cfg`. No connection is made until the first call.
     pub fn new(cfg: &BackendConfig, metrics: Arc<Metrics>, retries: Retries) -> Self {
-        let http = MtlsHttpClient::new(cfg.tls.clone(), cfg.connect_timeout, cfg.timeout);
+        let http = MtlsHttpClient::new(cfg.tls.config.clone(), cfg.connect_timeout, cfg.timeout);
         let retry = match retries {
             Retries::Serve => RetryConfig::standard().with_max_attempts(2),
             Retries::CallerManaged => RetryConfig::disabled(),

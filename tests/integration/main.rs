@@ -20,6 +20,9 @@ mod cache;
 // Operations: Prometheus scrape, SIGTERM drain, slow-loris, JSON logs and request ids.
 mod ops;
 
+// Certificate rotation without a restart.
+mod rotation;
+
 // Backend failures: wrong secret, missing or foreign client certificate.
 mod failures;
 

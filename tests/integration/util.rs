@@ -261,7 +261,7 @@ impl Gateway {
         format!("http://{}{path}", self.addr)
     }
 
-    /// `http://ADMIN_ADDR` + path.
+    /// `http://ADMIN_ADDR` + path (the operational endpoints).
     pub fn admin_url(&self, path: &str) -> String {
         format!("http://{}{path}", self.admin_addr)
     }
