@@ -206,6 +206,7 @@ pub struct ServeArgs {
     pub shutdown_grace: Duration,
 
     /// Time a client has to send a request's headers; slower clients are disconnected (slow-loris).
+    /// It also closes keep-alive connections left idle this long.
     #[arg(long, env = "GATEWAY_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
     pub header_read_timeout: Duration,
 

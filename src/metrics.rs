@@ -160,6 +160,22 @@ impl Metrics {
         )
         .expect("valid metric");
         build_info.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
+        // Series with known label values start at zero, so rate() and dashboards see them
+        // before the first event.
+        for cause in ["size", "expired", "replaced", "explicit"] {
+            cache_evictions.with_label_values(&[cause]);
+        }
+        for result in ["HIT", "MISS", "REVALIDATED", "STALE", "BYPASS", "ERROR"] {
+            cache_requests.with_label_values(&[result]);
+        }
+        for outcome in ["not_modified", "modified", "deleted", "error"] {
+            cache_revalidations.with_label_values(&[outcome]);
+        }
+        for file in ["identity", "ca"] {
+            for outcome in ["ok", "rejected"] {
+                tls_reloads.with_label_values(&[file, outcome]);
+            }
+        }
 
         for c in [
             Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>,

@@ -212,3 +212,44 @@ async fn json_logs_carry_request_ids_and_no_secret() {
         "secret leaked"
     );
 }
+
+/// Every metric the Grafana dashboard (dashboards/gateway.json) queries is one the gateway
+/// exports, so no panel stays empty because of a renamed metric.
+#[tokio::test]
+async fn dashboard_queries_exported_metrics() {
+    let backend = Backend::start().await;
+    let gw = Gateway::start(backend.args()).await;
+    get(&gw.url("/x")).await;
+    let text = String::from_utf8(get(&gw.admin_url("/metrics")).await.body.to_vec()).unwrap();
+    let families: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE ")?.split(' ').next())
+        .collect();
+
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("dashboards/gateway.json");
+    let dashboard: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    let mut used = Vec::new();
+    for panel in dashboard["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().unwrap() {
+            let expr = target["expr"].as_str().unwrap();
+            for (i, _) in expr.match_indices("gateway_").chain(expr.match_indices("process_")) {
+                let name: String = expr[i..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                used.push(name);
+            }
+        }
+    }
+    assert!(used.len() > 10);
+    for name in used {
+        let base = ["_bucket", "_sum", "_count"]
+            .iter()
+            .fold(name.as_str(), |n, s| n.strip_suffix(s).unwrap_or(n));
+        assert!(
+            families.contains(&base),
+            "the dashboard queries {name}, which the gateway does not export"
+        );
+    }
+    gw.stop().await;
+}
