@@ -59,10 +59,10 @@ async fn concurrent_misses_coalesce() {
 async fn revalidation_after_ttl() {
     let backend = Backend::start().await;
     backend.put("page.txt", "v1", "text/plain").await;
-    let gw = Gateway::start_with(backend.args(), &["--cache-ttl", "1s"]).await;
+    let gw = Gateway::start_with(backend.args(), &["--cache-ttl", "2s"]).await;
     assert_eq!(get(&gw.url("/page.txt")).await.header("x-cache"), "MISS");
 
-    tokio::time::sleep(Duration::from_millis(1200)).await;
+    tokio::time::sleep(Duration::from_millis(2200)).await;
     let r = get(&gw.url("/page.txt")).await;
     assert_eq!((r.header("x-cache"), r.body.as_ref()), ("REVALIDATED", b"v1".as_ref()));
     assert_eq!(
@@ -72,7 +72,7 @@ async fn revalidation_after_ttl() {
     assert_eq!(get(&gw.url("/page.txt")).await.header("x-cache"), "HIT");
 
     backend.put("page.txt", "v2", "text/plain").await;
-    tokio::time::sleep(Duration::from_millis(1200)).await;
+    tokio::time::sleep(Duration::from_millis(2200)).await;
     let r = get(&gw.url("/page.txt")).await;
     assert_eq!((r.header("x-cache"), r.body.as_ref()), ("REVALIDATED", b"v2".as_ref()));
     assert_eq!(
@@ -96,7 +96,7 @@ async fn revalidation_after_ttl() {
 async fn stale_if_error_then_5xx() {
     let mut backend = Backend::start().await;
     backend.put("page.txt", "cached", "text/plain").await;
-    let gw = Gateway::start_with(backend.args(), &["--cache-ttl", "1s", "--cache-stale-if-error", "2s"]).await;
+    let gw = Gateway::start_with(backend.args(), &["--cache-ttl", "1s", "--cache-stale-if-error", "3s"]).await;
     assert_eq!(get(&gw.url("/page.txt")).await.status, 200);
     backend.server.take().unwrap().stop().await;
 
@@ -108,7 +108,7 @@ async fn stale_if_error_then_5xx() {
     );
     assert!(metric(&gw, "gateway_cache_stale_served_total").await >= 1.0);
 
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    tokio::time::sleep(Duration::from_millis(3500)).await;
     let r = get(&gw.url("/page.txt")).await;
     assert!(matches!(r.status, 502..=504), "past the stale window: {}", r.status);
     gw.stop().await;
@@ -118,7 +118,7 @@ async fn stale_if_error_then_5xx() {
 #[tokio::test]
 async fn missing_keys_are_remembered_briefly() {
     let backend = Backend::start().await;
-    let gw = Gateway::start_with(backend.args(), &["--cache-negative-ttl", "1s"]).await;
+    let gw = Gateway::start_with(backend.args(), &["--cache-negative-ttl", "3s"]).await;
     for _ in 0..5 {
         assert_eq!(get(&gw.url("/late.txt")).await.status, 404);
     }
@@ -132,7 +132,7 @@ async fn missing_keys_are_remembered_briefly() {
     assert_eq!(metric(&gw, not_found).await, 2.0);
     backend.put("late.txt", "here", "text/plain").await;
     assert_eq!(get(&gw.url("/late.txt")).await.status, 404);
-    tokio::time::sleep(Duration::from_millis(1200)).await;
+    tokio::time::sleep(Duration::from_millis(3200)).await;
     assert_eq!(get(&gw.url("/late.txt")).await.body.as_ref(), b"here");
     gw.stop().await;
 }
