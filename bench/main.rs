@@ -24,7 +24,6 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use gateway::certs::DevPki;
-use gateway::cli::BackendArgs;
 use gateway::config::BackendConfig;
 use gateway::embedded::{EmbeddedS3, EmbeddedS3Config};
 use gateway::metrics::Metrics;
@@ -320,21 +319,13 @@ async fn main() -> Result<(), Error> {
         },
     )?;
     let endpoint = backend.endpoint();
-    let cfg = BackendConfig::from_args(&BackendArgs {
-        endpoint: Some(endpoint.clone()),
-        bucket: Some(BUCKET.into()),
-        region: "us-east-1".into(),
-        path_style: true,
-        ca_cert: Some(tls.join("ca.pem")),
-        client_cert: Some(tls.join("client.pem")),
-        client_key: Some(tls.join("client-key.pem")),
-        access_key: Some(ACCESS_KEY.into()),
-        access_key_file: None,
-        secret_key: Some(SECRET_KEY.into()),
-        secret_key_file: None,
-        backend_connect_timeout: Duration::from_secs(5),
-        backend_timeout: Duration::from_secs(30),
-    })?;
+    let cfg = BackendConfig::from_args(&gateway::embedded::client_args(
+        endpoint.clone(),
+        BUCKET,
+        &tls,
+        ACCESS_KEY,
+        SECRET_KEY,
+    ))?;
     let storage = Storage::new(&cfg, Arc::new(Metrics::new()), Retries::Serve);
     storage.create_bucket().await?;
     let opts = PutOptions {

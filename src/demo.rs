@@ -13,7 +13,7 @@ use rand::distr::{Alphanumeric, SampleString};
 use tokio::net::TcpListener;
 
 use crate::certs::DevPki;
-use crate::cli::{BackendArgs, DemoArgs};
+use crate::cli::DemoArgs;
 use crate::config::{BackendConfig, ServeConfig, Site, parse_listen};
 use crate::embedded::{EmbeddedS3, EmbeddedS3Config};
 use crate::seed::{self, SeedPlan};
@@ -61,21 +61,13 @@ pub async fn run(args: &DemoArgs, shutdown: impl Future<Output = ()>) -> anyhow:
         },
     )?;
 
-    let backend_cfg = BackendConfig::from_args(&BackendArgs {
-        endpoint: Some(backend.endpoint()),
-        bucket: Some(DEMO_BUCKET.into()),
-        region: "us-east-1".into(),
-        path_style: true,
-        ca_cert: Some(tls_dir.join("ca.pem")),
-        client_cert: Some(tls_dir.join("client.pem")),
-        client_key: Some(tls_dir.join("client-key.pem")),
-        access_key: Some(access_key),
-        access_key_file: None,
-        secret_key: Some(secret_key),
-        secret_key_file: None,
-        backend_connect_timeout: Duration::from_secs(5),
-        backend_timeout: Duration::from_secs(30),
-    })?;
+    let backend_cfg = BackendConfig::from_args(&crate::embedded::client_args(
+        backend.endpoint(),
+        DEMO_BUCKET,
+        &tls_dir,
+        &access_key,
+        &secret_key,
+    ))?;
     let plan = SeedPlan::new(
         seed::BUNDLED_NAME.to_string(),
         bytes::Bytes::from_static(seed::BUNDLED),

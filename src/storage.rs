@@ -179,19 +179,7 @@ impl Storage {
         range: Option<String>,
         if_match: Option<&str>,
     ) -> Result<Object, StorageError> {
-        let req = self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .set_range(range)
-            .set_if_match(if_match.map(str::to_string));
-        let out = self.timed("GetObject", req.send()).await?;
-        let meta = object_meta!(out, out.content_length().and_then(|n| u64::try_from(n).ok()));
-        Ok(Object {
-            meta,
-            body: out.body.into_inner(),
-        })
+        self.get_object(key, range, if_match, None).await
     }
 
     /// Fetches an object unless its ETag still is `etag` (a conditional GET: `If-None-Match`).
@@ -199,12 +187,25 @@ impl Storage {
     /// # Errors
     /// [`StorageError::NotModified`] when unchanged; otherwise as [`Storage::get`].
     pub async fn get_if_none_match(&self, key: &str, etag: Option<&str>) -> Result<Object, StorageError> {
+        self.get_object(key, None, None, etag).await
+    }
+
+    /// One GetObject with its optional range and conditions; the body stays streaming.
+    async fn get_object(
+        &self,
+        key: &str,
+        range: Option<String>,
+        if_match: Option<&str>,
+        if_none_match: Option<&str>,
+    ) -> Result<Object, StorageError> {
         let req = self
             .client
             .get_object()
             .bucket(&self.bucket)
             .key(key)
-            .set_if_none_match(etag.map(str::to_string));
+            .set_range(range)
+            .set_if_match(if_match.map(str::to_string))
+            .set_if_none_match(if_none_match.map(str::to_string));
         let out = self.timed("GetObject", req.send()).await?;
         let meta = object_meta!(out, out.content_length().and_then(|n| u64::try_from(n).ok()));
         Ok(Object {

@@ -32,16 +32,6 @@ pub fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
-/// Reads every certificate of a PEM file.
-///
-/// # Errors
-/// A [`ConfigError`] for `flag` when the file cannot be read or holds no certificate.
-pub fn read_certs(flag: &'static str, path: &Path) -> Result<Vec<CertificateDer<'static>>, ConfigError> {
-    let data =
-        std::fs::read(path).map_err(|e| ConfigError::new(flag, format!("cannot read {}: {e}", path.display())))?;
-    parse_certs(flag, path, &data)
-}
-
 fn parse_certs(flag: &'static str, path: &Path, data: &[u8]) -> Result<Vec<CertificateDer<'static>>, ConfigError> {
     let certs = CertificateDer::pem_slice_iter(data)
         .collect::<Result<Vec<_>, _>>()

@@ -6,18 +6,7 @@ use gateway::cli::BackendArgs;
 
 /// Runs `gateway serve` with `args`, returns (status of GET /gateway.gif, /readyz status, log).
 async fn run_gateway(backend: &Backend, args: &BackendArgs) -> (u16, u16, String) {
-    let mut cli: Vec<String> = [
-        "serve",
-        "--listen",
-        "127.0.0.1:0",
-        "--admin-listen",
-        "127.0.0.1:0",
-        "--shutdown-delay",
-        "0s",
-    ]
-    .map(String::from)
-    .to_vec();
-    cli.extend(backend.cli_args(args));
+    let cli = backend.serve_cli(args, &["--shutdown-delay", "0s"]);
     let mut bin = Binary::spawn(&cli);
     let addr = bin.listen_addr().await;
     let admin = bin.admin_addr().await;

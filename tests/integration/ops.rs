@@ -98,11 +98,7 @@ async fn sigterm_drains_a_download_while_readyz_fails() {
     let backend = Backend::start().await;
     let data = bytes::Bytes::from(vec![9u8; 24 * 1024 * 1024]);
     backend.put("slow.bin", data.clone(), "application/octet-stream").await;
-    let mut cli: Vec<String> = ["serve", "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"]
-        .map(String::from)
-        .to_vec();
-    cli.extend(["--shutdown-delay".into(), "2s".into()]);
-    cli.extend(backend.cli_args(&backend.args()));
+    let cli = backend.serve_cli(&backend.args(), &["--shutdown-delay", "2s"]);
     let mut bin = Binary::spawn(&cli);
     let (addr, admin) = (bin.listen_addr().await, bin.admin_addr().await);
     wait_for_status(&format!("http://{admin}/readyz"), 200).await;
@@ -170,19 +166,7 @@ async fn slow_loris_is_cut_off() {
 async fn json_logs_carry_request_ids_and_no_secret() {
     let backend = Backend::start().await;
     backend.seed_gif().await;
-    let mut cli: Vec<String> = [
-        "--log-format",
-        "json",
-        "serve",
-        "--listen",
-        "127.0.0.1:0",
-        "--admin-listen",
-        "127.0.0.1:0",
-    ]
-    .map(String::from)
-    .to_vec();
-    cli.extend(["--shutdown-delay".into(), "0s".into()]);
-    cli.extend(backend.cli_args(&backend.args()));
+    let cli = backend.serve_cli(&backend.args(), &["--log-format", "json", "--shutdown-delay", "0s"]);
     let mut bin = Binary::spawn(&cli);
     let addr = bin.listen_addr_json().await;
     let id = [("x-request-id".to_string(), "req-abc-123".to_string())];

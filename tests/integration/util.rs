@@ -102,21 +102,25 @@ impl Backend {
 
     /// Flags that reach this backend with the right CA, client certificate and keys.
     pub fn args(&self) -> BackendArgs {
-        BackendArgs {
-            endpoint: Some(format!("https://{}", self.addr)),
-            bucket: Some(BUCKET.into()),
-            region: "us-east-1".into(),
-            path_style: true,
-            ca_cert: Some(self.tls("ca.pem")),
-            client_cert: Some(self.tls("client.pem")),
-            client_key: Some(self.tls("client-key.pem")),
-            access_key: Some(ACCESS_KEY.into()),
-            access_key_file: None,
-            secret_key: Some(SECRET_KEY.into()),
-            secret_key_file: None,
-            backend_connect_timeout: Duration::from_secs(5),
-            backend_timeout: Duration::from_secs(30),
-        }
+        gateway::embedded::client_args(
+            format!("https://{}", self.addr),
+            BUCKET,
+            &self.dir.path().join("tls"),
+            ACCESS_KEY,
+            SECRET_KEY,
+        )
+    }
+
+    /// `gateway serve` on loopback ports (objects and admin) with `flags`, reaching the bucket
+    /// with `args`: the argv of the real binary.
+    pub fn serve_cli(&self, args: &BackendArgs, flags: &[&str]) -> Vec<String> {
+        let mut cli: Vec<String> = ["serve", "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"]
+            .iter()
+            .chain(flags)
+            .map(|s| s.to_string())
+            .collect();
+        cli.extend(self.cli_args(args));
+        cli
     }
 
     /// The same flags as command-line arguments for the real binary (secret via a file).
