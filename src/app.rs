@@ -24,8 +24,6 @@ pub struct App {
     pub cache: Option<ObjectCache>,
     /// Whether each request is logged.
     pub access_log: bool,
-    /// Result of the last readiness probe; decides 502 vs 503 for an unreachable backend.
-    ready: AtomicBool,
     /// Set when shutdown begins: readiness fails at once so load balancers stop sending traffic.
     draining: AtomicBool,
 }
@@ -41,14 +39,14 @@ impl App {
             cache: ObjectCache::new(config.cache, metrics.clone()),
             access_log: config.access_log,
 
-            ready: AtomicBool::new(false),
             draining: AtomicBool::new(false),
         })
     }
 
-    /// Whether the last readiness probe reached the bucket.
+    /// Whether the last readiness probe reached the bucket (kept in the `gateway_ready` gauge);
+    /// decides 502 vs 503 for an unreachable backend.
     pub fn is_ready(&self) -> bool {
-        self.ready.load(Ordering::Relaxed)
+        self.metrics.ready.get() == 1
     }
 
     /// Marks the gateway as shutting down.
@@ -73,7 +71,7 @@ impl App {
             ))),
         };
         let ok = result.is_ok();
-        if self.ready.swap(ok, Ordering::Relaxed) != ok || !ok {
+        if self.is_ready() != ok || !ok {
             match &result {
                 Ok(()) => tracing::info!(bucket = self.storage.bucket(), "bucket reachable: ready"),
                 Err(e) => {
