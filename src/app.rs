@@ -61,10 +61,23 @@ impl App {
 
     /// Probes the bucket (HeadBucket through the mTLS client) and records the result.
     ///
+    /// A bucket that does not exist yet still counts as ready: the backend answered a signed
+    /// request over mTLS, so this pod's endpoint, certificates and keys are right, and the
+    /// missing bucket is shared by every pod alike. Kubernetes installs depend on it: the
+    /// chart's seed job creates the bucket after `helm install --wait` has waited for ready pods.
+    /// Object requests answer 502 naming `NoSuchBucket` in the log until the bucket exists.
+    ///
     /// # Errors
-    /// Why the bucket cannot be reached; a probe that takes too long is a timeout.
+    /// Why the backend cannot be used; a probe that takes too long is a timeout.
     pub async fn probe(&self) -> Result<(), StorageError> {
         let result = match tokio::time::timeout(PROBE_TIMEOUT, self.storage.head_bucket()).await {
+            Ok(Err(StorageError::NoSuchBucket { .. })) => {
+                tracing::warn!(
+                    bucket = self.storage.bucket(),
+                    "bucket does not exist yet: ready, but objects answer 502 until it is created (gateway seed)"
+                );
+                Ok(())
+            }
             Ok(r) => r,
             Err(_) => Err(StorageError::Timeout(format!(
                 "HeadBucket took longer than {PROBE_TIMEOUT:?}"

@@ -161,6 +161,7 @@ pub fn client_args(
 ///
 /// s3s-fs keeps `a/b` as the file `b` in the directory `a`, so a GET of the key `a` would open a
 /// directory and fail with a 500; S3 (and MinIO) answer `NoSuchKey`, which this wrapper does.
+/// A GET in a bucket that does not exist is `NoSuchBucket`, as in S3, not s3s-fs's `NoSuchKey`.
 /// Every operation the gateway, its seed and its tests use is delegated; the rest answer
 /// NotImplemented.
 struct Store {
@@ -180,6 +181,12 @@ impl Store {
         ))))
     }
 
+    /// Whether `bucket` is a valid name with no directory behind it: S3 answers `NoSuchBucket`
+    /// for it where s3s-fs would say `NoSuchKey`.
+    fn bucket_missing(&self, bucket: &str) -> bool {
+        !bucket.is_empty() && !bucket.contains(['/', '.']) && !self.root.join(bucket).is_dir()
+    }
+
     fn is_directory(&self, bucket: &str, key: &str) -> bool {
         let safe = !key.split('/').any(|s| s == ".." || s == ".") && !bucket.contains(['/', '.']);
         key.is_empty() || key.ends_with('/') || (safe && self.root.join(bucket).join(key).is_dir())
@@ -192,6 +199,9 @@ impl s3s::S3 for Store {
         &self,
         req: s3s::S3Request<s3s::dto::GetObjectInput>,
     ) -> s3s::S3Result<s3s::S3Response<s3s::dto::GetObjectOutput>> {
+        if self.bucket_missing(&req.input.bucket) {
+            return Err(s3s::s3_error!(NoSuchBucket));
+        }
         if self.is_directory(&req.input.bucket, &req.input.key) {
             return Err(s3s::s3_error!(NoSuchKey));
         }

@@ -35,7 +35,7 @@ pub struct Metrics {
     pub s3_requests: IntCounterVec,
     /// `gateway_s3_request_duration_seconds{operation}`: until the backend's response head.
     pub s3_duration: HistogramVec,
-    /// `gateway_ready`: 1 when the last readiness probe reached the bucket.
+    /// `gateway_ready`: 1 when the last readiness probe reached the backend.
     pub ready: IntGauge,
     /// `gateway_tls_client_cert_expiry_timestamp_seconds`: not-after of the client certificate in use.
     pub tls_client_cert_expiry: IntGauge,
@@ -105,11 +105,8 @@ impl Metrics {
             &["operation"],
         )
         .expect("valid metric");
-        let ready = IntGauge::new(
-            "gateway_ready",
-            "1 when the bucket was reachable at the last readiness probe.",
-        )
-        .expect("valid metric");
+        let ready = IntGauge::new("gateway_ready", "1 when the backend answered the last readiness probe.")
+            .expect("valid metric");
         let tls_client_cert_expiry = IntGauge::new(
             "gateway_tls_client_cert_expiry_timestamp_seconds",
             "Not-after time of the client certificate presented to the backend, in Unix seconds.",

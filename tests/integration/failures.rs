@@ -88,3 +88,39 @@ async fn unreachable_backend_is_503() {
     assert_eq!((object, ready), (503, 503), "{log}");
     assert!(log.contains("backend unreachable"), "{log}");
 }
+
+/// The chart's install order: gateway pods start before the seed job creates the bucket. The
+/// backend answers, so the pod is ready (`helm install --wait` can finish); objects are 502
+/// naming NoSuchBucket, never 404; once `gateway seed` has run, the same gateway serves the GIF.
+#[tokio::test]
+async fn missing_bucket_is_ready_502_until_seeded() {
+    let backend = Backend::start().await;
+    let cli = backend.serve_cli(&backend.args(), &["--shutdown-delay", "0s"]);
+    let mut bin = Binary::spawn(&cli);
+    let addr = bin.listen_addr().await;
+    let admin = bin.admin_addr().await;
+    wait_for_status(&format!("http://{admin}/healthz"), 200).await;
+    assert_eq!(
+        get(&format!("http://{admin}/readyz")).await.status,
+        200,
+        "{}",
+        bin.stderr()
+    );
+    assert_eq!(get(&format!("http://{addr}/gateway.gif")).await.status, 502);
+
+    let mut seed = vec!["seed".to_string()];
+    seed.extend(backend.cli_args(&backend.args()));
+    let mut seeder = Binary::spawn(&seed);
+    assert_eq!(seeder.wait().await, 0, "{}", seeder.stderr());
+
+    let reply = get(&format!("http://{addr}/gateway.gif")).await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.body.as_ref(), crate::util::seed_gif().as_slice());
+    assert_eq!(bin.terminate().await, 0);
+    let log = bin.stderr();
+    assert!(log.contains("bucket does not exist yet"), "{log}");
+    assert!(
+        log.contains("NoSuchBucket"),
+        "the 502 must be logged with its cause:\n{log}"
+    );
+}
