@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Runs the whole test suite on a fresh machine: installs what the tests need, then runs them.
 #
-#   scripts/test.sh            # everything
-#   scripts/test.sh seed       # only tests whose name contains "seed" (passed to cargo test)
+#   scripts/test.sh            # everything: the Rust tests, then scripts/check-deploy.sh
+#   scripts/test.sh seed       # only Rust tests whose name contains "seed" (passed to cargo test)
 #
-# The tests start their own S3 backend (s3s-fs over mTLS) and gateways on loopback ports;
-# nothing else has to be running. A missing tool is installed here, or the run fails saying
+# The Rust tests start their own S3 backend (s3s-fs over mTLS) and gateways on loopback ports;
+# nothing else has to be running. scripts/check-deploy.sh checks helm/ and terraform/ (helm
+# lint and template, Kubernetes schemas, trivy, tests/deploy/, terraform test) and installs its
+# own tools. A missing tool is installed here, or the run fails saying
 # what to install: no test skips silently.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,3 +35,7 @@ if [ -z "${CHROMIUM:-}" ]; then
 fi
 
 cargo test --locked --all-targets -- "$@"
+
+if [ $# -eq 0 ]; then
+    scripts/check-deploy.sh
+fi

@@ -197,7 +197,7 @@ async fn json_logs_carry_request_ids_and_no_secret() {
     );
 }
 
-/// Every metric the Grafana dashboard (dashboards/gateway.json) queries is one the gateway
+/// Every metric the Grafana dashboard (helm/gateway/dashboards/gateway.json) queries is one the gateway
 /// exports, so no panel stays empty because of a renamed metric.
 #[tokio::test]
 async fn dashboard_queries_exported_metrics() {
@@ -210,7 +210,7 @@ async fn dashboard_queries_exported_metrics() {
         .filter_map(|l| l.strip_prefix("# TYPE ")?.split(' ').next())
         .collect();
 
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("dashboards/gateway.json");
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("helm/gateway/dashboards/gateway.json");
     let dashboard: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
     let mut used = Vec::new();
     for panel in dashboard["panels"].as_array().unwrap() {

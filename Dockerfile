@@ -1,0 +1,26 @@
+# syntax=docker/dockerfile:1
+# The gateway image: one static-ish binary (glibc only; TLS through rustls/ring, the seed GIF
+# compiled in) on distroless, running as a non-root numeric user with no shell.
+#
+#   docker build -t gateway:0.1.0 .
+#   docker run --rm -p 8080:8080 -p 9090:9090 gateway:0.1.0 serve --endpoint ... --bucket ...
+#
+# Build stage: the toolchain the project pins (rust-version 1.95), on the same Debian release as
+# the runtime image so the glibc versions match.
+FROM docker.io/library/rust:1.95-slim-bookworm AS build
+WORKDIR /src
+COPY . .
+RUN --mount=type=cache,target=/usr/local/cargo/registry \
+    --mount=type=cache,target=/src/target \
+    cargo build --release --locked --bin gateway \
+    && cp target/release/gateway /gateway
+
+# Runtime stage: glibc, libgcc, CA certificates and a nonroot user; no shell, no package manager.
+FROM gcr.io/distroless/cc-debian12:nonroot
+COPY --from=build /gateway /usr/local/bin/gateway
+# 65532 is distroless's "nonroot"; numeric, so runAsNonRoot can verify it.
+USER 65532:65532
+# Objects on 8080, /metrics /healthz /readyz on 9090.
+EXPOSE 8080 9090
+ENTRYPOINT ["/usr/local/bin/gateway"]
+CMD ["serve"]

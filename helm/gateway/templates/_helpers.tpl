@@ -1,0 +1,243 @@
+{{/*
+Names, labels, and the pieces the gateway Deployment and the seed Job share (backend flags,
+volumes), so that both always reach the same bucket with the same TLS material.
+*/}}
+
+{{- define "gateway.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Full name, truncated so that "-minio-headless" still fits in 63 characters. */}}
+{{- define "gateway.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 48 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 48 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 48 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "gateway.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "gateway.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "gateway.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "gateway.labels" -}}
+helm.sh/chart: {{ include "gateway.chart" . }}
+{{ include "gateway.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: gateway
+{{- end }}
+
+{{- define "gateway.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "gateway.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{- define "gateway.image" -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+
+{{- define "gateway.minio.fullname" -}}
+{{- printf "%s-minio" (include "gateway.fullname" .) }}
+{{- end }}
+
+{{/* Host name of the MinIO Service, as in its certificate. */}}
+{{- define "gateway.minio.host" -}}
+{{- printf "%s.%s.svc.%s" (include "gateway.minio.fullname" .) .Release.Namespace .Values.clusterDomain }}
+{{- end }}
+
+{{/* The S3 endpoint the gateway and the seed job use. */}}
+{{- define "gateway.endpoint" -}}
+{{- if .Values.minio.enabled }}
+{{- printf "https://%s:9000" (include "gateway.minio.host" .) }}
+{{- else }}
+{{- required "externalS3.endpoint is required when minio.enabled=false" .Values.externalS3.endpoint }}
+{{- end }}
+{{- end }}
+
+{{/* Secret with `access-key` and `secret-key`. */}}
+{{- define "gateway.credentialsSecret" -}}
+{{- if .Values.s3.existingSecret }}
+{{- .Values.s3.existingSecret }}
+{{- else if .Values.minio.enabled }}
+{{- printf "%s-credentials" (include "gateway.fullname" .) }}
+{{- else }}
+{{- fail "s3.existingSecret is required when minio.enabled=false: a Secret with the keys access-key and secret-key" }}
+{{- end }}
+{{- end }}
+
+{{/* Secret with the gateway's client certificate (tls.crt, tls.key, ca.crt); empty in mode none. */}}
+{{- define "gateway.clientTlsSecret" -}}
+{{- if eq .Values.tls.mode "existingSecrets" }}
+{{- required "tls.existingSecrets.client is required when tls.mode=existingSecrets" .Values.tls.existingSecrets.client }}
+{{- else if ne .Values.tls.mode "none" }}
+{{- printf "%s-client-tls" (include "gateway.fullname" .) }}
+{{- end }}
+{{- end }}
+
+{{/* Secret with MinIO's server certificate (tls.crt, tls.key, ca.crt). */}}
+{{- define "gateway.serverTlsSecret" -}}
+{{- if eq .Values.tls.mode "existingSecrets" }}
+{{- required "tls.existingSecrets.server is required when tls.mode=existingSecrets and minio.enabled=true" .Values.tls.existingSecrets.server }}
+{{- else }}
+{{- printf "%s-minio-tls" (include "gateway.fullname" .) }}
+{{- end }}
+{{- end }}
+
+{{/* Flags that reach the bucket: shared by `gateway serve` and `gateway seed`. */}}
+{{- define "gateway.backendArgs" -}}
+- --endpoint
+- {{ include "gateway.endpoint" . | quote }}
+- --bucket
+- {{ .Values.s3.bucket | quote }}
+- --region
+- {{ .Values.s3.region | quote }}
+- --path-style
+- {{ .Values.s3.pathStyle | quote }}
+- --access-key-file
+- /etc/gateway/credentials/access-key
+- --secret-key-file
+- /etc/gateway/credentials/secret-key
+{{- if include "gateway.clientTlsSecret" . }}
+- --ca-cert
+- /etc/gateway/tls/ca.crt
+- --client-cert
+- /etc/gateway/tls/tls.crt
+- --client-key
+- /etc/gateway/tls/tls.key
+{{- end }}
+- --log-format
+- {{ .Values.gateway.logFormat | quote }}
+- --log-level
+- {{ .Values.gateway.logLevel | quote }}
+{{- end }}
+
+{{/* Volumes with the credentials and the client certificate, mounted read-only. */}}
+{{- define "gateway.backendVolumes" -}}
+- name: credentials
+  secret:
+    secretName: {{ include "gateway.credentialsSecret" . }}
+    defaultMode: 0440
+    items:
+      - key: access-key
+        path: access-key
+      - key: secret-key
+        path: secret-key
+{{- with include "gateway.clientTlsSecret" . }}
+- name: tls
+  secret:
+    secretName: {{ . }}
+    defaultMode: 0440
+    items:
+      - key: ca.crt
+        path: ca.crt
+      - key: tls.crt
+        path: tls.crt
+      - key: tls.key
+        path: tls.key
+{{- end }}
+{{- end }}
+
+{{- define "gateway.backendVolumeMounts" -}}
+- name: credentials
+  mountPath: /etc/gateway/credentials
+  readOnly: true
+{{- if include "gateway.clientTlsSecret" . }}
+- name: tls
+  mountPath: /etc/gateway/tls
+  readOnly: true
+{{- end }}
+{{- end }}
+
+{{/*
+Generated mTLS material for tls.mode=helm: a private CA, MinIO's server certificate (its
+Service names) and the gateway's client certificate. The Secrets already in the cluster are
+reused, so upgrades keep the same certificates. Returns YAML: {ca, serverCert, serverKey,
+clientCert, clientKey}.
+*/}}
+{{- define "gateway.generatedTls" -}}
+{{- $client := lookup "v1" "Secret" .Release.Namespace (printf "%s-client-tls" (include "gateway.fullname" .)) }}
+{{- $server := lookup "v1" "Secret" .Release.Namespace (printf "%s-minio-tls" (include "gateway.fullname" .)) }}
+{{- if and $client $server $client.data $server.data }}
+ca: {{ index $client.data "ca.crt" | b64dec | quote }}
+serverCert: {{ index $server.data "tls.crt" | b64dec | quote }}
+serverKey: {{ index $server.data "tls.key" | b64dec | quote }}
+clientCert: {{ index $client.data "tls.crt" | b64dec | quote }}
+clientKey: {{ index $client.data "tls.key" | b64dec | quote }}
+{{- else }}
+{{- $minio := include "gateway.minio.fullname" . }}
+{{- $ns := .Release.Namespace }}
+{{- $names := list $minio (printf "%s.%s" $minio $ns) (printf "%s.%s.svc" $minio $ns) (include "gateway.minio.host" .) }}
+{{- $ca := genCA (printf "%s mTLS CA" (include "gateway.fullname" .)) 3650 }}
+{{- $serverCert := genSignedCert $minio nil $names 825 $ca }}
+{{- $clientCert := genSignedCert (include "gateway.fullname" .) nil nil 825 $ca }}
+ca: {{ $ca.Cert | quote }}
+serverCert: {{ $serverCert.Cert | quote }}
+serverKey: {{ $serverCert.Key | quote }}
+clientCert: {{ $clientCert.Cert | quote }}
+clientKey: {{ $clientCert.Key | quote }}
+{{- end }}
+{{- end }}
+
+{{/*
+Credentials generated for the chart's MinIO, reused from the cluster on upgrades.
+Returns YAML: {accessKey, secretKey}.
+*/}}
+{{- define "gateway.generatedCredentials" -}}
+{{- $existing := lookup "v1" "Secret" .Release.Namespace (include "gateway.credentialsSecret" .) }}
+{{- if and $existing $existing.data }}
+accessKey: {{ index $existing.data "access-key" | b64dec | quote }}
+secretKey: {{ index $existing.data "secret-key" | b64dec | quote }}
+{{- else }}
+accessKey: {{ printf "gateway-%s" (randAlphaNum 12 | lower) | quote }}
+secretKey: {{ randAlphaNum 40 | quote }}
+{{- end }}
+{{- end }}
+
+{{/* Arguments of the gateway container: `gateway serve` on 0.0.0.0 with the backend flags. */}}
+{{- define "gateway.serveArgs" -}}
+- serve
+- --listen
+- {{ printf "0.0.0.0:%d" (int .Values.gateway.port) | quote }}
+- --admin-listen
+- {{ printf "0.0.0.0:%d" (int .Values.gateway.adminPort) | quote }}
+{{ include "gateway.backendArgs" . }}
+{{- with .Values.s3.prefix }}
+- --prefix
+- {{ . | quote }}
+{{- end }}
+- --index
+- {{ .Values.gateway.index | quote }}
+- --cache-control
+- {{ .Values.gateway.cacheControl | quote }}
+- --cache-max-bytes
+- {{ .Values.gateway.cache.maxBytes | quote }}
+- --cache-max-object-bytes
+- {{ .Values.gateway.cache.maxObjectBytes | quote }}
+- --cache-ttl
+- {{ .Values.gateway.cache.ttl | quote }}
+- --cache-stale-if-error
+- {{ .Values.gateway.cache.staleIfError | quote }}
+- --access-log
+- {{ .Values.gateway.accessLog | quote }}
+- --shutdown-delay
+- {{ printf "%ds" (int .Values.gateway.shutdownDelaySeconds) | quote }}
+- --shutdown-grace
+- {{ printf "%ds" (int .Values.gateway.shutdownGraceSeconds) | quote }}
+{{- range .Values.gateway.extraArgs }}
+- {{ . | quote }}
+{{- end }}
+{{- end }}

