@@ -408,3 +408,23 @@ def test_standard_labels(ci_render):
         for key in ("helm.sh/chart", "app.kubernetes.io/name", "app.kubernetes.io/instance", "app.kubernetes.io/managed-by"):
             assert key in labels, (doc["kind"], doc["metadata"]["name"], key)
         assert doc["metadata"]["namespace"] == "web", (doc["kind"], doc["metadata"]["name"])
+
+
+def test_every_value_is_documented_in_the_chart_readme():
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    rows = [line.split("`")[1] for line in (CHART / "README.md").read_text().splitlines() if line.startswith("| `")]
+
+    def leaves(node, path=()):
+        if isinstance(node, dict) and node and not path[-1:] in [("resources",), ("podSecurityContext",), ("securityContext",)]:
+            for key, child in node.items():
+                yield from leaves(child, path + (key,))
+        else:
+            yield ".".join(path)
+
+    for row in rows:
+        node = values
+        for part in row.split("."):
+            assert isinstance(node, dict) and part in node, f"README documents {row}, which values.yaml lacks"
+            node = node[part]
+    undocumented = [leaf for leaf in leaves(values) if not any(leaf == r or leaf.startswith(r + ".") for r in rows)]
+    assert undocumented == []
