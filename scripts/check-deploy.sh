@@ -41,16 +41,46 @@ for values in "$CHART"/ci/*-values.yaml; do
     echo "$name: lint ok, $(grep -c '^kind:' "$OUT/rendered/$name.yaml") manifests valid"
 done
 
-step "trivy config (HIGH, CRITICAL): chart, rendered manifests, Dockerfile"
+step "terraform fmt -check -recursive terraform"
+terraform fmt -check -recursive -diff terraform
+echo "terraform: formatted"
+
+step "terraform/modules/values: init -backend=false, validate, test"
+# Plugin and module caches go under target/, not into the source tree.
+export TF_DATA_DIR="$OUT/tf-data-values"
+(cd terraform/modules/values && terraform init -backend=false -input=false -no-color >/dev/null \
+    && terraform validate -no-color && terraform test -no-color)
+
+step "terraform example -> modules/values apply -> helm template -> kubernetes-validate"
+# `terraform apply` of the provider-free module only evaluates its locals: its `values` output
+# for the example's inputs is what the root module hands to helm_release.
+mkdir -p "$OUT/tf-apply"
+cp terraform/modules/values/*.tf "$OUT/tf-apply/"
+python tests/deploy/tfhcl.py example-inputs terraform/examples/minikube terraform/modules/values \
+    >"$OUT/tf-apply/example.tfvars.json"
+export TF_DATA_DIR="$OUT/tf-data-apply"
+(cd "$OUT/tf-apply" && terraform init -input=false -no-color >/dev/null \
+    && terraform apply -auto-approve -input=false -no-color -var-file=example.tfvars.json >/dev/null \
+    && terraform output -no-color -json values >"$OUT/terraform-example-values.json")
+unset TF_DATA_DIR
+helm lint --strict "$CHART" -f "$OUT/terraform-example-values.json" >"$OUT/lint-terraform-example.log" \
+    || { cat "$OUT/lint-terraform-example.log"; exit 1; }
+helm template gifs "$CHART" --namespace gifs -f "$OUT/terraform-example-values.json" \
+    >"$OUT/rendered/terraform-example.yaml"
+validate "$OUT/rendered/terraform-example.yaml"
+echo "terraform example: $(grep -c '^kind:' "$OUT/rendered/terraform-example.yaml") manifests valid"
+
+step "trivy config (HIGH, CRITICAL): chart, rendered manifests, Dockerfile, terraform/"
 trivy_config() {
     trivy config --quiet --skip-check-update --exit-code 1 --severity HIGH,CRITICAL "$@"
 }
 trivy_config "$CHART"
 trivy_config "$OUT/rendered"
 trivy_config Dockerfile
+trivy_config terraform
 echo "trivy: no HIGH or CRITICAL finding"
 
-step "chart assertions (pytest tests/deploy)"
+step "chart and terraform assertions (pytest tests/deploy)"
 pytest -q -p no:cacheprovider tests/deploy
 
 echo; echo "check-deploy: passed"

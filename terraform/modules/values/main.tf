@@ -1,0 +1,116 @@
+# Turns the inputs into the names the chart will use and into the chart's values. No providers
+# and no resources: only locals, so this runs (and is tested) anywhere `terraform` does.
+
+locals {
+  chart_name = "gateway"
+
+  # The chart's "gateway.fullname": the release name when it already contains the chart's name,
+  # else "<release>-gateway" (truncated to 48 characters, as the chart does).
+  fullname = trimsuffix(substr(
+    strcontains(var.release_name, local.chart_name) ? var.release_name : "${var.release_name}-${local.chart_name}",
+    0, 48
+  ), "-")
+
+  credentials_secret_name = var.credentials_secret_name != "" ? var.credentials_secret_name : "${local.fullname}-s3-credentials"
+  client_tls_secret_name = {
+    helm            = "${local.fullname}-client-tls"
+    certManager     = "${local.fullname}-client-tls"
+    existingSecrets = var.tls_existing_secrets.client
+    none            = ""
+  }[var.tls_mode]
+  server_tls_secret_name = !var.minio.enabled ? "" : (
+    var.tls_mode == "existingSecrets" ? var.tls_existing_secrets.server : "${local.fullname}-minio-tls"
+  )
+
+  service_host  = "${local.fullname}.${var.namespace}.svc.${var.cluster_domain}"
+  minio_host    = "${local.fullname}-minio.${var.namespace}.svc.${var.cluster_domain}"
+  endpoint      = var.minio.enabled ? "https://${local.minio_host}:9000" : var.external_s3.endpoint
+  service_port  = 80
+  admin_port    = 9090
+  seed_key      = "gateway.gif"
+  gif_url       = "http://${local.service_host}:${local.service_port}/${local.seed_key}"
+  metrics_url   = "http://${local.service_host}:${local.admin_port}/metrics"
+  ingress_url   = var.ingress.enabled ? "${var.ingress.tls_secret_name != "" ? "https" : "http"}://${var.ingress.host}/${local.seed_key}" : null
+  namespace_sel = { for k, ns in { ingress = var.network_policy.ingress_namespace, monitoring = var.network_policy.monitoring_namespace } : k => { matchLabels = { "kubernetes.io/metadata.name" = ns } } }
+
+  # The pod's memory limit holds the cache plus the process itself (about 64 MiB) and headroom.
+  cache_mib = ceil(
+    endswith(var.cache_max_bytes, "GiB") ? tonumber(trimsuffix(var.cache_max_bytes, "GiB")) * 1024 :
+    endswith(var.cache_max_bytes, "MiB") ? tonumber(trimsuffix(var.cache_max_bytes, "MiB")) :
+    tonumber(trimsuffix(var.cache_max_bytes, "KiB")) / 1024
+  )
+  memory_limit = "${local.cache_mib + 128}Mi"
+
+  # The chart's values (helm/gateway/values.yaml); the root module passes yamlencode(values).
+  values = {
+    clusterDomain = var.cluster_domain
+    image = {
+      repository = var.image.repository
+      tag        = var.image.tag
+      pullPolicy = var.image.pull_policy
+    }
+    replicaCount = var.replicas
+    s3 = {
+      bucket         = var.bucket
+      existingSecret = local.credentials_secret_name
+    }
+    externalS3 = {
+      endpoint = var.minio.enabled ? "" : var.external_s3.endpoint
+      port     = var.external_s3.port
+    }
+    tls = {
+      mode = var.tls_mode
+      existingSecrets = {
+        client = var.tls_existing_secrets.client
+        server = var.tls_existing_secrets.server
+      }
+    }
+    gateway = {
+      cache = { maxBytes = var.cache_max_bytes }
+    }
+    resources = {
+      requests = { cpu = "100m", memory = local.memory_limit }
+      limits   = { memory = local.memory_limit }
+    }
+    minio = {
+      enabled = var.minio.enabled
+      persistence = {
+        size         = var.minio.storage_size
+        storageClass = var.minio.storage_class
+      }
+    }
+    ingress = {
+      enabled   = var.ingress.enabled
+      className = var.ingress.class_name
+      hosts = var.ingress.enabled ? [{
+        host  = var.ingress.host
+        paths = [{ path = "/", pathType = "Prefix" }]
+      }] : []
+      tls = var.ingress.enabled && var.ingress.tls_secret_name != "" ? [{
+        secretName = var.ingress.tls_secret_name
+        hosts      = [var.ingress.host]
+      }] : []
+    }
+    autoscaling = {
+      enabled                           = var.autoscaling.enabled
+      minReplicas                       = var.autoscaling.min_replicas
+      maxReplicas                       = var.autoscaling.max_replicas
+      targetCPUUtilizationPercentage    = var.autoscaling.target_cpu
+      targetMemoryUtilizationPercentage = var.autoscaling.target_memory
+    }
+    networkPolicy = {
+      enabled                  = var.network_policy.enabled
+      ingressNamespaceSelector = local.namespace_sel.ingress
+      metricsNamespaceSelector = local.namespace_sel.monitoring
+    }
+    metrics = {
+      serviceMonitor = {
+        enabled = var.metrics.service_monitor
+        labels  = var.metrics.service_monitor_labels
+      }
+    }
+    dashboard = {
+      enabled = var.metrics.dashboard
+    }
+  }
+}
