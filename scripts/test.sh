@@ -12,26 +12,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-need_cmd() {
-    # need_cmd COMMAND DEBIAN_PACKAGE
-    command -v "$1" >/dev/null 2>&1 && return 0
-    local sudo=""
-    [ "$(id -u)" = 0 ] || sudo="sudo -n"
-    if command -v apt-get >/dev/null 2>&1 && { [ -z "$sudo" ] || sudo -n true 2>/dev/null; }; then
-        echo "test.sh: installing $2" >&2
-        $sudo apt-get update -qq >/dev/null
-        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$2" >/dev/null
-    fi
-    command -v "$1" >/dev/null 2>&1 || { echo "test.sh: $1 is missing: install the Debian package $2" >&2; exit 1; }
-}
+# shellcheck source=scripts/need.sh
+. scripts/need.sh
 
-need_cmd cargo cargo
-need_cmd kill procps
+need cargo cargo
+need kill procps
 # The metrics test starts Debian's Prometheus and scrapes the admin port (tests/integration/ops.rs).
-[ -n "${PROMETHEUS:-}" ] || need_cmd prometheus prometheus
+[ -n "${PROMETHEUS:-}" ] || need prometheus prometheus
 # The browser test drives Debian's Chromium headless (tests/integration/browser.rs).
 if [ -z "${CHROMIUM:-}" ]; then
-    command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || need_cmd chromium chromium
+    command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || need chromium chromium
 fi
 
 cargo test --locked --all-targets -- "$@"
