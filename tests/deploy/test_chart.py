@@ -216,6 +216,13 @@ def test_minio_is_reachable_only_through_the_mtls_proxy():
     endpoint = flag(container(r.one("Deployment"), "gateway")["args"], "--endpoint")
     assert endpoint == "https://gw-gateway-minio.web.svc.cluster.local:9000"
     assert sts["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"] == "10Gi"
+    # Read-only root filesystems: each container that writes gets its own emptyDir at /tmp (a
+    # subPath would be created root-owned, unwritable for the non-root users).
+    empty_dirs = {v["name"] for v in pod_spec(sts)["volumes"] if "emptyDir" in v}
+    for c in (minio, proxy):
+        tmp = [m for m in c["volumeMounts"] if m["mountPath"] == "/tmp"]
+        assert len(tmp) == 1 and tmp[0]["name"] in empty_dirs and "subPath" not in tmp[0], c["name"]
+    assert minio["volumeMounts"][0]["name"] == "data"
 
 
 def test_minio_disabled_removes_every_minio_object():

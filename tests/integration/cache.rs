@@ -118,6 +118,8 @@ async fn stale_if_error_then_5xx() {
 #[tokio::test]
 async fn missing_keys_are_remembered_briefly() {
     let backend = Backend::start().await;
+    // An empty bucket: a key missing from it is a 404 (a missing bucket would be a 502).
+    backend.storage().create_bucket().await.unwrap();
     let gw = Gateway::start_with(backend.args(), &["--cache-negative-ttl", "3s"]).await;
     for _ in 0..5 {
         assert_eq!(get(&gw.url("/late.txt")).await.status, 404);

@@ -45,6 +45,7 @@ async fn prom_query(port: u16, query: &str) -> Option<f64> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prometheus_scrapes_the_admin_port() {
     let backend = Backend::start().await;
+    backend.storage().create_bucket().await.unwrap();
     let gw = Gateway::start(backend.args()).await;
     for i in 0..7 {
         assert_eq!(get(&gw.url(&format!("/missing-{i}.gif"))).await.status, 404);
