@@ -176,6 +176,16 @@ def test_seed_is_a_hook_not_part_of_the_gateway_pods(ci_render):
     assert not render("--set", "seed.enabled=false").of_kind("Job")
 
 
+def test_seed_writes_where_the_gateway_serves_from():
+    r = render("--set", "s3.prefix=site/")
+    assert flag(container(r.one("Deployment"), "gateway")["args"], "--prefix") == "site/"
+    assert flag(container(r.one("Job", "-seed"), "seed")["args"], "--key") == "site/gateway.gif"
+    # ... and the helm test asks for it relative to the prefix.
+    url = [e["value"] for e in r.one("Pod", "-test-gif")["spec"]["containers"][0]["env"] if e["name"] == "URL"][0]
+    assert url.endswith(":80/gateway.gif")
+    assert flag(container(render().one("Job", "-seed"), "seed")["args"], "--key") == "gateway.gif"
+
+
 # --- security -------------------------------------------------------------------------------
 
 
@@ -223,6 +233,13 @@ def test_minio_is_reachable_only_through_the_mtls_proxy():
         tmp = [m for m in c["volumeMounts"] if m["mountPath"] == "/tmp"]
         assert len(tmp) == 1 and tmp[0]["name"] in empty_dirs and "subPath" not in tmp[0], c["name"]
     assert minio["volumeMounts"][0]["name"] == "data"
+    # Probes: MinIO's health through the proxy's health port; the proxy's own liveness is its
+    # TLS port, so a dead proxy restarts before MinIO's longer threshold runs out.
+    assert minio["livenessProbe"]["httpGet"] == {"path": "/minio/health/live", "port": 9080}
+    assert {p["name"]: p["containerPort"] for p in proxy["ports"]}["health"] == 9080
+    assert proxy["livenessProbe"]["tcpSocket"] == {"port": "s3-mtls"}
+    assert proxy["readinessProbe"]["httpGet"] == {"path": "/minio/health/ready", "port": "health"}
+    assert minio["livenessProbe"]["failureThreshold"] > proxy["livenessProbe"]["failureThreshold"]
 
 
 def test_minio_disabled_removes_every_minio_object():
