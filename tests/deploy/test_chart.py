@@ -6,6 +6,7 @@ a schema cannot: that the pieces agree with each other and with the gateway's fl
 
 import base64
 import json
+import re
 import subprocess
 
 import pytest
@@ -205,6 +206,55 @@ def test_every_container_is_restricted(ci_render):
             assert sc["capabilities"]["drop"] == ["ALL"], (where, c["name"])
             assert c["resources"]["limits"]["memory"], (where, c["name"])
             assert ":" in c["image"] and not c["image"].endswith(":latest"), (where, c["image"])
+
+
+def test_pods_meet_the_restricted_pod_security_standard(ci_render):
+    """The rest of the restricted profile (the Terraform module labels its namespace with it)."""
+    allowed_volumes = {"configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "persistentVolumeClaim", "projected", "secret"}
+    for doc in ci_render.docs:
+        if doc["kind"] not in WORKLOADS:
+            continue
+        spec = pod_spec(doc)
+        where = f"{doc['kind']}/{doc['metadata']['name']}"
+        for host in ("hostNetwork", "hostPID", "hostIPC"):
+            assert not spec.get(host), (where, host)
+        for volume in spec.get("volumes", []):
+            kinds = set(volume) - {"name"}
+            assert kinds <= allowed_volumes, (where, volume["name"], kinds)
+        for c in spec["containers"] + spec.get("initContainers", []):
+            sc = c["securityContext"]
+            assert not sc.get("privileged") and not c.get("ports", [{}])[0].get("hostPort"), (where, c["name"])
+            assert not sc.get("capabilities", {}).get("add"), (where, c["name"])
+            assert sc.get("runAsUser", spec["securityContext"].get("runAsUser", 0)) != 0, (where, c["name"])
+
+
+# Required fields of the CRD-based objects (kubernetes-validate has no schema for them).
+CRD_REQUIRED = {
+    ("cert-manager.io/v1", "Certificate"): ["spec.secretName", "spec.issuerRef.name", "spec.issuerRef.kind"],
+    ("cert-manager.io/v1", "Issuer"): [],
+    ("monitoring.coreos.com/v1", "ServiceMonitor"): ["spec.selector.matchLabels", "spec.endpoints"],
+}
+
+
+def test_crd_objects_are_well_formed(ci_render):
+    for doc in ci_render.docs:
+        group = doc["apiVersion"].rpartition("/")[0]
+        if "." not in group or group.endswith(".k8s.io"):
+            continue  # a built-in API group: kubernetes-validate checks it
+        key = (doc["apiVersion"], doc["kind"])
+        assert key in CRD_REQUIRED, f"unchecked custom resource {key}"
+        for path in CRD_REQUIRED[key]:
+            node = doc
+            for part in path.split("."):
+                assert part in node, f"{doc['kind']}/{doc['metadata']['name']} lacks {path}"
+                node = node[part]
+            assert node, f"{doc['kind']}/{doc['metadata']['name']}: {path} is empty"
+        if doc["kind"] == "Issuer":
+            assert len(set(doc["spec"]) & {"selfSigned", "ca", "acme", "vault", "venafi"}) == 1, doc["spec"]
+        if doc["kind"] == "Certificate":
+            for duration in ("duration", "renewBefore"):
+                if duration in doc["spec"]:
+                    assert re.fullmatch(r"([0-9]+(h|m|s))+", doc["spec"][duration]), doc["spec"][duration]
 
 
 # --- MinIO ----------------------------------------------------------------------------------
