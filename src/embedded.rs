@@ -53,16 +53,7 @@ impl EmbeddedS3 {
     pub fn start(listener: TcpListener, cfg: EmbeddedS3Config<'_>) -> anyhow::Result<Self> {
         let addr = listener.local_addr()?;
         let acceptor = TlsAcceptor::from(Arc::new(server_tls(&cfg)?));
-        let fs = s3s_fs::FileSystem::new(cfg.root)
-            .map_err(|e| anyhow::anyhow!("{e:?}"))
-            .with_context(|| format!("cannot serve S3 from {}", cfg.root.display()))?;
-        let store = Store {
-            fs,
-            root: cfg.root.canonicalize()?,
-        };
-        let mut builder = s3s::service::S3ServiceBuilder::new(store);
-        builder.set_auth(s3s::auth::SimpleAuth::from_single(cfg.access_key, cfg.secret_key));
-        let service = builder.build();
+        let service = s3_service(cfg.root, cfg.access_key, cfg.secret_key)?;
 
         let (stop, mut stopped) = oneshot::channel();
         let task = tokio::spawn(async move {
@@ -129,6 +120,26 @@ impl Drop for EmbeddedS3 {
             task.abort();
         }
     }
+}
+
+/// The S3 service itself, without transport: s3s-fs over `root` (answering as S3 does where
+/// s3s-fs differs), requiring SigV4 signatures with the given credentials. [`EmbeddedS3`]
+/// serves it behind mTLS; the chart tests serve it over plain HTTP on loopback, as MinIO runs
+/// behind the chart's TLS proxy (`examples/plain_s3.rs`).
+///
+/// # Errors
+/// When `root` cannot be used.
+pub fn s3_service(root: &Path, access_key: &str, secret_key: &str) -> anyhow::Result<s3s::service::S3Service> {
+    let fs = s3s_fs::FileSystem::new(root)
+        .map_err(|e| anyhow::anyhow!("{e:?}"))
+        .with_context(|| format!("cannot serve S3 from {}", root.display()))?;
+    let store = Store {
+        fs,
+        root: root.canonicalize()?,
+    };
+    let mut builder = s3s::service::S3ServiceBuilder::new(store);
+    builder.set_auth(s3s::auth::SimpleAuth::from_single(access_key, secret_key));
+    Ok(builder.build())
 }
 
 /// Flags that reach an embedded backend at `endpoint` as its client: the CA and client

@@ -427,13 +427,28 @@ where
             } else if dispatch.is_timeout() {
                 StorageError::Timeout(context())
             } else {
-                StorageError::Unreachable(context())
+                StorageError::Unreachable(hint_closed(context()))
             }
         }
         SdkError::TimeoutError(_) => StorageError::Timeout(context()),
         SdkError::ResponseError(_) => StorageError::BadResponse(context()),
         SdkError::ConstructionFailure(_) => StorageError::Internal(context()),
         _ => StorageError::BadResponse(context()),
+    }
+}
+
+/// A connection closed before any answer can be a backend restarting, but when it goes on it is
+/// usually a TLS terminator in front of the backend (nginx with `ssl_verify_client on`, as in
+/// the Helm chart's MinIO pod) refusing the client certificate: it completes the handshake,
+/// then closes without a TLS alert, so rustls has no TLS error to report. Say so in the log.
+fn hint_closed(message: String) -> String {
+    if message.contains("connection closed before message completed") {
+        format!(
+            "{message} (if this persists: a TLS proxy in front of the backend may be refusing the client \
+             certificate; check --client-cert against the CA the backend trusts)"
+        )
+    } else {
+        message
     }
 }
 

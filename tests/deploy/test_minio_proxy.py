@@ -14,23 +14,15 @@ import socket
 import ssl
 import subprocess
 import threading
-import time
 import urllib.error
 import urllib.request
 
 import pytest
 
 from conftest import render
+from proxy import Proxy
 
-NGINX = "/usr/sbin/nginx"
-STREAM_MODULE = "/usr/lib/nginx/modules/ngx_stream_module.so"
 SERVER_NAME = "gw-gateway-minio.web.svc.cluster.local"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class StandIn(http.server.BaseHTTPRequestHandler):
@@ -52,9 +44,6 @@ class StandIn(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def proxy(tmp_path):
-    for path, package in [(NGINX, "nginx-light"), (STREAM_MODULE, "libnginx-mod-stream")]:
-        if not os.path.exists(path):
-            pytest.fail(f"{path} is missing: install the Debian package {package} (scripts/deploy-tools.sh does)")
     r = render()
     conf = r.one("ConfigMap", "-proxy")["data"]["nginx.conf"]
     tls = tmp_path / "tls"
@@ -68,37 +57,9 @@ def proxy(tmp_path):
 
     upstream = http.server.ThreadingHTTPServer(("127.0.0.1", 0), StandIn)
     threading.Thread(target=upstream.serve_forever, daemon=True).start()
-    mtls_port, health_port = free_port(), free_port()
-    run = tmp_path / "run"
-    run.mkdir()
-    conf = (
-        conf.replace("/tmp/", f"{run}/")
-        .replace("/etc/minio/tls", str(tls))
-        .replace("127.0.0.1:9000", f"127.0.0.1:{upstream.server_address[1]}")
-        .replace("listen 9443", f"listen 127.0.0.1:{mtls_port}")
-        .replace("listen 9080", f"listen 127.0.0.1:{health_port}")
-    )
-    head = f"load_module {STREAM_MODULE};\n"
-    if os.geteuid() == 0:
-        head += "user root;\n"  # workers read the certificates from a private temp dir
-    (tmp_path / "nginx.conf").write_text(head + conf)
-    nginx = subprocess.Popen(
-        [NGINX, "-p", str(run), "-c", str(tmp_path / "nginx.conf"), "-g", "daemon off;"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", health_port), timeout=1).close()
-            break
-        except OSError:
-            if nginx.poll() is not None or time.monotonic() > deadline:
-                nginx.kill()
-                pytest.fail(f"nginx did not start with the chart's config:\n{nginx.communicate()[0]}")
-            time.sleep(0.1)
-    yield {"tls": tls, "client": client, "mtls": mtls_port, "health": health_port, "tmp": tmp_path}
-    nginx.terminate()
-    nginx.wait(timeout=10)
+    nginx = Proxy(conf, tls, upstream.server_address[1], tmp_path)
+    yield {"tls": tls, "client": client, "mtls": nginx.mtls, "health": nginx.health, "tmp": tmp_path}
+    nginx.stop()
     upstream.shutdown()
 
 
