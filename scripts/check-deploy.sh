@@ -80,7 +80,8 @@ trivy_config Dockerfile
 trivy_config terraform
 echo "trivy: no HIGH or CRITICAL finding"
 
-step "chart and terraform assertions (pytest tests/deploy)"
+step "chart and terraform assertions (ruff check, pytest tests/deploy)"
+ruff check --no-cache --quiet --select E,F,W,B --line-length 130 tests/deploy
 pytest -q -p no:cacheprovider tests/deploy
 
 echo; echo "check-deploy: passed"

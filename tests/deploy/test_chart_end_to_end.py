@@ -9,7 +9,6 @@ Kubernetes Service name does not resolve here), so the chart is rendered in its 
 with that endpoint; the arguments come from the same template either way.
 """
 
-import base64
 import os
 import signal
 import subprocess
@@ -168,7 +167,9 @@ def test_seed_job_then_deployment_serve_the_gif_through_the_mtls_proxy(system):
         run = subprocess.run(["sh", "-c", script], env={**os.environ, "URL": url}, capture_output=True, text=True)
         assert run.returncode == 0, run.stdout + run.stderr
         assert "200 image/gif" in run.stdout
-        missing = subprocess.run(["sh", "-c", script], env={**os.environ, "URL": url + ".missing"}, capture_output=True, text=True)
+        missing = subprocess.run(
+            ["sh", "-c", script], env={**os.environ, "URL": url + ".missing"}, capture_output=True, text=True
+        )
         assert missing.returncode != 0, "the helm test must fail when the GIF is not served"
     finally:
         code = server.terminate()
