@@ -183,7 +183,7 @@ struct Store {
 impl Store {
     /// The MD5 ETag s3s-fs gives an object written in one PUT.
     async fn etag(&self, bucket: &str, key: &str) -> Option<s3s::dto::ETag> {
-        if self.is_directory(bucket, key) || bucket.contains(['/', '.']) {
+        if self.is_directory(bucket, key) || !plain_name(bucket) {
             return None;
         }
         let data = tokio::fs::read(self.root.join(bucket).join(key)).await.ok()?;
@@ -195,13 +195,19 @@ impl Store {
     /// Whether `bucket` is a valid name with no directory behind it: S3 answers `NoSuchBucket`
     /// for it where s3s-fs would say `NoSuchKey`.
     fn bucket_missing(&self, bucket: &str) -> bool {
-        !bucket.is_empty() && !bucket.contains(['/', '.']) && !self.root.join(bucket).is_dir()
+        !bucket.is_empty() && plain_name(bucket) && !self.root.join(bucket).is_dir()
     }
 
     fn is_directory(&self, bucket: &str, key: &str) -> bool {
-        let safe = !key.split('/').any(|s| s == ".." || s == ".") && !bucket.contains(['/', '.']);
+        let safe = !key.split('/').any(|s| s == ".." || s == ".") && plain_name(bucket);
         key.is_empty() || key.ends_with('/') || (safe && self.root.join(bucket).join(key).is_dir())
     }
+}
+
+/// Whether `bucket` names one directory under the root: no `/` and no `.`, so it can be joined
+/// to the root path without leaving it.
+fn plain_name(bucket: &str) -> bool {
+    !bucket.contains(['/', '.'])
 }
 
 #[async_trait::async_trait]

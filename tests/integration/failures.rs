@@ -108,9 +108,7 @@ async fn missing_bucket_is_ready_502_until_seeded() {
     );
     assert_eq!(get(&format!("http://{addr}/gateway.gif")).await.status, 502);
 
-    let mut seed = vec!["seed".to_string()];
-    seed.extend(backend.cli_args(&backend.args()));
-    let mut seeder = Binary::spawn(&seed);
+    let mut seeder = Binary::spawn(&backend.seed_cli(&backend.args(), &[]));
     assert_eq!(seeder.wait().await, 0, "{}", seeder.stderr());
 
     let reply = get(&format!("http://{addr}/gateway.gif")).await;

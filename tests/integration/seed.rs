@@ -12,8 +12,7 @@ use crate::util::{Backend, Binary, Gateway, command, get, seed_gif};
 #[tokio::test]
 async fn seeding_twice_is_idempotent() {
     let backend = Backend::start().await;
-    let mut args = vec!["seed".to_string()];
-    args.extend(backend.cli_args(&backend.args()));
+    let args = backend.seed_cli(&backend.args(), &[]);
 
     let mut first = Binary::spawn(&args);
     assert_eq!(first.wait().await, 0, "{}", first.stderr());
@@ -60,13 +59,8 @@ async fn other_bytes_are_replaced_unless_no_overwrite() {
     // The binary's flag does the same.
     let file = backend.dir.path().join("file.txt");
     std::fs::write(&file, b"newer").unwrap();
-    let mut args = vec![
-        "seed".to_string(),
-        "--file".into(),
-        file.display().to_string(),
-        "--no-overwrite".into(),
-    ];
-    args.extend(backend.cli_args(&backend.args()));
+    let file = file.display().to_string();
+    let args = backend.seed_cli(&backend.args(), &["--file", &file, "--no-overwrite"]);
     let mut bin = Binary::spawn(&args);
     assert_eq!(bin.wait().await, 0, "{}", bin.stderr());
     assert!(bin.stdout().contains("left unchanged"), "{}", bin.stdout());
@@ -78,8 +72,7 @@ async fn other_bytes_are_replaced_unless_no_overwrite() {
 async fn seed_waits_for_a_late_backend() {
     let port = crate::util::free_port();
     let mut backend = Backend::prepare(([127, 0, 0, 1], port).into());
-    let mut args = vec!["seed".to_string(), "--wait".into(), "60s".into()];
-    args.extend(backend.cli_args(&backend.args()));
+    let args = backend.seed_cli(&backend.args(), &["--wait", "60s"]);
     let mut bin = Binary::spawn(&args);
 
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -115,8 +108,7 @@ async fn seed_fails_fast_on_permanent_errors() {
         (bad_secret, "SignatureDoesNotMatch"),
         (no_cert, "TLS handshake refused"),
     ] {
-        let mut cli = vec!["seed".to_string(), "--wait".into(), "120s".into()];
-        cli.extend(backend.cli_args(&args));
+        let cli = backend.seed_cli(&args, &["--wait", "120s"]);
         let out = tokio::task::spawn_blocking(move || command(&cli).output().unwrap())
             .await
             .unwrap();
@@ -137,8 +129,7 @@ async fn seed_fails_fast_on_permanent_errors() {
     assert!(backend.keys().is_empty());
 
     let down = Backend::prepare(([127, 0, 0, 1], crate::util::free_port()).into());
-    let mut cli = vec!["seed".to_string(), "--wait".into(), "1s".into()];
-    cli.extend(down.cli_args(&down.args()));
+    let cli = down.seed_cli(&down.args(), &["--wait", "1s"]);
     let out = tokio::task::spawn_blocking(move || command(&cli).output().unwrap())
         .await
         .unwrap();

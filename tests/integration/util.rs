@@ -123,6 +123,16 @@ impl Backend {
         cli
     }
 
+    /// `gateway seed` with `flags`, reaching the bucket with `args`: the argv of the real binary.
+    pub fn seed_cli(&self, args: &BackendArgs, flags: &[&str]) -> Vec<String> {
+        let mut cli: Vec<String> = std::iter::once("seed")
+            .chain(flags.iter().copied())
+            .map(String::from)
+            .collect();
+        cli.extend(self.cli_args(args));
+        cli
+    }
+
     /// The same flags as command-line arguments for the real binary (secret via a file).
     pub fn cli_args(&self, args: &BackendArgs) -> Vec<String> {
         let mut v = vec![
