@@ -54,7 +54,8 @@ def render(*args, **kw) -> Rendered:
     return Rendered(list(yaml.safe_load_all(out)))
 
 
-@pytest.fixture(params=CI_VALUES, ids=[p.name for p in CI_VALUES])
+@pytest.fixture(scope="session", params=CI_VALUES, ids=[p.name for p in CI_VALUES])
 def ci_render(request) -> Rendered:
-    """The chart rendered with each of helm/gateway/ci/*-values.yaml."""
+    """The chart rendered with each of helm/gateway/ci/*-values.yaml, once per session: the tests
+    only read it."""
     return render("-f", str(request.param))

@@ -27,6 +27,12 @@ def container(doc, name):
     return found[0]
 
 
+def helm_test_url(r):
+    """The URL the `helm test` pod fetches."""
+    env = r.one("Pod", "-test-gif")["spec"]["containers"][0]["env"]
+    return [e["value"] for e in env if e["name"] == "URL"][0]
+
+
 def flag(args, name):
     """The value following `name` in an argv list."""
     assert name in args, f"{name} missing from {args}"
@@ -182,8 +188,7 @@ def test_seed_writes_where_the_gateway_serves_from():
     assert flag(container(r.one("Deployment"), "gateway")["args"], "--prefix") == "site/"
     assert flag(container(r.one("Job", "-seed"), "seed")["args"], "--key") == "site/gateway.gif"
     # ... and the helm test asks for it relative to the prefix.
-    url = [e["value"] for e in r.one("Pod", "-test-gif")["spec"]["containers"][0]["env"] if e["name"] == "URL"][0]
-    assert url.endswith(":80/gateway.gif")
+    assert helm_test_url(r).endswith(":80/gateway.gif")
     assert flag(container(render().one("Job", "-seed"), "seed")["args"], "--key") == "gateway.gif"
 
 
@@ -463,8 +468,7 @@ def test_helm_test_fetches_the_gif_through_the_service(ci_render):
     pod = ci_render.one("Pod", "-test-gif")
     assert pod["metadata"]["annotations"]["helm.sh/hook"] == "test"
     c = pod["spec"]["containers"][0]
-    url = [e["value"] for e in c["env"] if e["name"] == "URL"][0]
-    assert url == "http://gw-gateway.web.svc.cluster.local:80/gateway.gif"
+    assert helm_test_url(ci_render) == "http://gw-gateway.web.svc.cluster.local:80/gateway.gif"
     assert '"200 image/gif"' in c["args"][0]
 
 

@@ -54,6 +54,15 @@ app.kubernetes.io/part-of: gateway
 {{- printf "%s-minio" (include "gateway.fullname" .) }}
 {{- end }}
 
+{{/* The names MinIO's server certificate holds: its Service, short to fully qualified. */}}
+{{- define "gateway.minio.dnsNames" -}}
+{{- $minio := include "gateway.minio.fullname" . -}}
+- {{ $minio }}
+- {{ $minio }}.{{ .Release.Namespace }}
+- {{ $minio }}.{{ .Release.Namespace }}.svc
+- {{ include "gateway.minio.host" . }}
+{{- end }}
+
 {{/* Host name of the MinIO Service, as in its certificate. */}}
 {{- define "gateway.minio.host" -}}
 {{- printf "%s.%s.svc.%s" (include "gateway.minio.fullname" .) .Release.Namespace .Values.clusterDomain }}
@@ -178,11 +187,9 @@ serverKey: {{ index $server.data "tls.key" | b64dec | quote }}
 clientCert: {{ index $client.data "tls.crt" | b64dec | quote }}
 clientKey: {{ index $client.data "tls.key" | b64dec | quote }}
 {{- else }}
-{{- $minio := include "gateway.minio.fullname" . }}
-{{- $ns := .Release.Namespace }}
-{{- $names := list $minio (printf "%s.%s" $minio $ns) (printf "%s.%s.svc" $minio $ns) (include "gateway.minio.host" .) }}
+{{- $names := include "gateway.minio.dnsNames" . | fromYamlArray }}
 {{- $ca := genCA (printf "%s mTLS CA" (include "gateway.fullname" .)) 3650 }}
-{{- $serverCert := genSignedCert $minio nil $names 825 $ca }}
+{{- $serverCert := genSignedCert (include "gateway.minio.fullname" .) nil $names 825 $ca }}
 {{- $clientCert := genSignedCert (include "gateway.fullname" .) nil nil 825 $ca }}
 ca: {{ $ca.Cert | quote }}
 serverCert: {{ $serverCert.Cert | quote }}

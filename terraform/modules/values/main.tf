@@ -22,16 +22,15 @@ locals {
     var.tls_mode == "existingSecrets" ? var.tls_existing_secrets.server : "${local.fullname}-minio-tls"
   )
 
-  service_host  = "${local.fullname}.${var.namespace}.svc.${var.cluster_domain}"
-  minio_host    = "${local.fullname}-minio.${var.namespace}.svc.${var.cluster_domain}"
-  endpoint      = var.minio.enabled ? "https://${local.minio_host}:9000" : var.external_s3.endpoint
-  service_port  = 80
-  admin_port    = 9090
-  seed_key      = "gateway.gif"
-  gif_url       = "http://${local.service_host}:${local.service_port}/${local.seed_key}"
-  metrics_url   = "http://${local.service_host}:${local.admin_port}/metrics"
-  ingress_url   = var.ingress.enabled ? "${var.ingress.tls_secret_name != "" ? "https" : "http"}://${var.ingress.host}/${local.seed_key}" : null
-  namespace_sel = { for k, ns in { ingress = var.network_policy.ingress_namespace, monitoring = var.network_policy.monitoring_namespace } : k => { matchLabels = { "kubernetes.io/metadata.name" = ns } } }
+  service_host = "${local.fullname}.${var.namespace}.svc.${var.cluster_domain}"
+  minio_host   = "${local.fullname}-minio.${var.namespace}.svc.${var.cluster_domain}"
+  endpoint     = var.minio.enabled ? "https://${local.minio_host}:9000" : var.external_s3.endpoint
+  service_port = 80
+  admin_port   = 9090
+  seed_key     = "gateway.gif"
+  gif_url      = "http://${local.service_host}:${local.service_port}/${local.seed_key}"
+  metrics_url  = "http://${local.service_host}:${local.admin_port}/metrics"
+  ingress_url  = var.ingress.enabled ? "${var.ingress.tls_secret_name != "" ? "https" : "http"}://${var.ingress.host}/${local.seed_key}" : null
 
   # The pod's memory limit holds the cache plus the process itself (about 64 MiB) and headroom.
   cache_mib = ceil(
@@ -100,8 +99,8 @@ locals {
     }
     networkPolicy = {
       enabled                  = var.network_policy.enabled
-      ingressNamespaceSelector = local.namespace_sel.ingress
-      metricsNamespaceSelector = local.namespace_sel.monitoring
+      ingressNamespaceSelector = { matchLabels = { "kubernetes.io/metadata.name" = var.network_policy.ingress_namespace } }
+      metricsNamespaceSelector = { matchLabels = { "kubernetes.io/metadata.name" = var.network_policy.monitoring_namespace } }
     }
     metrics = {
       serviceMonitor = {
