@@ -6,13 +6,14 @@
 #   docker run --rm -p 8080:8080 -p 9090:9090 gateway:0.1.0 serve --endpoint ... --bucket ...
 #
 # Build stage: the toolchain the project pins (rust-version 1.95), on the same Debian release as
-# the runtime image so the glibc versions match.
+# the runtime image so the glibc versions match. No default features: the demo and its
+# embedded S3 backend stay out of the production binary.
 FROM docker.io/library/rust:1.95-slim-bookworm AS build
 WORKDIR /src
 COPY . .
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
-    cargo build --release --locked --bin gateway \
+    cargo build --release --locked --no-default-features --bin gateway \
     && cp target/release/gateway /gateway
 
 # Runtime stage: glibc, libgcc, CA certificates and a nonroot user; no shell, no package manager.

@@ -23,8 +23,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use gateway::backend::BackendConfig;
 use gateway::certs::DevPki;
-use gateway::config::BackendConfig;
 use gateway::embedded::{EmbeddedS3, EmbeddedS3Config};
 use gateway::metrics::Metrics;
 use gateway::storage::{PutOptions, Retries, Storage};
@@ -319,7 +319,7 @@ async fn main() -> Result<(), Error> {
         },
     )?;
     let endpoint = backend.endpoint();
-    let cfg = BackendConfig::from_args(&gateway::embedded::client_args(
+    let cfg = BackendConfig::from_args(&gateway::demo::backend_args(
         endpoint.clone(),
         BUCKET,
         &tls,

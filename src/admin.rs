@@ -6,10 +6,7 @@
 use http::{Response, StatusCode, header};
 
 use crate::app::App;
-use crate::handler::{Body, text};
-
-/// The paths served here.
-pub const PATHS: &[&str] = &["/healthz", "/readyz", "/metrics"];
+use crate::body::{Body, text};
 
 /// Answers an operational endpoint; `None` when `path` is not one.
 pub async fn handle(app: &App, path: &str) -> Option<Response<Body>> {
@@ -32,10 +29,10 @@ pub async fn handle(app: &App, path: &str) -> Option<Response<Body>> {
 }
 
 async fn readyz(app: &App) -> Response<Body> {
-    if app.is_draining() {
+    if app.readiness.is_draining() {
         return text(StatusCode::SERVICE_UNAVAILABLE, "shutting down\n");
     }
-    match app.probe().await {
+    match app.readiness.probe().await {
         Ok(()) => text(StatusCode::OK, "ready\n"),
         // The cause is logged by the probe; the body names only its class.
         Err(e) => text(StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {}\n", e.kind())),

@@ -11,9 +11,18 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+/// Cache-Control for objects without their own, unless `--cache-control` says otherwise.
+pub const DEFAULT_CACHE_CONTROL: &str = "public, max-age=300";
+
 /// Static-file gateway in front of one S3/MinIO bucket.
 #[derive(Debug, Parser)]
-#[command(name = "gateway", version, about, propagate_version = true)]
+#[command(
+    name = "gateway",
+    version,
+    about,
+    propagate_version = true,
+    arg_required_else_help = true
+)]
 pub struct Cli {
     /// Log format.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "GATEWAY_LOG_FORMAT")]
@@ -38,6 +47,7 @@ pub enum Command {
     /// Generate a development CA, a server certificate for the S3 backend and a client certificate.
     Certs(CertsArgs),
     /// Run everything on this machine: an embedded mTLS S3 backend, the seed, and the gateway.
+    #[cfg(feature = "demo")]
     Demo(DemoArgs),
 }
 
@@ -141,7 +151,7 @@ pub struct ServeArgs {
     pub spa_fallback: Option<String>,
 
     /// Cache-Control for objects that do not carry their own.
-    #[arg(long, env = "GATEWAY_CACHE_CONTROL", default_value = crate::config::DEFAULT_CACHE_CONTROL, value_name = "VALUE")]
+    #[arg(long, env = "GATEWAY_CACHE_CONTROL", default_value = DEFAULT_CACHE_CONTROL, value_name = "VALUE")]
     pub cache_control: String,
 
     /// Render an HTML listing for a directory without an index document (needs s3:ListBucket).
@@ -290,6 +300,20 @@ pub struct DemoArgs {
         value_name = "ADDR"
     )]
     pub admin_listen: String,
+
+    /// Address of the embedded S3 backend (port 0: any free port).
+    #[arg(long, default_value = "127.0.0.1:0", value_name = "ADDR")]
+    pub backend_listen: String,
+
+    /// Run only the embedded S3 backend (seeded with the GIF), for trying `gateway serve` and
+    /// `gateway seed` by hand with the variables of --env-file.
+    #[arg(long, requires = "env_file")]
+    pub backend_only: bool,
+
+    /// Write the GATEWAY_* variables that reach the embedded backend to this file (mode 0600;
+    /// removed when the demo stops). Load it with `set -a; . FILE; set +a`.
+    #[arg(long, value_name = "PATH")]
+    pub env_file: Option<PathBuf>,
 }
 
 /// Parses `30s`, `5m`, `1h 30m`, `250ms`.
@@ -297,7 +321,8 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(s).map_err(|e| format!("{e} (expected e.g. 30s, 5m, 250ms)"))
 }
 
-/// Renders a clap error as the single line the user needs: what is wrong and which flag.
+/// Renders a clap error as the single line the user needs: what is wrong, which flag, and
+/// clap's hints (the valid values, a "did you mean" suggestion).
 ///
 /// clap's own rendering spans several lines (usage, tips); operators reading a pod's
 /// `CrashLoopBackOff` log want one line that names the flag and the fix.
@@ -310,8 +335,33 @@ pub fn one_line_error(err: &clap::Error) -> String {
         return format!("error: missing required {}", names.join(", "));
     }
     let rendered = err.render().to_string();
-    let first = rendered.lines().next().unwrap_or("error: invalid arguments").trim();
-    format!("{first} (see --help)")
+    let mut line = rendered
+        .lines()
+        .next()
+        .unwrap_or("error: invalid arguments")
+        .trim()
+        .to_string();
+    let strings = |kind| match err.get(kind) {
+        Some(ContextValue::String(s)) => vec![s.clone()],
+        Some(ContextValue::Strings(v)) => v.clone(),
+        _ => Vec::new(),
+    };
+    let valid = strings(ContextKind::ValidValue);
+    if !valid.is_empty() {
+        line.push_str(&format!("; possible values: {}", valid.join(", ")));
+    }
+    let suggested: Vec<String> = [
+        ContextKind::SuggestedArg,
+        ContextKind::SuggestedValue,
+        ContextKind::SuggestedSubcommand,
+    ]
+    .into_iter()
+    .flat_map(strings)
+    .collect();
+    if !suggested.is_empty() {
+        line.push_str(&format!("; did you mean '{}'?", suggested.join("' or '")));
+    }
+    format!("{line} (see --help)")
 }
 
 /// `--bucket <BUCKET>` becomes `--bucket <BUCKET> (or GATEWAY_BUCKET)`.
@@ -346,6 +396,20 @@ mod tests {
         let err = Cli::try_parse_from(["gateway", "seed", "--wait", "soon"]).unwrap_err();
         let line = one_line_error(&err);
         assert!(line.contains("--wait"), "{line}");
+        assert!(!line.contains('\n'));
+    }
+
+    #[test]
+    fn one_line_errors_keep_valid_values_and_suggestions() {
+        let err = Cli::try_parse_from(["gateway", "--log-format", "yaml", "certs", "--out", "x"]).unwrap_err();
+        let line = one_line_error(&err);
+        assert!(line.contains("possible values: text, json"), "{line}");
+        let err = Cli::try_parse_from(["gateway", "seed", "--buckt", "gifs"]).unwrap_err();
+        let line = one_line_error(&err);
+        assert!(line.contains("did you mean '--bucket'?"), "{line}");
+        let err = Cli::try_parse_from(["gateway", "serv"]).unwrap_err();
+        let line = one_line_error(&err);
+        assert!(line.contains("did you mean 'serve'?"), "{line}");
         assert!(!line.contains('\n'));
     }
 

@@ -6,8 +6,8 @@
 
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode, header};
 
+use crate::body::{Body, text};
 use crate::error::ConfigError;
-use crate::handler::{Body, text};
 
 /// Request headers a cross-origin client may send (the ones object requests use).
 const ALLOWED_HEADERS: &str =

@@ -142,32 +142,6 @@ pub fn s3_service(root: &Path, access_key: &str, secret_key: &str) -> anyhow::Re
     Ok(builder.build())
 }
 
-/// Flags that reach an embedded backend at `endpoint` as its client: the CA and client
-/// certificate that [`crate::certs::DevPki::write_to`] wrote into `tls_dir`, and the credentials.
-pub fn client_args(
-    endpoint: String,
-    bucket: &str,
-    tls_dir: &Path,
-    access_key: &str,
-    secret_key: &str,
-) -> crate::cli::BackendArgs {
-    crate::cli::BackendArgs {
-        endpoint: Some(endpoint),
-        bucket: Some(bucket.to_string()),
-        region: "us-east-1".into(),
-        path_style: true,
-        ca_cert: Some(tls_dir.join("ca.pem")),
-        client_cert: Some(tls_dir.join("client.pem")),
-        client_key: Some(tls_dir.join("client-key.pem")),
-        access_key: Some(access_key.to_string()),
-        access_key_file: None,
-        secret_key: Some(secret_key.to_string()),
-        secret_key_file: None,
-        backend_connect_timeout: Duration::from_secs(5),
-        backend_timeout: Duration::from_secs(30),
-    }
-}
-
 /// s3s-fs with S3's answer for keys that are "directories" on its disk.
 ///
 /// s3s-fs keeps `a/b` as the file `b` in the directory `a`, so a GET of the key `a` would open a

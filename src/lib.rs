@@ -6,41 +6,63 @@
 //! `certs` makes a development PKI, and `demo` runs everything on one machine.
 //!
 //! # Layout
-//! - [`cli`]: the flags, each also read from `GATEWAY_<FLAG>`.
-//! - [`config`]: flags validated into a configuration before anything binds.
-//! - [`error`]: typed errors; backend failures map to HTTP statuses.
-//! - [`tls`]: rustls client configuration (private CA, client certificate).
-//! - [`s3http`]: the HTTP client aws-sdk-s3 uses, presenting the client certificate.
-//! - [`storage`]: S3 calls, timed, counted and classified.
-//! - [`server`]: accept loop with graceful shutdown; [`router`] → [`admin`] | [`handler`].
-//! - [`key`]: request path to object key; [`semantics`]: RFC 9110 preconditions, ranges,
-//!   content type; [`cors`]: cross-origin policy; [`listing`]: directory listings.
-//! - [`app`]: state shared by requests; readiness. [`cache`]: the in-memory object cache.
-//! - [`metrics`]: every Prometheus metric.
-//! - [`seed`], [`certs`], [`demo`]: the other subcommands; [`embedded`]: the in-process S3 backend.
-//! - [`telemetry`], [`shutdown`]: logs and signals.
+//! Imports run one way, from the commands at the top down to the leaves; no module imports one
+//! above it.
+//!
+//! 1. Leaves, importing nothing of the crate but each other's types:
+//!    [`body`] (the response body type), [`error`] (typed errors), [`metrics`] (every metric),
+//!    [`cli`] (the raw flags and their defaults), [`key`] (request path to object key), the
+//!    RFC 9110 rules [`conditional`], [`range`] and [`content_type`], and [`shutdown`],
+//!    [`telemetry`] (signals, logs).
+//! 2. The backend: [`tls`] (rustls trust and identity, reloaded), [`s3http`] (the HTTP client
+//!    aws-sdk-s3 uses, presenting the client certificate), [`backend`] (its validated settings)
+//!    and [`storage`] (S3 calls, timed, counted and classified).
+//! 3. On the backend: [`cache`] (the in-memory object cache), [`readiness`] (the probe and
+//!    draining), [`listing`] (directory listings from storage), [`cors`] (cross-origin policy),
+//!    [`response`] (object response headers).
+//! 4. Assembly: [`config`] (flags validated into a configuration before anything binds) and
+//!    [`app`] (the state shared by requests).
+//! 5. Requests: [`fallback`] (the not-found policy), [`object`] (GET/HEAD of an object),
+//!    [`admin`] (health, readiness, metrics), [`router`] (method and path to handler, request
+//!    bookkeeping), [`server`] (accept loops, graceful shutdown).
+//! 6. Commands: [`seed`], [`certs`] and, with the `demo` feature, [`demo`] with its in-process
+//!    S3 backend [`embedded`].
+//!
+//! # Features
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `demo` | on | `gateway demo` and the embedded S3 backend (s3s, s3s-fs); the container image builds without it |
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-pub mod admin;
+pub(crate) mod admin;
 pub mod app;
+pub mod backend;
+pub(crate) mod body;
 pub mod cache;
 pub mod certs;
 pub mod cli;
+pub(crate) mod conditional;
 pub mod config;
-pub mod cors;
+pub(crate) mod content_type;
+pub(crate) mod cors;
+#[cfg(feature = "demo")]
 pub mod demo;
+#[cfg(feature = "demo")]
 pub mod embedded;
 pub mod error;
-pub mod handler;
+pub(crate) mod fallback;
 pub mod key;
-pub mod listing;
+pub(crate) mod listing;
 pub mod metrics;
-pub mod router;
-pub mod s3http;
+pub(crate) mod object;
+pub(crate) mod range;
+pub(crate) mod readiness;
+pub(crate) mod response;
+pub(crate) mod router;
+pub(crate) mod s3http;
 pub mod seed;
-pub mod semantics;
 pub mod server;
 pub mod shutdown;
 pub mod storage;

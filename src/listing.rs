@@ -9,9 +9,9 @@ use std::fmt::Write;
 use http::{HeaderValue, Method, Response, StatusCode, header};
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 
-use crate::app::App;
+use crate::body::{Body, full};
 use crate::error::StorageError;
-use crate::handler::{Body, ObjectRequest, full};
+use crate::storage::Storage;
 
 /// Characters escaped in a path segment of a link.
 const SEGMENT: &AsciiSet = &CONTROLS
@@ -33,21 +33,28 @@ const SEGMENT: &AsciiSet = &CONTROLS
 /// Query parameter carrying the continuation token.
 const PAGE_PARAM: &str = "page";
 
-/// Renders the listing of `dir` (relative to the served prefix, empty or ending in `/`);
-/// `None` when the directory holds nothing (so it does not exist).
+/// Renders the listing of `dir` (relative to the served `prefix`, empty or ending in `/`) for a
+/// request with `method` and `query`; `None` when the directory holds nothing (so it does not
+/// exist).
 ///
 /// # Errors
 /// Backend trouble, e.g. [`StorageError::Denied`] without s3:ListBucket.
-pub async fn render(app: &App, dir: &str, req: &ObjectRequest<'_>) -> Result<Option<Response<Body>>, StorageError> {
-    let token = req.query.and_then(|q| {
+pub async fn render(
+    storage: &Storage,
+    prefix: &str,
+    dir: &str,
+    method: &Method,
+    query: Option<&str>,
+) -> Result<Option<Response<Body>>, StorageError> {
+    let token = query.and_then(|q| {
         q.split('&')
             .filter_map(|kv| kv.split_once('='))
             .find(|(k, _)| *k == PAGE_PARAM)
             .and_then(|(_, v)| percent_encoding::percent_decode_str(v).decode_utf8().ok())
             .map(|v| v.into_owned())
     });
-    let full_prefix = app.site.key(dir);
-    let page = app.storage.list(&full_prefix, token.clone()).await?;
+    let full_prefix = format!("{prefix}{dir}");
+    let page = storage.list(&full_prefix, token.clone()).await?;
     if page.directories.is_empty() && page.objects.is_empty() && !dir.is_empty() && token.is_none() {
         return Ok(None);
     }
@@ -96,11 +103,7 @@ pub async fn render(app: &App, dir: &str, req: &ObjectRequest<'_>) -> Result<Opt
     html.push_str("</body></html>\n");
 
     let len = html.len();
-    let body = if *req.method == Method::HEAD {
-        full("")
-    } else {
-        full(html)
-    };
+    let body = if *method == Method::HEAD { full("") } else { full(html) };
     let mut resp = Response::new(body);
     *resp.status_mut() = StatusCode::OK;
     let h = resp.headers_mut();

@@ -6,14 +6,20 @@
 use std::process::ExitCode;
 
 use clap::Parser;
+use gateway::backend::BackendConfig;
 use gateway::cli::{Cli, Command};
-use gateway::config::{BackendConfig, ServeConfig};
+use gateway::config::ServeConfig;
 use gateway::error::ConfigError;
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) if !e.use_stderr() => e.exit(), // --help, --version
+        Err(e) if e.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            // `gateway` alone: the list of commands, as a usage error.
+            eprint!("{}", e.render());
+            return ExitCode::from(2);
+        }
         Err(e) => {
             eprintln!("{}", gateway::cli::one_line_error(&e));
             return ExitCode::from(2);
@@ -74,6 +80,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        #[cfg(feature = "demo")]
         Command::Demo(args) => gateway::demo::run(&args, gateway::shutdown::signal()).await,
     }
 }

@@ -13,7 +13,8 @@ use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 
 use crate::admin;
 use crate::app::App;
-use crate::handler::{self, Body};
+use crate::body::{Body, text};
+use crate::object::{self, ObjectRequest};
 
 /// Which endpoints a listener serves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -90,7 +91,7 @@ async fn dispatch(app: &App, routes: Routes, parts: &http::request::Parts) -> Re
     let method = &parts.method;
     let path = parts.uri.path();
     if parts.uri.path_and_query().map_or(0, |p| p.as_str().len()) > MAX_URI_BYTES {
-        return handler::text(StatusCode::URI_TOO_LONG, "request target too long\n");
+        return text(StatusCode::URI_TOO_LONG, "request target too long\n");
     }
     if *method == Method::OPTIONS
         && let Some(cors) = &app.site.cors
@@ -103,7 +104,7 @@ async fn dispatch(app: &App, routes: Routes, parts: &http::request::Parts) -> Re
         } else {
             "GET, HEAD"
         };
-        let mut resp = handler::text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
+        let mut resp = text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
         resp.headers_mut()
             .insert(header::ALLOW, HeaderValue::from_static(allow));
         return resp;
@@ -114,16 +115,16 @@ async fn dispatch(app: &App, routes: Routes, parts: &http::request::Parts) -> Re
         return resp;
     }
     if routes == Routes::Admin {
-        return handler::text(
+        return text(
             StatusCode::NOT_FOUND,
             "not found: this port serves /metrics, /healthz and /readyz\n",
         );
     }
-    let req = handler::ObjectRequest {
+    let req = ObjectRequest {
         method,
         path,
         query: parts.uri.query(),
         headers: &parts.headers,
     };
-    handler::object(app, &req).await
+    object::object(app, &req).await
 }

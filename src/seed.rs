@@ -239,7 +239,7 @@ pub fn plan_from_args(args: &crate::cli::SeedArgs) -> Result<SeedPlan, crate::er
 ///
 /// # Errors
 /// As [`seed`].
-pub async fn run(backend: &crate::config::BackendConfig, plan: &SeedPlan) -> Result<Outcome, SeedError> {
+pub async fn run(backend: &crate::backend::BackendConfig, plan: &SeedPlan) -> Result<Outcome, SeedError> {
     let metrics = std::sync::Arc::new(crate::metrics::Metrics::new());
     let storage = Storage::new(backend, metrics, crate::storage::Retries::CallerManaged);
     if !backend.https {

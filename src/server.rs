@@ -125,7 +125,7 @@ pub async fn serve(
         version = env!("CARGO_PKG_VERSION"),
         "gateway serving"
     );
-    let _ = app.probe().await;
+    let _ = app.readiness.probe().await;
     let reloader = tokio::spawn(reload_tls(
         config.backend.tls.clone(),
         app.metrics.clone(),
@@ -155,7 +155,7 @@ pub async fn serve(
     }
 
     shutdown.await;
-    app.start_draining();
+    app.readiness.start_draining();
     if !config.shutdown_delay.is_zero() {
         tracing::info!(delay = ?config.shutdown_delay, "shutting down: /readyz now fails; still serving until the delay ends");
         tokio::time::sleep(config.shutdown_delay).await;

@@ -7,7 +7,7 @@
 
 use std::error::Error as StdError;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Instant, SystemTime};
 
 use aws_sdk_s3::Client;
 use aws_sdk_s3::config::{
@@ -21,7 +21,7 @@ use aws_smithy_types::retry::RetryConfig;
 use aws_smithy_types::timeout::TimeoutConfig;
 use bytes::Bytes;
 
-use crate::config::BackendConfig;
+use crate::backend::BackendConfig;
 use crate::error::StorageError;
 use crate::metrics::Metrics;
 use crate::s3http::{MtlsHttpClient, find_tls_error};
@@ -465,6 +465,3 @@ fn error_chain(err: &(dyn StdError + 'static)) -> String {
     }
     parts.join(": ")
 }
-
-/// Upper bound on how long a readiness probe waits for the backend.
-pub const PROBE_TIMEOUT: Duration = Duration::from_secs(3);

@@ -22,6 +22,17 @@ fn help_lists_subcommands() {
     }
 }
 
+/// `gateway` alone lists the commands on stderr, as a usage error (exit 2).
+#[test]
+fn no_arguments_lists_the_commands() {
+    let (code, stdout, stderr) = run(&[]);
+    assert_eq!(code, 2, "{stdout}{stderr}");
+    for sub in ["serve", "seed", "certs", "demo"] {
+        assert!(stderr.contains(sub), "{stderr}");
+    }
+    assert!(stderr.contains("Usage: gateway"), "{stderr}");
+}
+
 /// Bad configuration exits 2 with one line naming the flag, before anything binds.
 #[test]
 fn config_errors_exit_2_with_one_line() {
@@ -50,6 +61,9 @@ fn config_errors_exit_2_with_one_line() {
         (format!("serve {OK} --backend-timeout 0s"), "--backend-timeout"),
         (format!("serve {OK} --no-such-flag"), "--no-such-flag"),
         ("seed --wait soon".to_string(), "--wait"),
+        // The one line keeps clap's hints: the valid values, the flag meant.
+        ("--log-format yaml seed".to_string(), "possible values: text, json"),
+        ("seed --buckt gifs".to_string(), "did you mean '--bucket'?"),
     ];
     for (args, flag) in &cases {
         let args: Vec<&str> = args.split_whitespace().collect();
@@ -112,4 +126,80 @@ async fn demo_serves_the_gif() {
     let m = get(&metrics_url).await;
     assert!(String::from_utf8_lossy(&m.body).contains("# TYPE gateway_http_requests_total counter"));
     assert_eq!(bin.terminate().await, 0, "{}", bin.stderr());
+}
+
+/// The newcomer's path of the README: `gateway demo --backend-only --env-file PATH` runs only
+/// the seeded mTLS backend and writes the variables that reach it; with them, and no other
+/// flag, `gateway seed` uploads a file and `gateway serve` serves it and the GIF. Stopping the
+/// demo removes the file.
+#[tokio::test]
+async fn demo_backend_only_env_file_drives_serve_and_seed() {
+    let dir = tempfile::tempdir().unwrap();
+    let env_file = dir.path().join("gateway.env");
+    let args = ["demo", "--backend-only", "--env-file"]
+        .map(String::from)
+        .into_iter()
+        .chain([env_file.display().to_string()])
+        .collect::<Vec<_>>();
+    let mut demo = Binary::spawn(&args);
+    let deadline = std::time::Instant::now() + crate::util::TIMEOUT;
+    while !demo.stdout().contains("backend only") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "demo did not start: {}",
+            demo.stderr()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&env_file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    // What `set -a; . PATH; set +a` puts in the environment.
+    let env: Vec<(String, String)> = std::fs::read_to_string(&env_file)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .map(|l| {
+            let (k, v) = l.split_once('=').unwrap();
+            (k.to_string(), v.trim_matches('\'').to_string())
+        })
+        .collect();
+    let names: Vec<&str> = env.iter().map(|(k, _)| k.as_str()).collect();
+    for name in [
+        "GATEWAY_ENDPOINT",
+        "GATEWAY_BUCKET",
+        "GATEWAY_REGION",
+        "GATEWAY_CA_CERT",
+        "GATEWAY_CLIENT_CERT",
+        "GATEWAY_CLIENT_KEY",
+        "GATEWAY_ACCESS_KEY_FILE",
+        "GATEWAY_SECRET_KEY_FILE",
+    ] {
+        assert!(names.contains(&name), "{name} missing: {names:?}");
+    }
+
+    let page = dir.path().join("hello.txt");
+    std::fs::write(&page, "hello from seed\n").unwrap();
+    let mut seed = Binary::spawn_with_env(&["seed".into(), "--file".into(), page.display().to_string()], &env);
+    assert_eq!(seed.wait().await, 0, "{}", seed.stderr());
+    assert!(seed.stdout().contains("hello.txt: created"), "{}", seed.stdout());
+
+    let serve_args = ["serve", "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"].map(String::from);
+    let mut serve = Binary::spawn_with_env(&serve_args, &env);
+    let addr = serve.listen_addr().await;
+    let gif = get(&format!("http://{addr}/gateway.gif")).await;
+    assert_eq!(gif.status, 200, "{}", serve.stderr());
+    assert_eq!(gif.body.as_ref(), seed_gif().as_slice());
+    let hello = get(&format!("http://{addr}/hello.txt")).await;
+    assert_eq!((hello.status, hello.body.as_ref()), (200, &b"hello from seed\n"[..]));
+    assert_eq!(serve.terminate().await, 0, "{}", serve.stderr());
+
+    assert_eq!(demo.terminate().await, 0, "{}", demo.stderr());
+    assert!(
+        !env_file.exists(),
+        "the demo removes its environment file when it stops"
+    );
 }

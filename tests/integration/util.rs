@@ -13,9 +13,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use clap::Parser;
+use gateway::backend::BackendConfig;
 use gateway::certs::DevPki;
 use gateway::cli::BackendArgs;
-use gateway::config::{BackendConfig, ServeConfig};
+use gateway::config::ServeConfig;
 use gateway::embedded::{EmbeddedS3, EmbeddedS3Config};
 use gateway::metrics::Metrics;
 use gateway::storage::{Retries, Storage};
@@ -102,7 +103,7 @@ impl Backend {
 
     /// Flags that reach this backend with the right CA, client certificate and keys.
     pub fn args(&self) -> BackendArgs {
-        gateway::embedded::client_args(
+        gateway::demo::backend_args(
             format!("https://{}", self.addr),
             BUCKET,
             &self.dir.path().join("tls"),
@@ -403,10 +404,16 @@ pub fn command(args: &[String]) -> Command {
 impl Binary {
     /// Spawns the binary.
     pub fn spawn(args: &[String]) -> Self {
+        Self::spawn_with_env(args, &[])
+    }
+
+    /// Spawns the binary with these environment variables (and no other `GATEWAY_*`).
+    pub fn spawn_with_env(args: &[String], env: &[(String, String)]) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let stderr = dir.path().join("stderr.log");
         let stdout = dir.path().join("stdout.log");
         let child = command(args)
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(std::fs::File::create(&stdout).unwrap())
             .stderr(std::fs::File::create(&stderr).unwrap())

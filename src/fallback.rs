@@ -1,0 +1,86 @@
+//! What to answer when the requested key does not exist: the not-found policy.
+//!
+//! In order: `/dir` where `dir/index.html` exists redirects to `/dir/` (as S3 websites do); a
+//! directory without an index is listed when `--list-directories` is on; then the SPA fallback
+//! document (200), then the error document (404); else a plain 404. The object handler serves
+//! the documents this module names, so both go through the same cache and semantics.
+
+use http::{HeaderValue, Method, Response, StatusCode, header};
+
+use crate::app::App;
+use crate::body::{Body, text};
+use crate::cache::Lookup;
+use crate::config::Site;
+use crate::error::StorageError;
+
+/// How a key is being served.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// The object the request names: preconditions and ranges apply.
+    Requested,
+    /// The SPA fallback document: served with 200 as if requested.
+    SpaFallback,
+    /// The error document: served whole with 404.
+    ErrorDocument,
+}
+
+/// The documents to try, in order, for a missing key: keys relative to the site's prefix.
+pub fn documents(site: &Site) -> impl Iterator<Item = (&str, Mode)> {
+    [
+        (site.spa_fallback.as_deref(), Mode::SpaFallback),
+        (site.error_document.as_deref(), Mode::ErrorDocument),
+    ]
+    .into_iter()
+    .filter_map(|(doc, mode)| Some((doc?, mode)))
+}
+
+/// The redirect to the directory or its listing, when one applies to the missing `rel` key
+/// requested as `path` (raw, still percent-encoded) with `query`.
+///
+/// # Errors
+/// Backend trouble while checking for the index or listing.
+pub async fn redirect_or_listing(
+    app: &App,
+    method: &Method,
+    path: &str,
+    query: Option<&str>,
+    rel: &str,
+) -> Result<Option<Response<Body>>, StorageError> {
+    let site = &app.site;
+    let is_dir = path.is_empty() || path.ends_with('/');
+    if !is_dir {
+        // `/dir` where `dir/index.html` exists: redirect to `/dir/`, as S3 websites do.
+        if exists(app, &site.key(&format!("{rel}/{}", site.index))).await? {
+            let location = match query {
+                Some(q) => format!("{path}/?{q}"),
+                None => format!("{path}/"),
+            };
+            let mut resp = text(StatusCode::FOUND, "");
+            resp.headers_mut().remove(header::CONTENT_TYPE);
+            if let Ok(v) = HeaderValue::from_str(&location) {
+                resp.headers_mut().insert(header::LOCATION, v);
+            }
+            return Ok(Some(resp));
+        }
+    } else if site.list_directories {
+        let dir = rel.strip_suffix(site.index.as_str()).unwrap_or(rel);
+        return crate::listing::render(&app.storage, &site.prefix, dir, method, query).await;
+    }
+    Ok(None)
+}
+
+/// Whether a key exists; through the cache when it is on, so that probing missing paths is
+/// answered from the negative cache instead of reaching the backend every time.
+async fn exists(app: &App, key: &str) -> Result<bool, StorageError> {
+    if let Some(cache) = &app.cache {
+        return Ok(!matches!(
+            cache.lookup(&app.storage, key, false, true).await?,
+            Lookup::Missing(_)
+        ));
+    }
+    match app.storage.head(key).await {
+        Ok(_) => Ok(true),
+        Err(StorageError::NotFound) => Ok(false),
+        Err(e) => Err(e),
+    }
+}

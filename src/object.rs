@@ -1,0 +1,227 @@
+//! `GET` and `HEAD` of an object: path → key → preconditions and range → response, from the
+//! cache or streamed from the backend.
+//!
+//! The object body flows from the backend to the client chunk by chunk as the client reads it
+//! (hyper polls the SDK's body only when its write buffer has room), so memory stays flat
+//! whatever the object's size. A request with preconditions or a `Range` first reads the
+//! object's metadata (HEAD): a 304, 412 or 416 then costs no body transfer, and a range becomes
+//! a ranged GetObject for exactly the bytes sent, pinned to the ETag that was evaluated. What
+//! a missing key gets instead is [`crate::fallback`]'s policy.
+
+use http::{HeaderMap, Method, Response, StatusCode, header};
+
+use crate::app::App;
+use crate::body::{Body, empty, full, streamed, text};
+use crate::cache::{CacheStatus, CachedObject, Lookup};
+use crate::conditional::{Precondition, evaluate_preconditions, has_preconditions, if_range_allows};
+use crate::error::StorageError;
+use crate::fallback::{self, Mode};
+use crate::key::object_key;
+use crate::range::{RangeDecision, resolve_range};
+use crate::response::{self, not_modified, precondition_failed, unsatisfiable, x_cache};
+use crate::storage::ObjectMeta;
+
+/// The parts of a request the object handler reads.
+#[derive(Clone, Copy, Debug)]
+pub struct ObjectRequest<'a> {
+    /// GET or HEAD.
+    pub method: &'a Method,
+    /// Raw (still percent-encoded) path.
+    pub path: &'a str,
+    /// Raw query string, if any.
+    pub query: Option<&'a str>,
+    /// Request headers.
+    pub headers: &'a HeaderMap,
+}
+
+/// Serves `GET`/`HEAD` for the object named by the request path.
+pub async fn object(app: &App, req: &ObjectRequest<'_>) -> Response<Body> {
+    let mut resp = match object_key(req.path, &app.site.index) {
+        Err(e) => text(StatusCode::BAD_REQUEST, format!("bad request: {e}\n")),
+        Ok(rel) => {
+            let key = app.site.key(&rel);
+            match serve_key(app, req, &key, Mode::Requested).await {
+                Ok(resp) => resp,
+                Err(StorageError::NotFound) => match not_found(app, req, &rel).await {
+                    Ok(resp) => resp,
+                    Err(e) => backend_failure(app, &key, &e),
+                },
+                Err(e) => backend_failure(app, &key, &e),
+            }
+        }
+    };
+    if let Some(cors) = &app.site.cors {
+        cors.apply(req.headers, resp.headers_mut());
+    }
+    resp
+}
+
+/// The answer for a missing key: a redirect or listing, else the first fallback document that
+/// exists, else 404.
+async fn not_found(app: &App, req: &ObjectRequest<'_>, rel: &str) -> Result<Response<Body>, StorageError> {
+    if let Some(resp) = fallback::redirect_or_listing(app, req.method, req.path, req.query, rel).await? {
+        return Ok(resp);
+    }
+    for (doc, mode) in fallback::documents(&app.site) {
+        match serve_key(app, req, &app.site.key(doc), mode).await {
+            Err(StorageError::NotFound) => {}
+            other => return other,
+        }
+    }
+    Ok(text(StatusCode::NOT_FOUND, "not found\n"))
+}
+
+/// Answers a backend failure with its honest status; the cause goes to the log only.
+fn backend_failure(app: &App, key: &str, e: &StorageError) -> Response<Body> {
+    let status = e.status(app.readiness.is_ready());
+    if status == StatusCode::NOT_FOUND {
+        return text(status, "not found\n");
+    }
+    tracing::warn!(%key, status = status.as_u16(), error = %e, "backend request failed");
+    let reason = status.canonical_reason().unwrap_or("error").to_ascii_lowercase();
+    text(status, format!("{reason}\n"))
+}
+
+/// What a request gets, given the object's metadata.
+enum Decision {
+    NotModified,
+    Failed,
+    Unsatisfiable(u64),
+    Send(StatusCode, RangeDecision),
+}
+
+/// Preconditions, then the range (RFC 9110 §13.2.2, §14), for a request in `mode`.
+fn decide(req: &ObjectRequest<'_>, meta: &ObjectMeta, mode: Mode) -> Decision {
+    let len = meta.content_length.unwrap_or(0);
+    match mode {
+        Mode::ErrorDocument => return Decision::Send(StatusCode::NOT_FOUND, RangeDecision::Full),
+        Mode::SpaFallback => return Decision::Send(StatusCode::OK, RangeDecision::Full),
+        Mode::Requested => {}
+    }
+    match evaluate_preconditions(req.method, req.headers, meta.etag.as_deref(), meta.last_modified) {
+        Precondition::NotModified => return Decision::NotModified,
+        Precondition::Failed => return Decision::Failed,
+        Precondition::Proceed => {}
+    }
+    let range_header = req.headers.get(header::RANGE).and_then(|v| v.to_str().ok());
+    let range = if if_range_allows(req.headers, meta.etag.as_deref(), meta.last_modified) {
+        resolve_range(range_header, len)
+    } else {
+        RangeDecision::Full
+    };
+    match range {
+        RangeDecision::Unsatisfiable => Decision::Unsatisfiable(len),
+        RangeDecision::Partial { .. } => Decision::Send(StatusCode::PARTIAL_CONTENT, range),
+        RangeDecision::Full => Decision::Send(StatusCode::OK, range),
+    }
+}
+
+/// Whether the client asked for a response validated with the origin (`no-cache`).
+fn wants_revalidation(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::CACHE_CONTROL)
+        .iter()
+        .chain(headers.get_all(header::PRAGMA).iter())
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|d| d.trim().eq_ignore_ascii_case("no-cache"))
+}
+
+/// Serves one key. `Err(NotFound)` when it does not exist.
+async fn serve_key(app: &App, req: &ObjectRequest<'_>, key: &str, mode: Mode) -> Result<Response<Body>, StorageError> {
+    let mut streamed_as = CacheStatus::Bypass;
+    if let Some(cache) = &app.cache {
+        let range_request = mode == Mode::Requested && req.headers.contains_key(header::RANGE);
+        let force = cache.config().honor_no_cache && wants_revalidation(req.headers);
+        match cache.lookup(&app.storage, key, force, !range_request).await? {
+            Lookup::Object(obj, status) => return Ok(x_cache(respond_cached(app, req, key, &obj, mode), status)),
+            Lookup::Missing(_) => return Err(StorageError::NotFound),
+            // A range on a miss is fetched as a range, never as the whole object.
+            Lookup::Bypass if range_request => streamed_as = CacheStatus::Miss,
+            Lookup::Bypass => {}
+        }
+    }
+    stream_key(app, req, key, mode)
+        .await
+        .map(|resp| x_cache(resp, streamed_as))
+}
+
+/// Answers from a cached object: everything in memory, bodies are slices of one buffer.
+fn respond_cached(app: &App, req: &ObjectRequest<'_>, key: &str, obj: &CachedObject, mode: Mode) -> Response<Body> {
+    let len = obj.body.len() as u64;
+    let cache_control = &app.site.cache_control;
+    match decide(req, &obj.meta, mode) {
+        Decision::NotModified => not_modified(cache_control, &obj.meta),
+        Decision::Failed => precondition_failed(),
+        Decision::Unsatisfiable(len) => unsatisfiable(len),
+        Decision::Send(status, range) => {
+            let body = match (req.method, range) {
+                (&Method::HEAD, _) => empty(),
+                (_, RangeDecision::Partial { start, end }) => full(obj.body.slice(start as usize..=end as usize)),
+                _ => full(obj.body.clone()),
+            };
+            response::object(cache_control, key, &obj.meta, status, Some((range, len)), body)
+        }
+    }
+}
+
+/// Serves one key straight from the backend, streaming the body.
+async fn stream_key(app: &App, req: &ObjectRequest<'_>, key: &str, mode: Mode) -> Result<Response<Body>, StorageError> {
+    let cache_control = &app.site.cache_control;
+    let validated =
+        mode == Mode::Requested && (has_preconditions(req.headers) || req.headers.contains_key(header::RANGE));
+    if *req.method == Method::GET && !validated {
+        // The common case: one GetObject, streamed.
+        let obj = app.storage.get(key).await?;
+        let status = if mode == Mode::ErrorDocument {
+            StatusCode::NOT_FOUND
+        } else {
+            StatusCode::OK
+        };
+        let len = obj.meta.content_length;
+        return Ok(response::object(
+            cache_control,
+            key,
+            &obj.meta,
+            status,
+            len.map(|n| (RangeDecision::Full, n)),
+            streamed(obj.body),
+        ));
+    }
+
+    // Read the validators first; a range is then fetched pinned to the ETag evaluated, and
+    // evaluated again if the object changed in between.
+    for _ in 0..2 {
+        let meta = app.storage.head(key).await?;
+        let len = meta.content_length.unwrap_or(0);
+        let (status, range) = match decide(req, &meta, mode) {
+            Decision::NotModified => return Ok(not_modified(cache_control, &meta)),
+            Decision::Failed => return Ok(precondition_failed()),
+            Decision::Unsatisfiable(len) => return Ok(unsatisfiable(len)),
+            Decision::Send(status, range) => (status, range),
+        };
+        let body = if *req.method == Method::HEAD {
+            empty()
+        } else {
+            match app.storage.get_range(key, range.to_s3(), meta.etag.as_deref()).await {
+                Ok(obj) if obj.meta.etag == meta.etag => streamed(obj.body),
+                // Replaced between HEAD and GET: evaluate again against the new object.
+                Ok(_) | Err(StorageError::PreconditionFailed) => continue,
+                Err(e) => return Err(e),
+            }
+        };
+        return Ok(response::object(
+            cache_control,
+            key,
+            &meta,
+            status,
+            Some((range, len)),
+            body,
+        ));
+    }
+    Err(StorageError::Backend {
+        status: 503,
+        code: "ObjectChanging".into(),
+        message: format!("{key} changed during two consecutive reads"),
+    })
+}
