@@ -1,7 +1,7 @@
 //! Operational endpoints: `/healthz`, `/readyz` and `/metrics`.
 //!
-//! Liveness says only that the process answers; readiness proves the bucket is reachable
-//! through the mTLS client (HeadBucket) and fails as soon as shutdown begins.
+//! Liveness says only that the process answers; readiness says this pod reached the bucket
+//! through the mTLS client at least once and is not shutting down ([`crate::readiness`]).
 
 use http::{Response, StatusCode, header};
 
@@ -12,7 +12,7 @@ use crate::body::{Body, text};
 pub async fn handle(app: &App, path: &str) -> Option<Response<Body>> {
     Some(match path {
         "/healthz" => text(StatusCode::OK, "ok\n"),
-        "/readyz" => readyz(app).await,
+        "/readyz" => readyz(app),
         "/metrics" => {
             if let Some(cache) = &app.cache {
                 cache.export_gauges().await;
@@ -28,13 +28,14 @@ pub async fn handle(app: &App, path: &str) -> Option<Response<Body>> {
     })
 }
 
-async fn readyz(app: &App) -> Response<Body> {
-    if app.readiness.is_draining() {
-        return text(StatusCode::SERVICE_UNAVAILABLE, "shutting down\n");
-    }
-    match app.readiness.probe().await {
-        Ok(()) => text(StatusCode::OK, "ready\n"),
-        // The cause is logged by the probe; the body names only its class.
-        Err(e) => text(StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {}\n", e.kind())),
-    }
+/// Ready once the bucket was reached, until shutdown; the body says whether the backend is up
+/// now (the background probe's last finding), which does not change the status.
+fn readyz(app: &App) -> Response<Body> {
+    let (ready, body) = app.readiness.report();
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    text(status, body)
 }

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use crate::cache::ObjectCache;
+use crate::circuit::Circuit;
 use crate::config::{ServeConfig, Site};
 use crate::metrics::Metrics;
 use crate::readiness::Readiness;
@@ -20,24 +21,25 @@ pub struct App {
     /// How paths map to objects and what responses look like.
     pub site: Site,
     /// The object cache; `None` when turned off.
-    pub cache: Option<ObjectCache>,
+    pub cache: Option<Arc<ObjectCache>>,
     /// Whether each request is logged.
     pub access_log: bool,
     /// Whether this gateway should receive traffic.
-    pub readiness: Readiness,
+    pub readiness: Arc<Readiness>,
 }
 
 impl App {
     /// Builds the state; no connection is made yet.
     pub fn new(config: &ServeConfig) -> Arc<Self> {
         let metrics = Arc::new(Metrics::new());
-        let storage = Storage::new(&config.backend, metrics.clone(), Retries::Serve);
+        let circuit = Arc::new(Circuit::new(config.circuit, metrics.clone()));
+        let storage = Storage::new(&config.backend, metrics.clone(), Retries::Serve).with_circuit(circuit);
         Arc::new(Self {
-            readiness: Readiness::new(storage.clone(), metrics.clone()),
+            readiness: Arc::new(Readiness::new(storage.clone(), metrics.clone())),
             storage,
             metrics: metrics.clone(),
             site: config.site.clone(),
-            cache: ObjectCache::new(config.cache, metrics),
+            cache: ObjectCache::new(config.cache, metrics).map(Arc::new),
             access_log: config.access_log,
         })
     }

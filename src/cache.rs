@@ -1,4 +1,5 @@
-//! In-memory object cache: a few hot files served to many browsers without touching MinIO.
+//! In-memory object cache: a few hot files served to many browsers without touching MinIO,
+//! and kept served while MinIO is slow or down.
 //!
 //! - Bounded in **bytes** (moka weigher); objects over `--cache-max-object-bytes` stream
 //!   through uncached and are remembered as such, so they cost no wasted fetch next time.
@@ -6,24 +7,34 @@
 //!   has been seen often enough, so a freshly uploaded GIF would keep missing while colder
 //!   entries stay; for a small set of hot files, recency is the right signal.
 //! - **Coalescing**: concurrent misses of one key make one GetObject (`try_get_with`); an error
-//!   goes to every waiter and is not cached. Revalidations of one entry are coalesced the
-//!   same way.
-//! - **Freshness**: an entry is served for `--cache-ttl`, then revalidated with a conditional
-//!   GetObject (`If-None-Match`): 304 keeps it (no body transferred), 200 replaces it, 404
-//!   removes it. When revalidation fails for backend reasons, the stale copy is served for up
-//!   to `--cache-stale-if-error` past its freshness, never longer.
-//! - **Negative cache**: a 404 is remembered for `--cache-negative-ttl`.
+//!   goes to every waiter and is not cached.
+//! - **A fill budget**: bytes being read into the cache are taken from a budget
+//!   (`--cache-fill-budget`) before they are allocated; when it is spent, a miss streams
+//!   instead of filling, so concurrent fills cannot take memory beyond the settings.
+//! - **Freshness** (RFC 5861): an entry is served for `--cache-ttl`; for
+//!   `--cache-stale-while-revalidate` after that it is still served at once while **one**
+//!   background conditional GetObject (`If-None-Match`) per key revalidates it: 304 keeps it,
+//!   200 replaces it, 404 removes it. Later than that, the first request revalidates (the
+//!   others wait for the same call). When revalidation fails for backend reasons, the failure
+//!   is remembered: the stale copy is served at once for up to `--cache-stale-if-error` past
+//!   its freshness, never longer, while at most one background retry per key is in flight.
+//! - **Negative cache**: a 404 is remembered for `--cache-negative-ttl` in a map of its own,
+//!   bounded by entry count (`--cache-negative-max-entries`), so a scan of random paths cannot
+//!   evict objects.
 //!
 //! Cached bodies are `Bytes`: a hit, a range of a hit and HEAD share the one buffer.
 
-use std::sync::Arc;
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
+use bytes::BytesMut;
 use http_body_util::BodyExt;
 use moka::future::Cache;
 use moka::policy::EvictionPolicy;
+use tokio::sync::Semaphore;
 
 use crate::error::StorageError;
 use crate::metrics::Metrics;
@@ -36,12 +47,18 @@ pub struct CacheConfig {
     pub max_bytes: u64,
     /// Larger objects are streamed, not cached.
     pub max_object_bytes: u64,
+    /// Bytes that fills in progress may hold at once.
+    pub fill_budget: u64,
     /// How long an entry is served without asking the backend.
     pub ttl: Duration,
+    /// How long past its TTL an entry is served while one background request revalidates it.
+    pub stale_while_revalidate: Duration,
     /// How long past its freshness a copy may be served while the backend fails.
     pub stale_if_error: Duration,
     /// How long a 404 is remembered.
     pub negative_ttl: Duration,
+    /// Most 404s remembered.
+    pub negative_max_entries: u64,
     /// Whether a request's `Cache-Control: no-cache` forces revalidation.
     pub honor_no_cache: bool,
 }
@@ -51,9 +68,12 @@ impl Default for CacheConfig {
         Self {
             max_bytes: 256 << 20,
             max_object_bytes: 16 << 20,
+            fill_budget: 64 << 20,
             ttl: Duration::from_secs(60),
+            stale_while_revalidate: Duration::from_secs(30),
             stale_if_error: Duration::from_secs(300),
             negative_ttl: Duration::from_secs(5),
+            negative_max_entries: 10_000,
             honor_no_cache: true,
         }
     }
@@ -71,8 +91,6 @@ pub struct CachedObject {
 #[derive(Clone, Debug)]
 enum Slot {
     Object(Arc<CachedObject>),
-    /// The key does not exist.
-    Missing,
     /// Too large to cache: stream it.
     Oversize,
 }
@@ -84,6 +102,9 @@ struct Entry {
     validated: Instant,
     /// Distinguishes successive versions of an entry, so revalidations coalesce per version.
     generation: u64,
+    /// Set when a revalidation of this version failed: requests then get the stale copy at
+    /// once instead of waiting for the failing backend again.
+    failing: Arc<AtomicBool>,
 }
 
 /// The `X-Cache` value of a response.
@@ -95,9 +116,13 @@ pub enum CacheStatus {
     Miss,
     /// Confirmed or refreshed by the backend before serving.
     Revalidated,
+    /// Served from memory past its TTL while a background request revalidates it
+    /// (stale-while-revalidate).
+    Updating,
     /// Served from memory because revalidation failed (stale-if-error).
     Stale,
-    /// Not cacheable here (cache off, object too large, range on a miss): streamed.
+    /// Not cacheable here (cache off, object too large, range on a miss, fill budget spent):
+    /// streamed.
     Bypass,
 }
 
@@ -108,6 +133,7 @@ impl CacheStatus {
             CacheStatus::Hit => "HIT",
             CacheStatus::Miss => "MISS",
             CacheStatus::Revalidated => "REVALIDATED",
+            CacheStatus::Updating => "UPDATING",
             CacheStatus::Stale => "STALE",
             CacheStatus::Bypass => "BYPASS",
         }
@@ -125,10 +151,36 @@ pub enum Lookup {
     Bypass,
 }
 
+/// Why a fill produced no entry.
+#[derive(Clone, Debug)]
+enum FillError {
+    /// The key does not exist.
+    Missing,
+    /// No fill budget left: stream instead.
+    NoBudget,
+    /// Backend trouble.
+    Storage(StorageError),
+}
+
+impl From<StorageError> for FillError {
+    fn from(e: StorageError) -> Self {
+        match e {
+            StorageError::NotFound => FillError::Missing,
+            e => FillError::Storage(e),
+        }
+    }
+}
+
 /// The cache of one gateway.
 pub struct ObjectCache {
     entries: Cache<String, Entry>,
+    /// Keys known to be missing, with when that was learnt.
+    negative: Cache<String, ()>,
     revalidations: Cache<(String, u64), Entry>,
+    /// Keys with a background revalidation running: at most one each.
+    background: Mutex<HashSet<String>>,
+    /// Bytes that fills in progress may still take.
+    fill_budget: Arc<Semaphore>,
     config: CacheConfig,
     metrics: Arc<Metrics>,
     generation: AtomicU64,
@@ -143,6 +195,10 @@ impl std::fmt::Debug for ObjectCache {
 /// Bytes an entry costs besides its body (key, metadata, bookkeeping), an estimate.
 const ENTRY_OVERHEAD: u64 = 512;
 
+/// Largest fill budget, in bytes (the semaphore counts in `u32` per acquisition, and a budget
+/// beyond this is not a budget).
+const MAX_FILL_BUDGET: u64 = u32::MAX as u64;
+
 impl ObjectCache {
     /// A cache per `config`; `None` when `max_bytes` is 0.
     pub fn new(config: CacheConfig, metrics: Arc<Metrics>) -> Option<Self> {
@@ -155,13 +211,13 @@ impl ObjectCache {
             .weigher(|key: &String, entry: &Entry| {
                 let body = match &entry.slot {
                     Slot::Object(o) => o.body.len() as u64,
-                    _ => 0,
+                    Slot::Oversize => 0,
                 };
                 u32::try_from(key.len() as u64 + body + ENTRY_OVERHEAD).unwrap_or(u32::MAX)
             })
             .eviction_policy(EvictionPolicy::lru())
-            // Entries are kept past freshness for stale-if-error, then dropped by moka.
-            .time_to_live(config.ttl + config.stale_if_error.max(config.negative_ttl))
+            // Entries are kept past freshness for the stale windows, then dropped by moka.
+            .time_to_live(config.ttl + config.stale_if_error.max(config.stale_while_revalidate))
             .eviction_listener(move |_key, _value, cause| {
                 let cause = match cause {
                     moka::notification::RemovalCause::Expired => "expired",
@@ -172,13 +228,21 @@ impl ObjectCache {
                 evictions.with_label_values(&[cause]).inc();
             })
             .build();
+        let negative = Cache::builder()
+            .max_capacity(config.negative_max_entries)
+            .time_to_live(config.negative_ttl.max(Duration::from_millis(1)))
+            .build();
         let revalidations = Cache::builder()
             .max_capacity(10_000)
             .time_to_live(Duration::from_secs(1))
             .build();
+        let budget = usize::try_from(config.fill_budget.min(MAX_FILL_BUDGET)).unwrap_or(usize::MAX);
         Some(Self {
             entries,
+            negative,
             revalidations,
+            background: Mutex::new(HashSet::new()),
+            fill_budget: Arc::new(Semaphore::new(budget)),
             config,
             metrics,
             generation: AtomicU64::new(0),
@@ -195,6 +259,7 @@ impl ObjectCache {
             slot,
             validated: Instant::now(),
             generation: self.generation.fetch_add(1, Ordering::Relaxed),
+            failing: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -206,7 +271,7 @@ impl ObjectCache {
     /// # Errors
     /// Backend trouble, when no stale copy may be served instead.
     pub async fn lookup(
-        &self,
+        self: &Arc<Self>,
         storage: &Storage,
         key: &str,
         force_revalidate: bool,
@@ -223,79 +288,108 @@ impl ObjectCache {
     }
 
     async fn lookup_inner(
-        &self,
+        self: &Arc<Self>,
         storage: &Storage,
         key: &str,
         force: bool,
         fill: bool,
     ) -> Result<Lookup, StorageError> {
+        if !force && self.negative.contains_key(key) {
+            return Ok(Lookup::Missing(CacheStatus::Hit));
+        }
         if let Some(entry) = self.entries.get(key).await {
             let age = entry.validated.elapsed();
+            let fresh = age < self.config.ttl && !force;
             match &entry.slot {
-                Slot::Object(obj) if age < self.config.ttl && !force => {
-                    return Ok(Lookup::Object(obj.clone(), CacheStatus::Hit));
+                Slot::Object(obj) if fresh => return Ok(Lookup::Object(obj.clone(), CacheStatus::Hit)),
+                Slot::Oversize if fresh => return Ok(Lookup::Bypass),
+                Slot::Object(obj) if !force => {
+                    let past = age - self.config.ttl;
+                    if past < self.config.stale_while_revalidate {
+                        self.revalidate_in_background(storage, key, &entry, obj);
+                        return Ok(Lookup::Object(obj.clone(), CacheStatus::Updating));
+                    }
+                    if entry.failing.load(Ordering::Relaxed) && past < self.config.stale_if_error {
+                        // The last revalidation failed: do not wait for the backend again.
+                        self.revalidate_in_background(storage, key, &entry, obj);
+                        self.metrics.cache_stale_served.inc();
+                        return Ok(Lookup::Object(obj.clone(), CacheStatus::Stale));
+                    }
+                    return self.revalidate(storage, key, &entry, obj, age).await;
                 }
-                Slot::Missing if age < self.config.negative_ttl && !force => {
-                    return Ok(Lookup::Missing(CacheStatus::Hit));
-                }
-                Slot::Oversize if age < self.config.ttl && !force => return Ok(Lookup::Bypass),
                 Slot::Object(obj) => return self.revalidate(storage, key, &entry, obj, age).await,
-                Slot::Missing | Slot::Oversize => self.entries.invalidate(key).await,
+                Slot::Oversize => self.entries.invalidate(key).await,
             }
         }
         if !fill {
             return Ok(Lookup::Bypass);
         }
         let ran = AtomicBool::new(false);
-        let entry = self
+        let result = self
             .entries
             .try_get_with(key.to_string(), async {
                 ran.store(true, Ordering::Relaxed);
                 self.fetch(storage, key).await
             })
-            .await
-            .map_err(unshare)?;
+            .await;
         let status = if ran.load(Ordering::Relaxed) {
             CacheStatus::Miss
         } else {
             CacheStatus::Hit
         };
-        Ok(match entry.slot {
-            Slot::Object(obj) => Lookup::Object(obj, status),
-            Slot::Missing => Lookup::Missing(status),
-            Slot::Oversize => Lookup::Bypass,
-        })
-    }
-
-    /// Fetches a key whole, if it is small enough to cache.
-    async fn fetch(&self, storage: &Storage, key: &str) -> Result<Entry, StorageError> {
-        match storage.get(key).await {
-            Ok(obj) => self.read_body(obj).await,
-            Err(StorageError::NotFound) => Ok(self.entry(Slot::Missing)),
-            Err(e) => Err(e),
+        match result {
+            Ok(entry) => Ok(match entry.slot {
+                Slot::Object(obj) => Lookup::Object(obj, status),
+                Slot::Oversize => Lookup::Bypass,
+            }),
+            Err(e) => match &*e {
+                FillError::Missing => {
+                    self.negative.insert(key.to_string(), ()).await;
+                    Ok(Lookup::Missing(status))
+                }
+                FillError::NoBudget => Ok(Lookup::Bypass),
+                FillError::Storage(e) => Err(e.clone()),
+            },
         }
     }
 
-    async fn read_body(&self, obj: crate::storage::Object) -> Result<Entry, StorageError> {
+    /// Fetches a key whole, if it is small enough to cache and the fill budget allows.
+    async fn fetch(&self, storage: &Storage, key: &str) -> Result<Entry, FillError> {
+        let obj = storage.get(key).await?;
+        self.read_body(obj).await
+    }
+
+    async fn read_body(&self, obj: crate::storage::Object) -> Result<Entry, FillError> {
         let len = obj.meta.content_length.unwrap_or(u64::MAX);
         if len > self.config.max_object_bytes {
             // Dropping the body closes that backend connection; the caller streams instead,
             // and the oversize marker spares the next requests this wasted start.
             return Ok(self.entry(Slot::Oversize));
         }
+        // Take the bytes from the budget before allocating them; the permit is returned when
+        // the fill ends (the buffer then belongs to the cache, bounded by --cache-max-bytes).
+        let permits = u32::try_from(len).unwrap_or(u32::MAX);
+        let Ok(_permit) = self.fill_budget.clone().try_acquire_many_owned(permits) else {
+            self.metrics.cache_fills_bypassed.inc();
+            return Err(FillError::NoBudget);
+        };
         let mut buf = BytesMut::with_capacity(usize::try_from(len).unwrap_or(0));
         let mut body = obj.body;
         while let Some(frame) = body.frame().await {
-            let frame = frame.map_err(|e| StorageError::Unreachable(format!("reading the object body: {e}")))?;
+            let frame = frame
+                .map_err(|e| FillError::Storage(StorageError::Unreachable(format!("reading the object body: {e}"))))?;
             if let Ok(data) = frame.into_data() {
+                if (buf.len() + data.len()) as u64 > len {
+                    break;
+                }
                 buf.extend_from_slice(&data);
             }
         }
         if buf.len() as u64 != len {
-            return Err(StorageError::BadResponse(format!(
-                "object body was {} bytes, Content-Length said {len}",
+            return Err(FillError::Storage(StorageError::BadResponse(format!(
+                "object body did not match its Content-Length {len} (got {} bytes or more)",
                 buf.len()
-            )));
+            ))));
         }
         Ok(self.entry(Slot::Object(Arc::new(CachedObject {
             meta: obj.meta,
@@ -303,8 +397,86 @@ impl ObjectCache {
         }))))
     }
 
-    /// Asks the backend whether a stale entry is still current; serves it stale if the backend
-    /// fails and the stale window allows.
+    /// One conditional GetObject for `obj`: the entry that replaces it, or why not.
+    async fn refresh(&self, storage: &Storage, key: &str, obj: &Arc<CachedObject>) -> Result<Entry, FillError> {
+        let etag = obj.meta.etag.as_deref();
+        let outcome = match storage.get_if_none_match(key, etag).await {
+            Err(StorageError::NotModified) => Ok(("not_modified", self.entry(Slot::Object(obj.clone())))),
+            Ok(new) => self.read_body(new).await.map(|e| ("modified", e)),
+            Err(e) => Err(FillError::from(e)),
+        };
+        let label = match &outcome {
+            Ok((l, _)) => l,
+            Err(FillError::Missing) => "deleted",
+            Err(_) => "error",
+        };
+        self.metrics.cache_revalidations.with_label_values(&[label]).inc();
+        let (_, fresh) = outcome?;
+        self.entries.insert(key.to_string(), fresh.clone()).await;
+        Ok(fresh)
+    }
+
+    /// What a failed refresh leaves: a deleted key moves to the negative cache, a fill that
+    /// found no budget drops the entry (the next request streams); backend trouble marks the
+    /// entry as failing.
+    async fn refresh_failed(&self, key: &str, entry: &Entry, e: &FillError) {
+        match e {
+            FillError::Missing => {
+                self.entries.invalidate(key).await;
+                self.negative.insert(key.to_string(), ()).await;
+            }
+            FillError::NoBudget => self.entries.invalidate(key).await,
+            FillError::Storage(e) => {
+                if !entry.failing.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(key = %key.escape_debug(), error = %e, "revalidation failed; serving the stale copy");
+                }
+            }
+        }
+    }
+
+    /// Starts one background revalidation of `key`, unless one is running.
+    fn revalidate_in_background(
+        self: &Arc<Self>,
+        storage: &Storage,
+        key: &str,
+        entry: &Entry,
+        obj: &Arc<CachedObject>,
+    ) {
+        {
+            let mut running = self.background.lock().unwrap_or_else(|p| p.into_inner());
+            if !running.insert(key.to_string()) {
+                return;
+            }
+        }
+        let (cache, storage, key, entry, obj) = (
+            self.clone(),
+            storage.clone(),
+            key.to_string(),
+            entry.clone(),
+            obj.clone(),
+        );
+        tokio::spawn(async move {
+            /// Takes the key out of the running set however the task ends.
+            struct Running<'a>(&'a ObjectCache, &'a str);
+            impl Drop for Running<'_> {
+                fn drop(&mut self) {
+                    self.0
+                        .background
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .remove(self.1);
+                }
+            }
+            let _running = Running(&cache, &key);
+            if let Err(e) = cache.refresh(&storage, &key, &obj).await {
+                cache.refresh_failed(&key, &entry, &e).await;
+            }
+        });
+    }
+
+    /// Asks the backend whether a stale entry is still current, the request waiting for the
+    /// answer (coalesced with concurrent requests); serves it stale if the backend fails and
+    /// the stale window allows.
     async fn revalidate(
         &self,
         storage: &Storage,
@@ -316,52 +488,46 @@ impl ObjectCache {
         let result = self
             .revalidations
             .try_get_with((key.to_string(), entry.generation), async {
-                let etag = obj.meta.etag.as_deref();
-                let outcome = match storage.get_if_none_match(key, etag).await {
-                    Err(StorageError::NotModified) => Ok(("not_modified", self.entry(Slot::Object(obj.clone())))),
-                    Ok(new) => self.read_body(new).await.map(|e| ("modified", e)),
-                    Err(StorageError::NotFound) => Ok(("deleted", self.entry(Slot::Missing))),
-                    Err(e) => Err(e),
-                };
-                let label = outcome.as_ref().map_or("error", |(l, _)| *l);
-                self.metrics.cache_revalidations.with_label_values(&[label]).inc();
-                let (_, fresh) = outcome?;
-                self.entries.insert(key.to_string(), fresh.clone()).await;
-                Ok::<_, StorageError>(fresh)
+                let r = self.refresh(storage, key, obj).await;
+                if let Err(e) = &r {
+                    self.refresh_failed(key, entry, e).await;
+                }
+                r
             })
             .await;
         match result {
             Ok(fresh) => Ok(match fresh.slot {
                 Slot::Object(o) => Lookup::Object(o, CacheStatus::Revalidated),
-                Slot::Missing => Lookup::Missing(CacheStatus::Revalidated),
                 Slot::Oversize => Lookup::Bypass,
             }),
-            Err(e) => {
-                let stale_for = age.saturating_sub(self.config.ttl);
-                if e.is_transient() && stale_for < self.config.stale_if_error {
-                    tracing::warn!(%key, error = %e, stale_for = ?stale_for, "revalidation failed; serving the stale copy");
-                    self.metrics.cache_stale_served.inc();
-                    Ok(Lookup::Object(obj.clone(), CacheStatus::Stale))
-                } else {
-                    Err(unshare(e))
+            Err(e) => match &*e {
+                FillError::Missing => Ok(Lookup::Missing(CacheStatus::Revalidated)),
+                FillError::NoBudget => Ok(Lookup::Bypass),
+                FillError::Storage(e) => {
+                    let stale_for = age.saturating_sub(self.config.ttl);
+                    if e.is_transient() && stale_for < self.config.stale_if_error {
+                        self.metrics.cache_stale_served.inc();
+                        Ok(Lookup::Object(obj.clone(), CacheStatus::Stale))
+                    } else {
+                        Err(e.clone())
+                    }
                 }
-            }
+            },
         }
     }
 
     /// Updates the size gauges (moka counts lazily) before `/metrics` is rendered.
     pub async fn export_gauges(&self) {
         self.entries.run_pending_tasks().await;
+        self.negative.run_pending_tasks().await;
         self.metrics
             .cache_entries
             .set(i64::try_from(self.entries.entry_count()).unwrap_or(i64::MAX));
         self.metrics
             .cache_bytes
             .set(i64::try_from(self.entries.weighted_size()).unwrap_or(i64::MAX));
+        self.metrics
+            .cache_negative_entries
+            .set(i64::try_from(self.negative.entry_count()).unwrap_or(i64::MAX));
     }
-}
-
-/// moka hands every waiter the same `Arc` of the error; give each its own copy.
-fn unshare(e: Arc<StorageError>) -> StorageError {
-    Arc::try_unwrap(e).unwrap_or_else(|shared| (*shared).clone())
 }

@@ -188,9 +188,30 @@ pub struct ServeArgs {
     #[arg(long, env = "GATEWAY_CACHE_STALE_IF_ERROR", default_value = "300s", value_parser = parse_duration, value_name = "DURATION")]
     pub cache_stale_if_error: Duration,
 
+    /// How long past its TTL a cached copy is served at once while one background request
+    /// revalidates it (RFC 5861); 0 makes the first request past the TTL wait for revalidation.
+    #[arg(long, env = "GATEWAY_CACHE_STALE_WHILE_REVALIDATE", default_value = "30s", value_parser = parse_duration, value_name = "DURATION")]
+    pub cache_stale_while_revalidate: Duration,
+
     /// How long a missing key (404) is remembered.
     #[arg(long, env = "GATEWAY_CACHE_NEGATIVE_TTL", default_value = "5s", value_parser = parse_duration, value_name = "DURATION")]
     pub cache_negative_ttl: Duration,
+
+    /// Most missing keys remembered at once (kept apart from the objects, so a scan of random
+    /// paths cannot evict them).
+    #[arg(
+        long,
+        env = "GATEWAY_CACHE_NEGATIVE_MAX_ENTRIES",
+        default_value_t = 10_000,
+        value_name = "COUNT"
+    )]
+    pub cache_negative_max_entries: u64,
+
+    /// Memory for objects being read into the cache at once; when it is spent, further misses
+    /// stream instead of filling. Default: a quarter of --cache-max-bytes, at least
+    /// --cache-max-object-bytes.
+    #[arg(long, env = "GATEWAY_CACHE_FILL_BUDGET", value_name = "SIZE")]
+    pub cache_fill_budget: Option<bytesize::ByteSize>,
 
     /// Whether a request's `Cache-Control: no-cache` forces revalidation with the backend.
     #[arg(long, env = "GATEWAY_CACHE_HONOR_NO_CACHE", default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
@@ -215,10 +236,37 @@ pub struct ServeArgs {
     #[arg(long, env = "GATEWAY_SHUTDOWN_GRACE", default_value = "30s", value_parser = parse_duration, value_name = "DURATION")]
     pub shutdown_grace: Duration,
 
-    /// Time a client has to send a request's headers; slower clients are disconnected (slow-loris).
-    /// It also closes keep-alive connections left idle this long.
+    /// Time a client has to send a request's headers, the first one included: a connection that
+    /// sends nothing this long is closed (slow-loris, idle sockets).
     #[arg(long, env = "GATEWAY_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
     pub header_read_timeout: Duration,
+
+    /// A keep-alive connection (HTTP/1 or HTTP/2) with no request in flight that sends nothing
+    /// for this long is closed.
+    #[arg(long, env = "GATEWAY_IDLE_TIMEOUT", default_value = "30s", value_parser = parse_duration, value_name = "DURATION")]
+    pub idle_timeout: Duration,
+
+    /// Most concurrent HTTP/2 streams (requests) per client connection.
+    #[arg(long, env = "GATEWAY_HTTP2_MAX_STREAMS", default_value_t = 128, value_parser = clap::value_parser!(u32).range(1..))]
+    pub http2_max_streams: u32,
+
+    /// How often a background HeadBucket checks the backend (gateway_backend_up, /readyz body).
+    #[arg(long, env = "GATEWAY_BACKEND_PROBE_INTERVAL", default_value = "5s", value_parser = parse_duration, value_name = "DURATION")]
+    pub backend_probe_interval: Duration,
+
+    /// Consecutive backend failures (unreachable, timeout, 5xx) that open the circuit breaker:
+    /// requests that need the backend then get 503 with Retry-After at once. 0 turns it off.
+    #[arg(
+        long,
+        env = "GATEWAY_CIRCUIT_BREAKER_FAILURES",
+        default_value_t = 5,
+        value_name = "COUNT"
+    )]
+    pub circuit_breaker_failures: u32,
+
+    /// How long the circuit stays open before one request is let through to try the backend.
+    #[arg(long, env = "GATEWAY_CIRCUIT_BREAKER_OPEN", default_value = "5s", value_parser = parse_duration, value_name = "DURATION")]
+    pub circuit_breaker_open: Duration,
 
     /// Most client connections open at once; more wait in the kernel's accept queue.
     #[arg(long, env = "GATEWAY_MAX_CONNECTIONS", default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..))]

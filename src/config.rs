@@ -33,6 +33,10 @@ pub struct ServeConfig {
     pub access_log: bool,
     /// How often the TLS files are checked for changes.
     pub tls_reload_interval: Duration,
+    /// How often the background probe checks the backend.
+    pub backend_probe_interval: Duration,
+    /// When the circuit breaker opens.
+    pub circuit: crate::circuit::CircuitConfig,
     /// The bucket.
     pub backend: BackendConfig,
 }
@@ -40,17 +44,23 @@ pub struct ServeConfig {
 /// Limits on client connections.
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
-    /// Time to receive a request's headers.
+    /// Time to receive a request's headers, the first one included.
     pub header_read_timeout: Duration,
+    /// Time a keep-alive connection may stay silent with no request in flight.
+    pub idle_timeout: Duration,
     /// Most connections open at once.
     pub max_connections: usize,
+    /// Most concurrent HTTP/2 streams per connection.
+    pub http2_max_streams: u32,
 }
 
 impl Default for Limits {
     fn default() -> Self {
         Self {
             header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(30),
             max_connections: 10_000,
+            http2_max_streams: 128,
         }
     }
 }
@@ -170,22 +180,30 @@ impl ServeConfig {
             admin_listen: admin_address(listen, &args.admin_listen)?,
             shutdown_delay: args.shutdown_delay,
             limits: Limits {
-                header_read_timeout: if args.header_read_timeout.is_zero() {
-                    return Err(ConfigError::new("--header-read-timeout", "must be greater than 0"));
-                } else {
-                    args.header_read_timeout
-                },
+                header_read_timeout: positive("--header-read-timeout", args.header_read_timeout)?,
+                idle_timeout: positive("--idle-timeout", args.idle_timeout)?,
                 max_connections: args.max_connections as usize,
+                http2_max_streams: args.http2_max_streams,
             },
             access_log: args.access_log,
-            tls_reload_interval: if args.tls_reload_interval.is_zero() {
-                return Err(ConfigError::new("--tls-reload-interval", "must be greater than 0"));
-            } else {
-                args.tls_reload_interval
+            tls_reload_interval: positive("--tls-reload-interval", args.tls_reload_interval)?,
+            backend_probe_interval: positive("--backend-probe-interval", args.backend_probe_interval)?,
+            circuit: crate::circuit::CircuitConfig {
+                failures: args.circuit_breaker_failures,
+                open_for: positive("--circuit-breaker-open", args.circuit_breaker_open)?,
             },
             shutdown_grace: args.shutdown_grace,
             backend: BackendConfig::from_args(&args.backend)?,
         })
+    }
+}
+
+/// `d`, unless it is zero.
+fn positive(flag: &'static str, d: Duration) -> Result<Duration, ConfigError> {
+    if d.is_zero() {
+        Err(ConfigError::new(flag, "must be greater than 0"))
+    } else {
+        Ok(d)
     }
 }
 
@@ -213,12 +231,34 @@ fn cache_config(args: &ServeArgs) -> Result<crate::cache::CacheConfig, ConfigErr
             "must be greater than 0 (use --cache-max-bytes 0 to turn the cache off)",
         ));
     }
+    let fill_budget = match args.cache_fill_budget {
+        Some(b) if b.as_u64() < max_object_bytes => {
+            return Err(ConfigError::new(
+                "--cache-fill-budget",
+                format!(
+                    "{b} is smaller than --cache-max-object-bytes {}: such objects could never be cached",
+                    args.cache_max_object_bytes
+                ),
+            ));
+        }
+        Some(b) => b.as_u64(),
+        None => (max_bytes / 4).max(max_object_bytes),
+    };
+    if args.cache_negative_max_entries == 0 {
+        return Err(ConfigError::new(
+            "--cache-negative-max-entries",
+            "must be greater than 0 (use --cache-negative-ttl to shorten how long 404s are kept)",
+        ));
+    }
     Ok(crate::cache::CacheConfig {
         max_bytes,
         max_object_bytes,
+        fill_budget,
         ttl: args.cache_ttl,
+        stale_while_revalidate: args.cache_stale_while_revalidate,
         stale_if_error: args.cache_stale_if_error,
         negative_ttl: args.cache_negative_ttl,
+        negative_max_entries: args.cache_negative_max_entries,
         honor_no_cache: args.cache_honor_no_cache,
     })
 }

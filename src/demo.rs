@@ -173,6 +173,8 @@ async fn serve(
         limits: crate::config::Limits::default(),
         access_log: true,
         tls_reload_interval: Duration::from_secs(10),
+        backend_probe_interval: Duration::from_secs(5),
+        circuit: crate::circuit::CircuitConfig::default(),
         shutdown_grace: Duration::from_secs(5),
         backend,
     };

@@ -78,18 +78,25 @@ pub enum StorageError {
     /// The request could not be built (a bug or an invalid key).
     #[error("request could not be built: {0}")]
     Internal(String),
+    /// Not sent: the backend has been failing and the circuit breaker is open.
+    #[error("backend failing; not asked again for {retry_after:.0?} (circuit open)")]
+    CircuitOpen {
+        /// When the next call may go through.
+        retry_after: std::time::Duration,
+    },
 }
 
 impl StorageError {
     /// The status a client of the gateway gets for this failure.
     ///
-    /// `ready` is whether the last readiness probe reached the bucket: an unreachable backend is
-    /// 503 while the gateway is known to be unready (retry later), 502 otherwise.
-    pub fn status(&self, ready: bool) -> StatusCode {
+    /// `backend_up` is whether the backend is believed up (`gateway_backend_up`): an unreachable
+    /// backend is 503 while it is known to be down (retry later), 502 when the failure is news.
+    pub fn status(&self, backend_up: bool) -> StatusCode {
         match self {
             StorageError::NotFound => StatusCode::NOT_FOUND,
             StorageError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
-            StorageError::Unreachable(_) if !ready => StatusCode::SERVICE_UNAVAILABLE,
+            StorageError::Unreachable(_) if !backend_up => StatusCode::SERVICE_UNAVAILABLE,
+            StorageError::CircuitOpen { .. } => StatusCode::SERVICE_UNAVAILABLE,
             StorageError::Backend { status: 503, .. } => StatusCode::SERVICE_UNAVAILABLE,
             StorageError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             StorageError::NotModified => StatusCode::NOT_MODIFIED,
@@ -102,7 +109,10 @@ impl StorageError {
     /// as opposed to a configuration error that retrying only hides.
     pub fn is_transient(&self) -> bool {
         match self {
-            StorageError::Unreachable(_) | StorageError::Timeout(_) | StorageError::BadResponse(_) => true,
+            StorageError::Unreachable(_)
+            | StorageError::Timeout(_)
+            | StorageError::BadResponse(_)
+            | StorageError::CircuitOpen { .. } => true,
             StorageError::Backend { status, .. } => *status >= 500,
             _ => false,
         }
@@ -122,6 +132,7 @@ impl StorageError {
             StorageError::PreconditionFailed => "precondition_failed",
             StorageError::NotModified => "not_modified",
             StorageError::Internal(_) => "internal",
+            StorageError::CircuitOpen { .. } => "circuit_open",
         }
     }
 }

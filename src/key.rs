@@ -1,8 +1,9 @@
 //! From a request path to an object key.
 //!
 //! The path is percent-decoded once (so `%20`, `%2F`, parentheses and Unicode reach the key
-//! S3 stores, and `+` stays a literal plus), then checked: a key with a NUL, invalid UTF-8, or a
-//! `.`/`..` segment is refused, so no request can name something outside the served bucket.
+//! S3 stores, and `+` stays a literal plus), then checked: a key with a control character (NUL,
+//! newline, ...), invalid UTF-8, or a `.`/`..` segment is refused, so no request can name
+//! something outside the served bucket or forge a log line.
 //! Paths ending in `/` name the index document of that "directory".
 
 use percent_encoding::percent_decode_str;
@@ -13,9 +14,10 @@ pub enum BadKey {
     /// Percent-decoding produced bytes that are not UTF-8.
     #[error("path is not valid UTF-8 after percent-decoding")]
     InvalidUtf8,
-    /// The path holds a NUL byte.
-    #[error("path contains a NUL byte")]
-    Nul,
+    /// The path holds a control character (NUL, newline, DEL, ...): no legitimate key has one,
+    /// and one in a log line could forge another.
+    #[error("path contains a control character")]
+    Control,
     /// The path holds a `.` or `..` segment.
     #[error("path contains a '.' or '..' segment")]
     DotSegment,
@@ -34,8 +36,8 @@ pub const MAX_KEY_BYTES: usize = 1024;
 pub fn object_key(path: &str, index: &str) -> Result<String, BadKey> {
     let raw = path.strip_prefix('/').unwrap_or(path);
     let decoded = percent_decode_str(raw).decode_utf8().map_err(|_| BadKey::InvalidUtf8)?;
-    if decoded.contains('\0') {
-        return Err(BadKey::Nul);
+    if decoded.chars().any(char::is_control) {
+        return Err(BadKey::Control);
     }
     if decoded.split('/').any(|seg| seg == "." || seg == "..") {
         return Err(BadKey::DotSegment);
@@ -79,7 +81,9 @@ mod tests {
         assert_eq!(object_key("/../x", "i"), Err(BadKey::DotSegment));
         assert_eq!(object_key("/a/%2E%2E/x", "i"), Err(BadKey::DotSegment));
         assert_eq!(object_key("/a/./x", "i"), Err(BadKey::DotSegment));
-        assert_eq!(object_key("/a%00b", "i"), Err(BadKey::Nul));
+        assert_eq!(object_key("/a%00b", "i"), Err(BadKey::Control));
+        assert_eq!(object_key("/a%0Ab", "i"), Err(BadKey::Control));
+        assert_eq!(object_key("/a%7Fb", "i"), Err(BadKey::Control));
         assert_eq!(object_key("/%FF", "i"), Err(BadKey::InvalidUtf8));
         assert_eq!(object_key(&format!("/{}", "k".repeat(1025)), "i"), Err(BadKey::TooLong));
     }

@@ -42,9 +42,11 @@ pub mod backend;
 pub(crate) mod body;
 pub mod cache;
 pub mod certs;
+pub mod circuit;
 pub mod cli;
 pub(crate) mod conditional;
 pub mod config;
+pub(crate) mod conn;
 pub(crate) mod content_type;
 pub(crate) mod cors;
 #[cfg(feature = "demo")]

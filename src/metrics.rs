@@ -27,7 +27,7 @@ pub struct Metrics {
     pub http_duration: HistogramVec,
     /// `gateway_http_requests_in_flight`.
     pub http_in_flight: IntGauge,
-    /// `gateway_http_response_bytes_total`: Content-Length of the responses sent (bodies only).
+    /// `gateway_http_response_bytes_total`: body bytes sent, counted as they go out.
     pub http_response_bytes: IntCounter,
     /// `gateway_http_connections_open`: client connections open now.
     pub http_connections_open: IntGauge,
@@ -35,13 +35,27 @@ pub struct Metrics {
     pub s3_requests: IntCounterVec,
     /// `gateway_s3_request_duration_seconds{operation}`: until the backend's response head.
     pub s3_duration: HistogramVec,
-    /// `gateway_ready`: 1 when the last readiness probe reached the backend.
+    /// `gateway_ready`: 1 when `/readyz` answers 200 (the bucket was reached once; not draining).
     pub ready: IntGauge,
+    /// `gateway_backend_up`: 1 while the backend answers (background probe and calls).
+    pub backend_up: IntGauge,
+    /// `gateway_backend_circuit_open`: 1 while the circuit breaker refuses backend calls.
+    pub backend_circuit_open: IntGauge,
+    /// `gateway_backend_circuit_opened_total`: times the circuit breaker opened.
+    pub backend_circuit_opened: IntCounter,
+    /// `gateway_http_responses_total{outcome}`: response bodies by how they ended: `complete`,
+    /// `aborted` (the client went away), `error` (the backend failed mid-body).
+    pub http_responses: IntCounterVec,
+    /// `gateway_cache_fills_bypassed_total`: cacheable misses streamed uncached because the
+    /// fill memory budget was spent.
+    pub cache_fills_bypassed: IntCounter,
+    /// `gateway_cache_negative_entries`: missing keys remembered.
+    pub cache_negative_entries: IntGauge,
     /// `gateway_tls_client_cert_expiry_timestamp_seconds`: not-after of the client certificate in use.
     pub tls_client_cert_expiry: IntGauge,
     /// `gateway_tls_reloads_total{file, outcome}`: file `identity` or `ca`; outcome `ok` or `rejected`.
     pub tls_reloads: IntCounterVec,
-    /// `gateway_cache_requests_total{result}`: HIT, MISS, REVALIDATED, STALE, BYPASS, ERROR.
+    /// `gateway_cache_requests_total{result}`: HIT, MISS, REVALIDATED, UPDATING, STALE, BYPASS, ERROR.
     pub cache_requests: IntCounterVec,
     /// `gateway_cache_revalidations_total{outcome}`: not_modified, modified, deleted, error.
     pub cache_revalidations: IntCounterVec,
@@ -83,7 +97,7 @@ impl Metrics {
             IntGauge::new("gateway_http_requests_in_flight", "HTTP requests being answered.").expect("valid metric");
         let http_response_bytes = IntCounter::new(
             "gateway_http_response_bytes_total",
-            "Bytes of response bodies sent (their Content-Length).",
+            "Bytes of response bodies sent, counted as they go out (aborted downloads count what was sent).",
         )
         .expect("valid metric");
         let http_connections_open =
@@ -105,8 +119,44 @@ impl Metrics {
             &["operation"],
         )
         .expect("valid metric");
-        let ready = IntGauge::new("gateway_ready", "1 when the backend answered the last readiness probe.")
-            .expect("valid metric");
+        let ready = IntGauge::new(
+            "gateway_ready",
+            "1 when /readyz answers 200: the bucket was reached at least once and shutdown has not begun.",
+        )
+        .expect("valid metric");
+        let backend_up = IntGauge::new(
+            "gateway_backend_up",
+            "1 while the backend answers (background probe and requests), 0 while it does not.",
+        )
+        .expect("valid metric");
+        let backend_circuit_open = IntGauge::new(
+            "gateway_backend_circuit_open",
+            "1 while the circuit breaker answers 503 instead of calling the failing backend.",
+        )
+        .expect("valid metric");
+        let backend_circuit_opened = IntCounter::new(
+            "gateway_backend_circuit_opened_total",
+            "Times the circuit breaker opened after consecutive backend failures.",
+        )
+        .expect("valid metric");
+        let http_responses = IntCounterVec::new(
+            Opts::new(
+                "gateway_http_responses_total",
+                "Responses by how their body ended: complete, aborted (client gone), error (backend failed mid-body).",
+            ),
+            &["outcome"],
+        )
+        .expect("valid metric");
+        let cache_fills_bypassed = IntCounter::new(
+            "gateway_cache_fills_bypassed_total",
+            "Cacheable misses streamed uncached because the fill memory budget was spent.",
+        )
+        .expect("valid metric");
+        let cache_negative_entries = IntGauge::new(
+            "gateway_cache_negative_entries",
+            "Missing keys remembered by the negative cache.",
+        )
+        .expect("valid metric");
         let tls_client_cert_expiry = IntGauge::new(
             "gateway_tls_client_cert_expiry_timestamp_seconds",
             "Not-after time of the client certificate presented to the backend, in Unix seconds.",
@@ -162,11 +212,14 @@ impl Metrics {
         for cause in ["size", "expired", "replaced", "explicit"] {
             cache_evictions.with_label_values(&[cause]);
         }
-        for result in ["HIT", "MISS", "REVALIDATED", "STALE", "BYPASS", "ERROR"] {
+        for result in ["HIT", "MISS", "REVALIDATED", "UPDATING", "STALE", "BYPASS", "ERROR"] {
             cache_requests.with_label_values(&[result]);
         }
         for outcome in ["not_modified", "modified", "deleted", "error"] {
             cache_revalidations.with_label_values(&[outcome]);
+        }
+        for outcome in ["complete", "aborted", "error"] {
+            http_responses.with_label_values(&[outcome]);
         }
         for file in ["identity", "ca"] {
             for outcome in ["ok", "rejected"] {
@@ -183,6 +236,12 @@ impl Metrics {
             Box::new(s3_requests.clone()),
             Box::new(s3_duration.clone()),
             Box::new(ready.clone()),
+            Box::new(backend_up.clone()),
+            Box::new(backend_circuit_open.clone()),
+            Box::new(backend_circuit_opened.clone()),
+            Box::new(http_responses.clone()),
+            Box::new(cache_fills_bypassed.clone()),
+            Box::new(cache_negative_entries.clone()),
             Box::new(build_info),
             Box::new(tls_client_cert_expiry.clone()),
             Box::new(tls_reloads.clone()),
@@ -206,6 +265,12 @@ impl Metrics {
             s3_requests,
             s3_duration,
             ready,
+            backend_up,
+            backend_circuit_open,
+            backend_circuit_opened,
+            http_responses,
+            cache_fills_bypassed,
+            cache_negative_entries,
             tls_client_cert_expiry,
             tls_reloads,
             cache_requests,

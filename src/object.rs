@@ -8,7 +8,7 @@
 //! a ranged GetObject for exactly the bytes sent, pinned to the ETag that was evaluated. What
 //! a missing key gets instead is [`crate::fallback`]'s policy.
 
-use http::{HeaderMap, Method, Response, StatusCode, header};
+use http::{HeaderMap, HeaderValue, Method, Response, StatusCode, header};
 
 use crate::app::App;
 use crate::body::{Body, empty, full, streamed, text};
@@ -71,15 +71,22 @@ async fn not_found(app: &App, req: &ObjectRequest<'_>, rel: &str) -> Result<Resp
     Ok(text(StatusCode::NOT_FOUND, "not found\n"))
 }
 
-/// Answers a backend failure with its honest status; the cause goes to the log only.
+/// Answers a backend failure with its honest status; the cause goes to the log only. An open
+/// circuit says when to try again (`Retry-After`).
 fn backend_failure(app: &App, key: &str, e: &StorageError) -> Response<Body> {
-    let status = e.status(app.readiness.is_ready());
+    let status = e.status(app.readiness.backend_up());
     if status == StatusCode::NOT_FOUND {
         return text(status, "not found\n");
     }
-    tracing::warn!(%key, status = status.as_u16(), error = %e, "backend request failed");
+    tracing::warn!(key = %key.escape_debug(), status = status.as_u16(), error = %e, "backend request failed");
     let reason = status.canonical_reason().unwrap_or("error").to_ascii_lowercase();
-    text(status, format!("{reason}\n"))
+    let mut resp = text(status, format!("{reason}\n"));
+    if let StorageError::CircuitOpen { retry_after } = e {
+        let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+    }
+    resp
 }
 
 /// What a request gets, given the object's metadata.

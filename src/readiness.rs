@@ -1,8 +1,13 @@
-//! Readiness: whether this gateway should receive traffic, and the probe that decides it.
+//! Readiness, and the background probe that keeps the backend's state current.
 //!
-//! The probe is a signed HeadBucket through the mTLS client, bounded by [`PROBE_TIMEOUT`]; its
-//! result goes to the `gateway_ready` gauge. Shutdown makes readiness fail at once, so load
-//! balancers stop sending traffic before the listeners close.
+//! `/readyz` answers 200 once this process has reached the bucket at least once, and 503
+//! before that and from the moment shutdown begins. A later backend outage does **not** fail
+//! it: the backend is shared by every gateway pod, so failing readiness on it would take every
+//! pod out of the Service at once and turn a backend outage into a total one, cached objects
+//! included. What readiness proves is this pod's own part: its endpoint, certificate and
+//! credentials worked. The backend's current state is the `gateway_backend_up` gauge and a line
+//! of the `/readyz` body, kept current by one background probe (a signed HeadBucket through the
+//! mTLS client, at most one per `--backend-probe-interval` however often `/readyz` is asked).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -12,7 +17,7 @@ use crate::error::StorageError;
 use crate::metrics::Metrics;
 use crate::storage::Storage;
 
-/// Upper bound on how long a readiness probe waits for the backend.
+/// Upper bound on how long one probe waits for the backend.
 pub const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// The readiness of one gateway.
@@ -20,8 +25,12 @@ pub const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
 pub struct Readiness {
     storage: Storage,
     metrics: Arc<Metrics>,
+    /// Set by the first probe that reaches the bucket; never cleared.
+    reached: AtomicBool,
     /// Set when shutdown begins.
     draining: AtomicBool,
+    /// The last probe's failure, for the `/readyz` body (its class only).
+    last_error: std::sync::Mutex<Option<&'static str>>,
 }
 
 impl Readiness {
@@ -30,19 +39,27 @@ impl Readiness {
         Self {
             storage,
             metrics,
+            reached: AtomicBool::new(false),
             draining: AtomicBool::new(false),
+            last_error: std::sync::Mutex::new(None),
         }
     }
 
-    /// Whether the last probe reached the bucket (kept in the `gateway_ready` gauge); decides
-    /// 502 vs 503 for an unreachable backend.
+    /// Whether `/readyz` answers 200.
     pub fn is_ready(&self) -> bool {
-        self.metrics.ready.get() == 1
+        self.reached.load(Ordering::Relaxed) && !self.is_draining()
+    }
+
+    /// Whether the backend is believed up (`gateway_backend_up`); decides 503 vs 502 for an
+    /// unreachable backend.
+    pub fn backend_up(&self) -> bool {
+        self.metrics.backend_up.get() == 1
     }
 
     /// Marks the gateway as shutting down.
     pub fn start_draining(&self) {
         self.draining.store(true, Ordering::Relaxed);
+        self.metrics.ready.set(0);
     }
 
     /// Whether shutdown has begun.
@@ -50,9 +67,33 @@ impl Readiness {
         self.draining.load(Ordering::Relaxed)
     }
 
+    /// The `/readyz` answer: whether ready, and a body naming the backend's state.
+    pub fn report(&self) -> (bool, String) {
+        let backend = if self.backend_up() {
+            "backend: up".to_string()
+        } else {
+            let cause = self
+                .last_error
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .unwrap_or("unknown");
+            format!("backend: down ({cause})")
+        };
+        if self.is_draining() {
+            (false, format!("shutting down\n{backend}\n"))
+        } else if self.is_ready() {
+            (true, format!("ready\n{backend}\n"))
+        } else {
+            (
+                false,
+                format!("not ready: the bucket has not been reached yet\n{backend}\n"),
+            )
+        }
+    }
+
     /// Probes the bucket (HeadBucket through the mTLS client) and records the result.
     ///
-    /// A bucket that does not exist yet still counts as ready: the backend answered a signed
+    /// A bucket that does not exist yet still counts as reached: the backend answered a signed
     /// request over mTLS, so this pod's endpoint, certificates and keys are right, and the
     /// missing bucket is shared by every pod alike. Kubernetes installs depend on it: the
     /// chart's seed job creates the bucket after `helm install --wait` has waited for ready pods.
@@ -71,18 +112,47 @@ impl Readiness {
                 Ok(())
             }
             Ok(r) => r,
-            Err(_) => Err(StorageError::Timeout(format!(
-                "HeadBucket took longer than {PROBE_TIMEOUT:?}"
-            ))),
+            Err(_) => {
+                let e = StorageError::Timeout(format!("HeadBucket took longer than {PROBE_TIMEOUT:?}"));
+                if let Some(circuit) = self.storage.circuit() {
+                    circuit.record(crate::circuit::Health::Failed);
+                }
+                Err(e)
+            }
         };
-        let ok = result.is_ok();
-        if self.is_ready() != ok || !ok {
-            match &result {
-                Ok(()) => tracing::info!(bucket, "bucket reachable: ready"),
-                Err(e) => tracing::warn!(bucket, error = %e, "bucket not reachable: not ready"),
+        let was_up = self.backend_up();
+        match &result {
+            Ok(()) => {
+                self.metrics.backend_up.set(1);
+                if !self.reached.swap(true, Ordering::Relaxed) {
+                    tracing::info!(bucket, "bucket reachable: ready");
+                } else if !was_up {
+                    tracing::info!(bucket, "backend answers again");
+                }
+            }
+            Err(e) => {
+                self.metrics.backend_up.set(0);
+                let reached = self.reached.load(Ordering::Relaxed);
+                if was_up || !reached {
+                    let what = if reached {
+                        "backend down: serving what the cache holds; /readyz stays 200"
+                    } else {
+                        "bucket not reachable: not ready"
+                    };
+                    tracing::warn!(bucket, error = %e, "{what}");
+                }
             }
         }
-        self.metrics.ready.set(i64::from(ok));
+        *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = result.as_ref().err().map(|e| e.kind());
+        self.metrics.ready.set(i64::from(self.is_ready()));
         result
+    }
+
+    /// Probes every `interval` until the task is dropped; the first probe runs at once.
+    pub async fn run(self: Arc<Self>, interval: Duration) {
+        loop {
+            let _ = self.probe().await;
+            tokio::time::sleep(interval).await;
+        }
     }
 }

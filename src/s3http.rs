@@ -29,6 +29,9 @@ type Inner = Client<hyper_rustls::HttpsConnector<TcpConnector>, SdkBody>;
 /// certificate or to a replaced backend pod age out.
 const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Bytes read ahead from the backend per download (HTTP/1 read buffer, HTTP/2 stream window).
+const BACKEND_READ_BUFFER: usize = 64 * 1024;
+
 /// A pooled HTTP(S) client for aws-sdk-s3 that presents the gateway's client certificate.
 #[derive(Clone, Debug)]
 pub struct MtlsHttpClient {
@@ -52,6 +55,11 @@ impl MtlsHttpClient {
         let inner = Client::builder(TokioExecutor::new())
             .pool_timer(TokioTimer::new())
             .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+            // What one streamed download may buffer from the backend while its client is slow:
+            // hyper reads ahead up to these sizes, so they bound memory per slow client.
+            .http1_max_buf_size(BACKEND_READ_BUFFER)
+            .http2_initial_stream_window_size(BACKEND_READ_BUFFER as u32)
+            .http2_initial_connection_window_size(4 * BACKEND_READ_BUFFER as u32)
             .build(https);
         Self { inner, read_timeout }
     }
@@ -80,9 +88,16 @@ impl HttpConnector for Connector {
         HttpConnectorFuture::new(async move {
             let mut request = request.try_into_http1x().map_err(|e| ConnectorError::user(e.into()))?;
             expose_connection(&mut request);
+            // A timeout is reported as "other", not "timeout": the SDK retries timeouts, and a
+            // backend that did not answer within --backend-timeout is not asked twice.
             let response = tokio::time::timeout(read_timeout, inner.request(request))
                 .await
-                .map_err(|_| ConnectorError::timeout(format!("no response headers within {read_timeout:?}").into()))?
+                .map_err(|_| {
+                    ConnectorError::other(
+                        Box::new(BackendTimeout(format!("no response headers within {read_timeout:?}"))),
+                        None,
+                    )
+                })?
                 .map_err(classify)?;
             HttpResponse::try_from(response.map(SdkBody::from_body_1_x))
                 .map_err(|e| ConnectorError::other(e.into(), None))
@@ -113,16 +128,56 @@ fn expose_connection(request: &mut http::Request<SdkBody>) {
     }
 }
 
+/// The backend did not connect or answer within its timeout. Reported to the SDK as an error
+/// it does not retry, so one call waits at most one timeout.
+#[derive(Debug)]
+pub struct BackendTimeout(String);
+
+impl std::fmt::Display for BackendTimeout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl StdError for BackendTimeout {}
+
 /// Sorts a hyper client error into what the SDK retry policy understands.
 ///
-/// TLS failures (certificate refused, unknown CA) are permanent: they are reported as "other"
-/// so the SDK does not retry them. Everything else on the way to a response is I/O, retryable.
+/// TLS failures (certificate refused, unknown CA) are permanent and a connect timeout has
+/// already cost its whole timeout: both are reported as "other" so the SDK does not retry
+/// them. Everything else on the way to a response (refused, reset) is I/O, retried once.
 fn classify(err: hyper_util::client::legacy::Error) -> ConnectorError {
     if find_tls_error(&err).is_some() {
         ConnectorError::other(err.into(), None)
+    } else if err.is_connect() && has_io_kind(&err, std::io::ErrorKind::TimedOut) {
+        ConnectorError::other(Box::new(BackendTimeout(format!("connecting: {err}"))), None)
     } else {
         ConnectorError::io(err.into())
     }
+}
+
+/// Whether an I/O error of `kind` is somewhere in the chain.
+fn has_io_kind(err: &(dyn StdError + 'static), kind: std::io::ErrorKind) -> bool {
+    let mut next = Some(err);
+    while let Some(e) = next {
+        if e.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == kind) {
+            return true;
+        }
+        next = e.source();
+    }
+    false
+}
+
+/// Whether the chain holds a [`BackendTimeout`].
+pub fn is_backend_timeout(err: &(dyn StdError + 'static)) -> bool {
+    let mut next = Some(err);
+    while let Some(e) = next {
+        if e.is::<BackendTimeout>() {
+            return true;
+        }
+        next = e.source();
+    }
+    false
 }
 
 /// The rustls error somewhere in an error's chain, if any.

@@ -1,10 +1,12 @@
 //! The accept loops: HTTP/1.1 and HTTP/2 over pre-bound listeners, with graceful shutdown.
 //!
 //! The caller owns the listeners and the shutdown signal, so tests and `gateway demo` drive the
-//! same code as `gateway serve`. On the signal, `/readyz` fails at once; after the shutdown
-//! delay (time for Kubernetes to take the pod out of its endpoints) the listeners close (new
-//! connections are refused), in-flight responses may finish within the grace period, and
-//! whatever still runs after it is cut.
+//! same code as `gateway serve`. On the signal, `/readyz` fails at once and clients are told
+//! to go (HTTP/1 `Connection: close`, HTTP/2 GOAWAY); after the shutdown delay (time for
+//! Kubernetes to take the pod out of its endpoints) the listeners close (new connections are
+//! refused), in-flight responses may finish within the grace period, and whatever still runs
+//! after it is cut. Connections that stay silent with nothing in flight are closed
+//! ([`crate::conn`]), so idle sockets cannot take every slot of `--max-connections`.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -13,29 +15,41 @@ use std::time::Duration;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 
 use crate::app::App;
 use crate::config::{Limits, ServeConfig};
+use crate::conn::{Activity, Tracked};
 use crate::router::{Routes, route};
 
 /// Largest request head (request line and headers) read, in bytes; a larger one is answered
 /// 431 by hyper and the connection closed. Browsers send a few KiB, cookies included.
 pub const MAX_REQUEST_HEAD_BYTES: usize = 32 * 1024;
 
-/// Completes when `stop` turns true (or its sender is gone).
-async fn stopped(stop: &mut watch::Receiver<bool>) {
-    let _ = stop.wait_for(|s| *s).await.is_ok();
+/// Where shutdown stands, as every connection task sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Phase {
+    /// Normal operation.
+    Serving,
+    /// The shutdown delay: still accepting, but HTTP/1 responses say `Connection: close` and
+    /// HTTP/2 connections get GOAWAY, so clients move to other pods before the listener closes.
+    Draining,
+    /// The listeners are closed; open connections finish their requests within the grace.
+    Closing,
 }
 
-/// Serves `listener` until `stop` turns true, then drains for up to `grace`.
+/// Completes when `phase` reaches `at_least` (or its sender is gone).
+async fn reached(phase: &mut watch::Receiver<Phase>, at_least: Phase) {
+    let _ = phase.wait_for(|p| *p >= at_least).await.is_ok();
+}
+
+/// Serves `listener` until the phase is `Closing`, then drains for up to `grace`.
 async fn run(
     listener: TcpListener,
     app: Arc<App>,
     routes: Routes,
-    mut stop: watch::Receiver<bool>,
+    mut phase: watch::Receiver<Phase>,
     grace: Duration,
     limits: Limits,
 ) {
@@ -48,16 +62,18 @@ async fn run(
     builder
         .http2()
         .timer(TokioTimer::new())
+        .max_concurrent_streams(limits.http2_max_streams)
         .max_header_list_size(MAX_REQUEST_HEAD_BYTES as u32);
-    let graceful = GracefulShutdown::new();
+    let builder = Arc::new(builder);
     let permits = Arc::new(Semaphore::new(limits.max_connections));
+    let mut connections = tokio::task::JoinSet::new();
 
     loop {
         // At the connection limit, stop accepting until a connection closes; new clients
         // wait in the kernel's backlog instead of being served badly.
         let permit = tokio::select! {
             p = permits.clone().acquire_owned() => p.expect("semaphore never closed"),
-            () = stopped(&mut stop) => break,
+            () = reached(&mut phase, Phase::Closing) => break,
         };
         tokio::select! {
             accepted = listener.accept() => {
@@ -71,16 +87,10 @@ async fn run(
                     }
                 };
                 let _ = stream.set_nodelay(true);
-                let app2 = app.clone();
-                let service = service_fn(move |req| {
-                    let app = app2.clone();
-                    async move { Ok::<_, Infallible>(route(app, routes, req).await) }
-                });
-                let conn = builder.serve_connection(TokioIo::new(stream), service).into_owned();
-                let conn = graceful.watch(conn);
                 let open = app.metrics.http_connections_open.clone();
                 open.inc();
-                tokio::spawn(async move {
+                let conn = connection(stream, app.clone(), routes, builder.clone(), phase.clone(), limits);
+                connections.spawn(async move {
                     if let Err(e) = conn.await {
                         tracing::debug!(%peer, error = %e, "connection ended with an error");
                     }
@@ -88,15 +98,74 @@ async fn run(
                     drop(permit);
                 });
             }
-            () = stopped(&mut stop) => break,
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            () = reached(&mut phase, Phase::Closing) => break,
         }
     }
 
     drop(listener);
     tracing::info!(?routes, grace = ?grace, "listener closed; draining in-flight requests");
-    tokio::select! {
-        () = graceful.shutdown() => tracing::info!(?routes, "all connections drained"),
-        () = tokio::time::sleep(grace) => tracing::warn!(?routes, "grace period over; closing remaining connections"),
+    let drained = tokio::time::timeout(grace, async { while connections.join_next().await.is_some() {} }).await;
+    match drained {
+        Ok(()) => tracing::info!(?routes, "all connections drained"),
+        Err(_) => {
+            tracing::warn!(?routes, "grace period over; closing remaining connections");
+            connections.shutdown().await;
+        }
+    }
+}
+
+/// Serves one client connection: HTTP/1.1 or HTTP/2, closed when it stays silent with no
+/// request in flight (`--header-read-timeout` before its first request, `--idle-timeout`
+/// after), told to go away when shutdown begins, and finished when the listener closes.
+async fn connection(
+    stream: tokio::net::TcpStream,
+    app: Arc<App>,
+    routes: Routes,
+    builder: Arc<auto::Builder<TokioExecutor>>,
+    mut phase: watch::Receiver<Phase>,
+    limits: Limits,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let activity = Activity::new();
+    let opened_while = *phase.borrow();
+    let service = {
+        let activity = activity.clone();
+        service_fn(move |req| {
+            let (app, activity) = (app.clone(), activity.clone());
+            async move { Ok::<_, Infallible>(route(app, routes, req, &activity).await) }
+        })
+    };
+    let io = TokioIo::new(Tracked::new(stream, activity.clone()));
+    let conn = builder.serve_connection(io, service);
+    tokio::pin!(conn);
+    // The phase this connection has been told about.
+    let mut told = opened_while;
+    loop {
+        let limit = if activity.served() {
+            limits.idle_timeout
+        } else {
+            limits.header_read_timeout
+        };
+        let idle_deadline = tokio::time::Instant::from_std(activity.last_active() + limit);
+        tokio::select! {
+            result = conn.as_mut() => return result,
+            _ = phase.changed(), if told < Phase::Closing => {
+                let now = *phase.borrow();
+                // A connection opened during the delay is not shut at once (a fresh HTTP/1
+                // connection would close before its first request); its responses carry
+                // `Connection: close` instead.
+                if now > told && (now == Phase::Closing || opened_while == Phase::Serving) {
+                    conn.as_mut().graceful_shutdown();
+                }
+                told = now;
+            }
+            () = tokio::time::sleep_until(idle_deadline) => {
+                if !activity.busy() && activity.last_active().elapsed() >= limit {
+                    tracing::debug!(idle = ?limit, "closing an idle client connection");
+                    return Ok(());
+                }
+            }
+        }
     }
 }
 
@@ -125,21 +194,24 @@ pub async fn serve(
         version = env!("CARGO_PKG_VERSION"),
         "gateway serving"
     );
-    let _ = app.readiness.probe().await;
+    // The backend probe runs in the background from the start, so the log says at once
+    // whether the bucket is reachable; the listeners serve either way (the backend may come
+    // up later, and cached objects need no backend).
+    let prober = tokio::spawn(app.readiness.clone().run(config.backend_probe_interval));
     let reloader = tokio::spawn(reload_tls(
         config.backend.tls.clone(),
         app.metrics.clone(),
         config.tls_reload_interval,
     ));
 
-    let (stop_tx, stop_rx) = watch::channel(false);
+    let (phase_tx, phase_rx) = watch::channel(Phase::Serving);
     let data_routes = if admin.is_some() { Routes::Objects } else { Routes::All };
     let grace = config.shutdown_grace;
     let mut servers = vec![tokio::spawn(run(
         listener,
         app.clone(),
         data_routes,
-        stop_rx.clone(),
+        phase_rx.clone(),
         grace,
         config.limits,
     ))];
@@ -148,7 +220,7 @@ pub async fn serve(
             admin,
             app.clone(),
             Routes::Admin,
-            stop_rx,
+            phase_rx,
             grace,
             config.limits,
         )));
@@ -156,15 +228,17 @@ pub async fn serve(
 
     shutdown.await;
     app.readiness.start_draining();
+    let _ = phase_tx.send(Phase::Draining);
     if !config.shutdown_delay.is_zero() {
         tracing::info!(delay = ?config.shutdown_delay, "shutting down: /readyz now fails; still serving until the delay ends");
         tokio::time::sleep(config.shutdown_delay).await;
     }
-    let _ = stop_tx.send(true);
+    let _ = phase_tx.send(Phase::Closing);
     for server in servers {
         let _ = server.await;
     }
     reloader.abort();
+    prober.abort();
 }
 
 /// Checks the backend TLS files every `interval` and swaps in what changed; a rejected file is

@@ -12,6 +12,7 @@ use std::time::{Instant, SystemTime};
 use aws_sdk_s3::Client;
 use aws_sdk_s3::config::{
     BehaviorVersion, Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation,
+    StalledStreamProtectionConfig,
 };
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
@@ -22,9 +23,10 @@ use aws_smithy_types::timeout::TimeoutConfig;
 use bytes::Bytes;
 
 use crate::backend::BackendConfig;
+use crate::circuit::{Admission, Circuit, Health};
 use crate::error::StorageError;
 use crate::metrics::Metrics;
-use crate::s3http::{MtlsHttpClient, find_tls_error};
+use crate::s3http::{MtlsHttpClient, find_tls_error, is_backend_timeout};
 
 /// Response metadata of an object, as S3 reports it.
 #[derive(Clone, Debug, Default)]
@@ -117,6 +119,8 @@ pub struct Storage {
     client: Client,
     bucket: String,
     metrics: Arc<Metrics>,
+    /// The breaker every call passes; `None` for callers with their own retry loop (`seed`).
+    circuit: Option<Arc<Circuit>>,
 }
 
 impl Storage {
@@ -140,6 +144,16 @@ impl Storage {
                 TimeoutConfig::builder()
                     .connect_timeout(cfg.connect_timeout)
                     .read_timeout(cfg.timeout)
+                    // The whole call, retries included, up to the response head: one connect
+                    // and one wait for headers (a refused connection is retried at once).
+                    .operation_timeout(cfg.connect_timeout + cfg.timeout)
+                    .build(),
+            )
+            // A body that stops flowing from the backend (less than 1 byte/s for this long,
+            // not counting time the client spends not reading) fails instead of hanging.
+            .stalled_stream_protection(
+                StalledStreamProtectionConfig::enabled()
+                    .grace_period(cfg.timeout)
                     .build(),
             )
             // MinIO before 2025 rejects the SDK's default CRC32 trailers; checksums are sent
@@ -151,7 +165,19 @@ impl Storage {
             client: Client::from_conf(conf),
             bucket: cfg.bucket.clone(),
             metrics,
+            circuit: None,
         }
+    }
+
+    /// The same bucket with every call passing `circuit`.
+    pub fn with_circuit(mut self, circuit: Arc<Circuit>) -> Self {
+        self.circuit = Some(circuit);
+        self
+    }
+
+    /// The circuit breaker, if any.
+    pub fn circuit(&self) -> Option<&Circuit> {
+        self.circuit.as_deref()
     }
 
     /// The bucket name.
@@ -301,13 +327,19 @@ impl Storage {
 
     /// Checks that the bucket exists and our credentials and certificate are accepted.
     ///
+    /// This is the health probe: it goes to the backend even while the circuit is open, and
+    /// what it finds closes or keeps open the circuit.
+    ///
     /// # Errors
     /// The reason the bucket cannot be reached; a missing bucket is [`StorageError::NoSuchBucket`].
     pub async fn head_bucket(&self) -> Result<(), StorageError> {
-        match self
-            .timed("HeadBucket", self.client.head_bucket().bucket(&self.bucket).send())
-            .await
-        {
+        let result = self
+            .unguarded("HeadBucket", self.client.head_bucket().bucket(&self.bucket).send())
+            .await;
+        if let Some(circuit) = &self.circuit {
+            circuit.record(Health::of(&result));
+        }
+        match result {
             Ok(_) => Ok(()),
             Err(StorageError::NotFound) => Err(StorageError::NoSuchBucket {
                 code: "NoSuchBucket".into(),
@@ -358,8 +390,34 @@ impl Storage {
         self.timed("PutObject", req.send()).await.map(|_| ())
     }
 
-    /// Runs one SDK call, recording its duration and outcome.
+    /// Runs one SDK call through the circuit breaker, recording its duration and outcome.
     async fn timed<T, E>(
+        &self,
+        operation: &'static str,
+        call: impl Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+    ) -> Result<T, StorageError>
+    where
+        E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
+    {
+        if let Some(circuit) = &self.circuit {
+            match circuit.admit() {
+                Ok(Admission::Pass) => {}
+                Ok(Admission::Trial) => tracing::info!(operation, "circuit half-open: trying the backend"),
+                Err(e) => {
+                    self.metrics.observe_s3(operation, e.kind(), std::time::Duration::ZERO);
+                    return Err(e);
+                }
+            }
+        }
+        let result = self.unguarded(operation, call).await;
+        if let Some(circuit) = &self.circuit {
+            circuit.record(Health::of(&result));
+        }
+        result
+    }
+
+    /// Runs one SDK call, recording its duration and outcome, without the circuit breaker.
+    async fn unguarded<T, E>(
         &self,
         operation: &'static str,
         call: impl Future<Output = Result<T, SdkError<E, HttpResponse>>>,
@@ -424,7 +482,7 @@ where
         SdkError::DispatchFailure(dispatch) => {
             if let Some(tls) = find_tls_error(&err) {
                 StorageError::Tls(tls.to_string())
-            } else if dispatch.is_timeout() {
+            } else if dispatch.is_timeout() || is_backend_timeout(&err) {
                 StorageError::Timeout(context())
             } else {
                 StorageError::Unreachable(hint_closed(context()))

@@ -53,13 +53,18 @@ async fn concurrent_misses_coalesce() {
     gw.stop().await;
 }
 
-/// After the TTL an unchanged object is revalidated with a 304 (entry kept, no body moved); a
-/// replaced object is served with its new bytes; `Cache-Control: no-cache` forces revalidation.
+/// After the TTL (with no stale-while-revalidate window) an unchanged object is revalidated
+/// with a 304 (entry kept, no body moved); a replaced object is served with its new bytes;
+/// `Cache-Control: no-cache` forces revalidation.
 #[tokio::test]
 async fn revalidation_after_ttl() {
     let backend = Backend::start().await;
     backend.put("page.txt", "v1", "text/plain").await;
-    let gw = Gateway::start_with(backend.args(), &["--cache-ttl", "2s"]).await;
+    let gw = Gateway::start_with(
+        backend.args(),
+        &["--cache-ttl", "2s", "--cache-stale-while-revalidate", "0s"],
+    )
+    .await;
     assert_eq!(get(&gw.url("/page.txt")).await.header("x-cache"), "MISS");
 
     tokio::time::sleep(Duration::from_millis(2200)).await;
@@ -96,7 +101,18 @@ async fn revalidation_after_ttl() {
 async fn stale_if_error_then_5xx() {
     let mut backend = Backend::start().await;
     backend.put("page.txt", "cached", "text/plain").await;
-    let gw = Gateway::start_with(backend.args(), &["--cache-ttl", "1s", "--cache-stale-if-error", "3s"]).await;
+    let gw = Gateway::start_with(
+        backend.args(),
+        &[
+            "--cache-ttl",
+            "1s",
+            "--cache-stale-if-error",
+            "3s",
+            "--cache-stale-while-revalidate",
+            "0s",
+        ],
+    )
+    .await;
     assert_eq!(get(&gw.url("/page.txt")).await.status, 200);
     backend.server.take().unwrap().stop().await;
 

@@ -78,15 +78,16 @@ async fn bad_requests_are_4xx() {
     gw.stop().await;
 }
 
-/// `/healthz` is up, `/readyz` reaches the bucket, `/metrics` is Prometheus text that counts
-/// the requests made.
+/// `/healthz` is up, `/readyz` turns 200 once the background probe has reached the bucket,
+/// `/metrics` is Prometheus text that counts the requests made.
 #[tokio::test]
 async fn operational_endpoints() {
     let backend = Backend::start().await;
     backend.seed_gif().await;
     let gw = Gateway::start(backend.args()).await;
     assert_eq!(get(&gw.admin_url("/healthz")).await.status, 200);
-    assert_eq!(get(&gw.admin_url("/readyz")).await.status, 200);
+    crate::util::wait_for_status(&gw.admin_url("/readyz"), 200).await;
+    assert!(String::from_utf8_lossy(&get(&gw.admin_url("/readyz")).await.body).contains("backend: up"));
     get(&gw.url("/gateway.gif")).await;
     get(&gw.url("/missing")).await;
     let m = get(&gw.admin_url("/metrics")).await;
