@@ -8,10 +8,7 @@ use crate::util::{Backend, Gateway, get, request_with};
 
 /// The value of one series in the gateway's /metrics (0 when absent).
 async fn metric(gw: &Gateway, series: &str) -> f64 {
-    let text = String::from_utf8(get(&gw.admin_url("/metrics")).await.body.to_vec()).unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix(series).and_then(|v| v.trim().parse().ok()))
-        .unwrap_or(0.0)
+    gw.metric(series).await
 }
 
 const GETS: &str = "gateway_s3_requests_total{operation=\"GetObject\",outcome=\"ok\"}";

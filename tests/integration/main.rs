@@ -4,6 +4,12 @@
 // Shared fixtures: backend, gateway, HTTP client, binary runner.
 mod util;
 
+// A TCP proxy that injects backend faults (hang, reset, stall, kill).
+mod proxy;
+
+// Outages, hangs, idle and hostile clients, accounting of aborted downloads.
+mod faults;
+
 // GET/HEAD of the seeded GIF, 404, 400, 405, index.
 mod serve;
 

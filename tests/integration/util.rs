@@ -281,6 +281,14 @@ impl Gateway {
         format!("http://{}{path}", self.admin_addr)
     }
 
+    /// The value of one series of `/metrics` (0 when absent), e.g. `gateway_backend_up`.
+    pub async fn metric(&self, series: &str) -> f64 {
+        let text = String::from_utf8(get(&self.admin_url("/metrics")).await.body.to_vec()).unwrap();
+        text.lines()
+            .find_map(|l| l.strip_prefix(series).and_then(|v| v.trim().parse().ok()))
+            .unwrap_or(0.0)
+    }
+
     /// Signals shutdown and waits for the server to finish draining.
     pub async fn stop(mut self) {
         let _ = self.stop.take().unwrap().send(());

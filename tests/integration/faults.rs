@@ -1,0 +1,333 @@
+//! Fault injection: a controllable proxy ([`crate::proxy::FaultProxy`]) between the gateway and
+//! the embedded mTLS backend hangs, resets or kills the backend while clients keep asking, and
+//! hostile or idle clients hold connections. The assertions are what clients see; time bounds
+//! are generous (seconds), the precise figures are the benchmark's (`bench/`).
+
+use std::time::{Duration, Instant};
+
+use gateway::cli::BackendArgs;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::proxy::{Fault, FaultProxy};
+use crate::util::{Backend, Gateway, get, wait_for_status};
+
+/// Backend flags that go through `proxy`, with this `--backend-timeout`.
+fn via(backend: &Backend, proxy: &FaultProxy, timeout: Duration) -> BackendArgs {
+    BackendArgs {
+        endpoint: Some(format!("https://{}", proxy.addr)),
+        backend_timeout: timeout,
+        ..backend.args()
+    }
+}
+
+/// Polls `check` until it holds, or panics after the test timeout.
+async fn eventually<F: AsyncFnMut() -> bool>(what: &str, mut check: F) {
+    let deadline = Instant::now() + crate::util::TIMEOUT;
+    while !check().await {
+        assert!(Instant::now() < deadline, "never: {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A hung backend does not make the cached object slow: past its TTL it is served at once
+/// (stale-while-revalidate), and once a revalidation has failed, at once again (the failure
+/// is remembered) until the stale-if-error window ends.
+#[tokio::test]
+async fn cached_object_stays_fast_while_the_backend_hangs() {
+    let backend = Backend::start().await;
+    backend.put("page.txt", "cached", "text/plain").await;
+    let proxy = FaultProxy::start(backend.addr).await;
+    let gw = Gateway::start_with(
+        via(&backend, &proxy, Duration::from_secs(6)),
+        &[
+            "--cache-ttl",
+            "1s",
+            "--cache-stale-while-revalidate",
+            "2s",
+            "--circuit-breaker-failures",
+            "0",
+        ],
+    )
+    .await;
+    assert_eq!(get(&gw.url("/page.txt")).await.header("x-cache"), "MISS");
+    proxy.set(Fault::BlackHole);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+
+    // Within the stale-while-revalidate window: at once, while one revalidation hangs.
+    let t = Instant::now();
+    let r = get(&gw.url("/page.txt")).await;
+    assert_eq!(
+        (r.status, r.header("x-cache"), r.body.as_ref()),
+        (200, "UPDATING", &b"cached"[..])
+    );
+    assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
+
+    // After the window the hung revalidation fails (6 s); from then on, stale at once.
+    eventually("revalidation failure recorded", async || {
+        gw.metric("gateway_cache_revalidations_total{outcome=\"error\"}").await >= 1.0
+    })
+    .await;
+    for _ in 0..3 {
+        let t = Instant::now();
+        let r = get(&gw.url("/page.txt")).await;
+        assert_eq!((r.status, r.header("x-cache")), (200, "STALE"));
+        assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
+    }
+    gw.stop().await;
+}
+
+/// A miss during a hang gets its 504 after one `--backend-timeout`: the timed-out attempt is
+/// not retried (one connection reaches the backend per miss).
+#[tokio::test]
+async fn a_timed_out_miss_is_one_attempt() {
+    let backend = Backend::start().await;
+    backend.storage().create_bucket().await.unwrap();
+    let proxy = FaultProxy::start(backend.addr).await;
+    proxy.set(Fault::BlackHole);
+    let gw = Gateway::start_with(
+        via(&backend, &proxy, Duration::from_secs(2)),
+        &["--circuit-breaker-failures", "0", "--backend-probe-interval", "1h"],
+    )
+    .await;
+    // The startup probe hangs too; wait until it has given up.
+    eventually("the probe gave up", async || {
+        String::from_utf8_lossy(&get(&gw.admin_url("/readyz")).await.body).contains("down (timeout)")
+    })
+    .await;
+    let before = proxy.accepted();
+    let r = get(&gw.url("/missing.txt")).await;
+    assert_eq!(r.status, 504);
+    assert_eq!(proxy.accepted() - before, 1, "one attempt per miss");
+    gw.stop().await;
+}
+
+/// After consecutive failures the circuit opens: misses answer 503 with Retry-After without
+/// calling the backend; when it answers again, the background probe closes the circuit.
+#[tokio::test]
+async fn circuit_opens_then_closes() {
+    let backend = Backend::start().await;
+    backend.put("a.txt", "a", "text/plain").await;
+    let proxy = FaultProxy::start(backend.addr).await;
+    let gw = Gateway::start_with(
+        via(&backend, &proxy, Duration::from_secs(5)),
+        &[
+            "--circuit-breaker-failures",
+            "3",
+            "--circuit-breaker-open",
+            "60s",
+            "--backend-probe-interval",
+            "1s",
+            "--cache-max-bytes",
+            "0",
+        ],
+    )
+    .await;
+    wait_for_status(&gw.admin_url("/readyz"), 200).await;
+    proxy.set(Fault::Reset);
+    eventually("circuit open", async || {
+        let _ = get(&gw.url("/a.txt")).await;
+        gw.metric("gateway_backend_circuit_open").await == 1.0
+    })
+    .await;
+    let t = Instant::now();
+    let r = get(&gw.url("/a.txt")).await;
+    assert_eq!(r.status, 503);
+    assert!(r.header("retry-after").parse::<u64>().unwrap() >= 1, "{:?}", r.headers);
+    assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+    assert!(
+        gw.metric("gateway_s3_requests_total{operation=\"GetObject\",outcome=\"circuit_open\"}")
+            .await
+            >= 1.0
+    );
+    // Readiness is not tied to the backend: the pod stays in the Service.
+    assert_eq!(get(&gw.admin_url("/readyz")).await.status, 200);
+
+    proxy.set(Fault::Pass);
+    eventually("circuit closed by the probe", async || {
+        gw.metric("gateway_backend_circuit_open").await == 0.0
+    })
+    .await;
+    assert_eq!(get(&gw.url("/a.txt")).await.status, 200);
+    gw.stop().await;
+}
+
+/// A backend outage does not fail `/readyz` (it would take every pod out of the Service);
+/// `gateway_backend_up` and the `/readyz` body follow the backend down and back.
+#[tokio::test]
+async fn readiness_survives_a_backend_outage() {
+    let backend = Backend::start().await;
+    backend.seed_gif().await;
+    let mut proxy = FaultProxy::start(backend.addr).await;
+    let gw = Gateway::start_with(
+        via(&backend, &proxy, Duration::from_secs(5)),
+        &["--backend-probe-interval", "1s"],
+    )
+    .await;
+    wait_for_status(&gw.admin_url("/readyz"), 200).await;
+    assert_eq!(get(&gw.url("/gateway.gif")).await.status, 200);
+    assert_eq!(gw.metric("gateway_backend_up").await, 1.0);
+
+    proxy.kill();
+    eventually("backend down", async || gw.metric("gateway_backend_up").await == 0.0).await;
+    let ready = get(&gw.admin_url("/readyz")).await;
+    assert_eq!(ready.status, 200);
+    assert!(String::from_utf8_lossy(&ready.body).contains("backend: down"));
+    // The cached GIF is still served.
+    assert_eq!(get(&gw.url("/gateway.gif")).await.status, 200);
+
+    proxy.revive().await;
+    eventually("backend up", async || gw.metric("gateway_backend_up").await == 1.0).await;
+    gw.stop().await;
+}
+
+/// Reads until the server closes the connection; true if it did within the test timeout.
+async fn closed_by_server(stream: &mut TcpStream) -> bool {
+    let mut buf = [0u8; 4096];
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while Instant::now() < deadline {
+        if let Ok(Ok(0) | Err(_)) = tokio::time::timeout(Duration::from_secs(1), stream.read(&mut buf)).await {
+            return true;
+        }
+    }
+    false
+}
+
+/// Idle sockets are closed: one that never sends, one that sent only the HTTP/2 preface, and
+/// a keep-alive connection after its request. So `--max-connections` idle sockets cannot lock
+/// every client out.
+#[tokio::test]
+async fn idle_connections_are_closed() {
+    let backend = Backend::start().await;
+    backend.seed_gif().await;
+    let gw = Gateway::start_with(
+        backend.args(),
+        &[
+            "--header-read-timeout",
+            "1s",
+            "--idle-timeout",
+            "1s",
+            "--max-connections",
+            "3",
+        ],
+    )
+    .await;
+    let mut silent = TcpStream::connect(gw.addr).await.unwrap();
+    let mut preface = TcpStream::connect(gw.addr).await.unwrap();
+    preface.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").await.unwrap();
+    let mut keep_alive = TcpStream::connect(gw.addr).await.unwrap();
+    keep_alive
+        .write_all(b"GET /healthz-missing HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    assert!(closed_by_server(&mut silent).await, "silent socket left open");
+    assert!(
+        closed_by_server(&mut preface).await,
+        "HTTP/2 preface-only socket left open"
+    );
+    assert!(closed_by_server(&mut keep_alive).await, "idle keep-alive left open");
+    // The slots are free again.
+    assert_eq!(get(&gw.url("/gateway.gif")).await.status, 200);
+    gw.stop().await;
+}
+
+/// Sends raw bytes and returns the status line's code.
+async fn raw_status(gw: &Gateway, request: &[u8]) -> u16 {
+    let mut s = TcpStream::connect(gw.addr).await.unwrap();
+    s.write_all(request).await.unwrap();
+    let mut buf = vec![0u8; 1024];
+    let n = tokio::time::timeout(crate::util::TIMEOUT, s.read(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    let line = String::from_utf8_lossy(&buf[..n]);
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+/// HTTP/1.1 without a Host, or with two, is 400; a key with a control character is 400.
+#[tokio::test]
+async fn malformed_requests_are_4xx() {
+    let backend = Backend::start().await;
+    backend.seed_gif().await;
+    let gw = Gateway::start(backend.args()).await;
+    assert_eq!(raw_status(&gw, b"GET /gateway.gif HTTP/1.1\r\n\r\n").await, 400);
+    assert_eq!(
+        raw_status(&gw, b"GET /gateway.gif HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n").await,
+        400
+    );
+    assert_eq!(
+        raw_status(
+            &gw,
+            b"GET /gateway.gif HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+        )
+        .await,
+        200
+    );
+    assert_eq!(get(&gw.url("/a%0Ab.gif")).await.status, 400);
+    assert_eq!(get(&gw.url("/a%1Bb.gif")).await.status, 400);
+    gw.stop().await;
+}
+
+/// A client that goes away mid-download: the in-flight gauge returns to 0 and the response
+/// is counted as aborted, with the bytes actually sent.
+#[tokio::test]
+async fn aborted_downloads_are_accounted() {
+    let backend = Backend::start().await;
+    backend
+        .put("big.bin", vec![7u8; 8 << 20], "application/octet-stream")
+        .await;
+    let gw = Gateway::start_with(backend.args(), &["--cache-max-bytes", "0"]).await;
+    let mut s = TcpStream::connect(gw.addr).await.unwrap();
+    s.write_all(b"GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+    let mut buf = vec![0u8; 64 * 1024];
+    let n = tokio::time::timeout(crate::util::TIMEOUT, s.read(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+    // The download, and the /metrics request that reads the gauge.
+    assert_eq!(gw.metric("gateway_http_requests_in_flight").await, 2.0);
+    crate::proxy::abort(s);
+    eventually("the abort is counted", async || {
+        gw.metric("gateway_http_responses_total{outcome=\"aborted\"}").await == 1.0
+    })
+    .await;
+    assert_eq!(gw.metric("gateway_http_requests_in_flight").await, 1.0);
+    let sent = gw.metric("gateway_http_response_bytes_total").await;
+    assert!(sent < (8 << 20) as f64, "only what was sent is counted: {sent}");
+    gw.stop().await;
+}
+
+/// A slow backend within the timeout still serves; one that stops mid-body fails that
+/// response after the stall grace (the client sees a short body, never a complete-looking
+/// one), and it is counted as an error.
+#[tokio::test]
+async fn slow_backend_serves_stalled_body_fails() {
+    let backend = Backend::start().await;
+    let size = 2 << 20;
+    backend
+        .put("big.bin", vec![1u8; size], "application/octet-stream")
+        .await;
+    let proxy = FaultProxy::start(backend.addr).await;
+    let gw = Gateway::start_with(
+        via(&backend, &proxy, Duration::from_secs(2)),
+        &["--cache-max-bytes", "0", "--backend-probe-interval", "1h"],
+    )
+    .await;
+    proxy.set(Fault::Delay(Duration::from_millis(20)));
+    let r = get(&gw.url("/big.bin")).await;
+    assert_eq!((r.status, r.body.len()), (200, size));
+
+    proxy.set(Fault::StallAfter(300_000));
+    let resp = crate::util::send("GET", &gw.url("/big.bin")).await;
+    assert_eq!(resp.status(), 200);
+    let body = tokio::time::timeout(crate::util::TIMEOUT, http_body_util::BodyExt::collect(resp.into_body()))
+        .await
+        .expect("a stalled body must end");
+    assert!(body.is_err(), "a truncated body must not look complete");
+    eventually("the failure is counted", async || {
+        gw.metric("gateway_http_responses_total{outcome=\"error\"}").await == 1.0
+    })
+    .await;
+    gw.stop().await;
+}
