@@ -32,6 +32,12 @@ use http_body_util::{BodyExt, Empty};
 use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, TcpStream};
 
+// The integration tests' fault proxy; they use the rest of it.
+#[allow(dead_code)]
+#[path = "../tests/integration/proxy.rs"]
+mod proxy;
+mod resilience;
+
 const ACCESS_KEY: &str = "benchaccess";
 const SECRET_KEY: &str = "bench-secret-not-for-production";
 const BUCKET: &str = "bench";
@@ -217,6 +223,9 @@ async fn gateway(bin: &Path, tls: &Path, endpoint: &str, extra: &[&str]) -> Resu
         .args([
             "serve",
             "--listen",
+            &addr.to_string(),
+            // The operational endpoints on the same port: /healthz and /metrics are read here.
+            "--admin-listen",
             &addr.to_string(),
             "--endpoint",
             endpoint,
@@ -445,6 +454,7 @@ async fn main() -> Result<(), Error> {
         hwm as f64 / 1024.0
     );
     drop(gw);
+    resilience::run(&bin, &tls, backend.addr(), &storage).await?;
     backend.stop().await;
     Ok(())
 }

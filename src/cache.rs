@@ -305,7 +305,11 @@ impl ObjectCache {
                 Slot::Oversize if fresh => return Ok(Lookup::Bypass),
                 Slot::Object(obj) if !force => {
                     let past = age - self.config.ttl;
-                    if past < self.config.stale_while_revalidate {
+                    if past < self.config.stale_while_revalidate
+                        || (past < self.config.stale_if_error && self.revalidating(key))
+                    {
+                        // Within the window, or a background revalidation is still out: do
+                        // not start a second call and wait for it.
                         self.revalidate_in_background(storage, key, &entry, obj);
                         return Ok(Lookup::Object(obj.clone(), CacheStatus::Updating));
                     }
@@ -432,6 +436,11 @@ impl ObjectCache {
                 }
             }
         }
+    }
+
+    /// Whether a background revalidation of `key` is running.
+    fn revalidating(&self, key: &str) -> bool {
+        self.background.lock().unwrap_or_else(|p| p.into_inner()).contains(key)
     }
 
     /// Starts one background revalidation of `key`, unless one is running.

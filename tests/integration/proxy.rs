@@ -93,7 +93,7 @@ impl FaultProxy {
 
     /// Listens again on the same port after [`FaultProxy::kill`].
     pub async fn revive(&mut self) {
-        let deadline = std::time::Instant::now() + crate::util::TIMEOUT;
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
         let listener = loop {
             match TcpListener::bind(self.addr).await {
                 Ok(l) => break l,

@@ -1,0 +1,198 @@
+//! The resilience run: what clients get while the backend hangs, and what memory costs.
+//!
+//! A fault proxy (the one the integration tests use) sits between each gateway and the
+//! backend. Printed, in one run: hit latency (p50/p99) with the backend healthy and while it
+//! hangs, time to 504 for a miss, backend connections per 100 concurrent misses during a hang
+//! (while the hang is news, and once the circuit is open), peak RSS against `--cache-max-bytes`
+//! under concurrent fills of distinct keys, and memory per slow streaming client.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use gateway::storage::{PutOptions, Storage};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::proxy::{Fault, FaultProxy};
+use crate::{Error, gateway, get_once, load_http, vm_hwm_kib};
+
+const TIMEOUT_FLAG: &str = "2s";
+
+fn vm_rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines().find_map(|l| {
+                l.strip_prefix("VmRSS:")
+                    .map(|v| v.trim().trim_end_matches("kB").trim().to_string())
+            })
+        })
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+async fn put(storage: &Storage, key: &str, body: Vec<u8>) -> Result<(), Error> {
+    let opts = PutOptions {
+        content_type: "application/octet-stream",
+        ..Default::default()
+    };
+    storage.put(key, Bytes::from(body), &opts).await?;
+    Ok(())
+}
+
+/// Status of one GET, or 0 when the connection failed.
+async fn status_of(addr: SocketAddr, path: &str) -> u16 {
+    let Ok(mut s) = TcpStream::connect(addr).await else {
+        return 0;
+    };
+    let req = format!("GET {path} HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n");
+    if s.write_all(req.as_bytes()).await.is_err() {
+        return 0;
+    }
+    let mut buf = [0u8; 64];
+    match tokio::time::timeout(Duration::from_secs(60), s.read(&mut buf)).await {
+        Ok(Ok(n)) if n > 12 => std::str::from_utf8(&buf[9..12])
+            .ok()
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0),
+        _ => 0,
+    }
+}
+
+/// Runs every resilience measurement against the backend at `backend`.
+pub async fn run(bin: &Path, tls: &Path, backend: SocketAddr, storage: &Storage) -> Result<(), Error> {
+    println!("\nResilience (fault proxy between gateway and backend; --backend-timeout {TIMEOUT_FLAG}):\n");
+    println!("| measurement | figure |");
+    println!("|---|---|");
+
+    // Hit latency, healthy and while the backend hangs.
+    let proxy = FaultProxy::start(backend).await;
+    let endpoint = format!("https://{}", proxy.addr);
+    let (gw, addr) = gateway(
+        bin,
+        tls,
+        &endpoint,
+        &[
+            "--cache-ttl",
+            "1s",
+            "--cache-stale-while-revalidate",
+            "1s",
+            "--backend-timeout",
+            TIMEOUT_FLAG,
+        ],
+    )
+    .await?;
+    get_once(addr, "/gateway.gif").await.ok_or("cannot warm the cache")?;
+    let mut healthy = load_http(addr, "/gateway.gif", 16, Duration::from_secs(4)).await;
+    proxy.set(Fault::BlackHole);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let mut hung = load_http(addr, "/gateway.gif", 16, Duration::from_secs(6)).await;
+    println!(
+        "| cached GIF, backend healthy: p50 / p99 | {:.2} / {:.2} ms ({} requests, {} errors) |",
+        healthy.percentile(0.5),
+        healthy.percentile(0.99),
+        healthy.requests,
+        healthy.errors
+    );
+    println!(
+        "| cached GIF past its TTL, backend hung: p50 / p99 | {:.2} / {:.2} ms ({} requests, {} errors) |",
+        hung.percentile(0.5),
+        hung.percentile(0.99),
+        hung.requests,
+        hung.errors
+    );
+    drop(gw);
+
+    // Time to 504 for a miss, and backend connections per 100 concurrent misses.
+    proxy.set(Fault::Pass);
+    let (gw, addr) = gateway(
+        bin,
+        tls,
+        &endpoint,
+        &["--backend-timeout", TIMEOUT_FLAG, "--backend-probe-interval", "1h"],
+    )
+    .await?;
+    proxy.set(Fault::BlackHole);
+    let t = Instant::now();
+    let status = status_of(addr, "/miss-first").await;
+    println!(
+        "| miss while the backend hangs: status, time | {status} after {:.2} s |",
+        t.elapsed().as_secs_f64()
+    );
+    for phase in ["while the hang is news", "once the circuit is open"] {
+        let before = proxy.accepted();
+        let t = Instant::now();
+        let statuses: Vec<u16> = futures_util::future::join_all(
+            (0..100).map(|i| async move { status_of(addr, &format!("/miss-{phase:.4}-{i}")).await }),
+        )
+        .await;
+        let count = |c: u16| statuses.iter().filter(|s| **s == c).count();
+        println!(
+            "| 100 concurrent misses {phase}: backend connections, answers | {} connections; {} x 503, {} x 504, others {}; all answered in {:.2} s |",
+            proxy.accepted() - before,
+            count(503),
+            count(504),
+            100 - count(503) - count(504),
+            t.elapsed().as_secs_f64()
+        );
+    }
+    drop(gw);
+    drop(proxy);
+
+    // Peak RSS under concurrent fills of distinct keys.
+    let (objects, size) = (48usize, 4usize << 20);
+    for i in 0..objects {
+        put(storage, &format!("fill/{i}.bin"), vec![(i % 251) as u8; size]).await?;
+    }
+    let endpoint = format!("https://{backend}");
+    let (gw, addr) = gateway(
+        bin,
+        tls,
+        &endpoint,
+        &["--cache-max-bytes", "64MiB", "--cache-max-object-bytes", "8MiB"],
+    )
+    .await?;
+    get_once(addr, "/fill/0.bin").await.ok_or("fill warm-up failed")?;
+    let base = vm_hwm_kib(gw.0.id());
+    for _ in 0..3 {
+        futures_util::future::join_all((0..objects).map(|i| async move {
+            get_once(addr, &format!("/fill/{i}.bin")).await;
+        }))
+        .await;
+    }
+    let hwm = vm_hwm_kib(gw.0.id());
+    println!(
+        "| peak RSS, {objects} x 4 MiB distinct keys fetched concurrently 3 times, --cache-max-bytes 64MiB (fill budget 16 MiB) | {:.1} MiB = {:.2} x cache-max-bytes (after one fill: {:.1} MiB) |",
+        hwm as f64 / 1024.0,
+        hwm as f64 / 1024.0 / 64.0,
+        base as f64 / 1024.0
+    );
+    drop(gw);
+
+    // Memory per slow streaming client: 100 clients start a 32 MiB download and stop reading.
+    put(storage, "slow.bin", vec![3u8; 32 << 20]).await?;
+    let (gw, addr) = gateway(bin, tls, &endpoint, &["--cache-max-bytes", "0"]).await?;
+    get_once(addr, "/gateway.gif").await.ok_or("warm-up failed")?;
+    let before = vm_rss_kib(gw.0.id());
+    let mut clients = Vec::new();
+    for _ in 0..100 {
+        let mut s = TcpStream::connect(addr).await?;
+        s.write_all(b"GET /slow.bin HTTP/1.1\r\nHost: bench\r\n\r\n").await?;
+        let mut buf = [0u8; 4096];
+        let _ = s.read(&mut buf).await?;
+        clients.push(s);
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let after = vm_rss_kib(gw.0.id());
+    println!(
+        "| 100 slow clients streaming, RSS growth per client | {:.0} KiB ({:.1} -> {:.1} MiB) |",
+        after.saturating_sub(before) as f64 / 100.0,
+        before as f64 / 1024.0,
+        after as f64 / 1024.0
+    );
+    drop(clients);
+    drop(gw);
+    Ok(())
+}
