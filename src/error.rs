@@ -90,7 +90,8 @@ impl StorageError {
     /// The status a client of the gateway gets for this failure.
     ///
     /// `backend_up` is whether the backend is believed up (`gateway_backend_up`): an unreachable
-    /// backend is 503 while it is known to be down (retry later), 502 when the failure is news.
+    /// backend is 503 while it is known to be down (retry later; a failed call marks it down
+    /// before its status is chosen), 502 otherwise.
     pub fn status(&self, backend_up: bool) -> StatusCode {
         match self {
             StorageError::NotFound => StatusCode::NOT_FOUND,

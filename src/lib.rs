@@ -10,20 +10,22 @@
 //! above it.
 //!
 //! 1. Leaves, importing nothing of the crate but each other's types:
-//!    [`body`] (the response body type), [`error`] (typed errors), [`metrics`] (every metric),
+//!    `body` (the response body type), [`error`] (typed errors), [`metrics`] (every metric),
 //!    [`cli`] (the raw flags and their defaults), [`key`] (request path to object key), the
-//!    RFC 9110 rules [`conditional`], [`range`] and [`content_type`], and [`shutdown`],
-//!    [`telemetry`] (signals, logs).
-//! 2. The backend: [`tls`] (rustls trust and identity, reloaded), [`s3http`] (the HTTP client
-//!    aws-sdk-s3 uses, presenting the client certificate), [`backend`] (its validated settings)
-//!    and [`storage`] (S3 calls, timed, counted and classified).
-//! 3. On the backend: [`cache`] (the in-memory object cache), [`readiness`] (the probe and
-//!    draining), [`listing`] (directory listings from storage), [`cors`] (cross-origin policy),
-//!    [`response`] (object response headers).
+//!    RFC 9110 rules `conditional`, `range` and `content_type`, `conn` (a client
+//!    connection's activity, for idle timeouts), and [`shutdown`], [`telemetry`] (signals,
+//!    logs).
+//! 2. The backend: [`tls`] (rustls trust and identity, reloaded), `s3http` (the HTTP client
+//!    aws-sdk-s3 uses, presenting the client certificate), [`backend`] (its validated settings),
+//!    [`circuit`] (the breaker that stops calls to a failing backend) and [`storage`] (S3
+//!    calls, timed, counted, classified and passed through the breaker).
+//! 3. On the backend: [`cache`] (the in-memory object cache), `readiness` (the background
+//!    probe, `gateway_backend_up`, draining), `listing` (directory listings from storage), `cors` (cross-origin policy),
+//!    `response` (object response headers).
 //! 4. Assembly: [`config`] (flags validated into a configuration before anything binds) and
 //!    [`app`] (the state shared by requests).
-//! 5. Requests: [`fallback`] (the not-found policy), [`object`] (GET/HEAD of an object),
-//!    [`admin`] (health, readiness, metrics), [`router`] (method and path to handler, request
+//! 5. Requests: `fallback` (the not-found policy), `object` (GET/HEAD of an object),
+//!    `admin` (health, readiness, metrics), `router` (method and path to handler, request
 //!    bookkeeping), [`server`] (accept loops, graceful shutdown).
 //! 6. Commands: [`seed`], [`certs`] and, with the `demo` feature, [`demo`] with its in-process
 //!    S3 backend [`embedded`].

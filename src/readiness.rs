@@ -103,6 +103,8 @@ impl Readiness {
     /// Why the backend cannot be used; a probe that takes too long is a timeout.
     pub async fn probe(&self) -> Result<(), StorageError> {
         let bucket = self.storage.bucket();
+        // Read before the call: the call itself updates the state through the circuit.
+        let was_up = self.backend_up();
         let result = match tokio::time::timeout(PROBE_TIMEOUT, self.storage.head_bucket()).await {
             Ok(Err(StorageError::NoSuchBucket { .. })) => {
                 tracing::warn!(
@@ -120,7 +122,6 @@ impl Readiness {
                 Err(e)
             }
         };
-        let was_up = self.backend_up();
         match &result {
             Ok(()) => {
                 self.metrics.backend_up.set(1);
@@ -131,7 +132,10 @@ impl Readiness {
                 }
             }
             Err(e) => {
-                self.metrics.backend_up.set(0);
+                // "Up" means the backend answers: a refusal (denied, TLS) is an answer, and
+                // the circuit breaker counts it the same way.
+                let answered = crate::circuit::Health::of(&result) == crate::circuit::Health::Answered;
+                self.metrics.backend_up.set(i64::from(answered));
                 let reached = self.reached.load(Ordering::Relaxed);
                 if was_up || !reached {
                     let what = if reached {

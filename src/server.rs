@@ -6,7 +6,7 @@
 //! Kubernetes to take the pod out of its endpoints) the listeners close (new connections are
 //! refused), in-flight responses may finish within the grace period, and whatever still runs
 //! after it is cut. Connections that stay silent with nothing in flight are closed
-//! ([`crate::conn`]), so idle sockets cannot take every slot of `--max-connections`.
+//! (`conn.rs`), so idle sockets cannot take every slot of `--max-connections`.
 
 use std::convert::Infallible;
 use std::sync::Arc;
