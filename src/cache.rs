@@ -305,6 +305,12 @@ impl ObjectCache {
                 Slot::Oversize if fresh => return Ok(Lookup::Bypass),
                 Slot::Object(obj) if !force => {
                     let past = age - self.config.ttl;
+                    if entry.failing.load(Ordering::Relaxed) && past < self.config.stale_if_error {
+                        // The last revalidation failed: do not wait for the backend again.
+                        self.revalidate_in_background(storage, key, &entry, obj);
+                        self.metrics.cache_stale_served.inc();
+                        return Ok(Lookup::Object(obj.clone(), CacheStatus::Stale));
+                    }
                     if past < self.config.stale_while_revalidate
                         || (past < self.config.stale_if_error && self.revalidating(key))
                     {
@@ -312,12 +318,6 @@ impl ObjectCache {
                         // not start a second call and wait for it.
                         self.revalidate_in_background(storage, key, &entry, obj);
                         return Ok(Lookup::Object(obj.clone(), CacheStatus::Updating));
-                    }
-                    if entry.failing.load(Ordering::Relaxed) && past < self.config.stale_if_error {
-                        // The last revalidation failed: do not wait for the backend again.
-                        self.revalidate_in_background(storage, key, &entry, obj);
-                        self.metrics.cache_stale_served.inc();
-                        return Ok(Lookup::Object(obj.clone(), CacheStatus::Stale));
                     }
                     return self.revalidate(storage, key, &entry, obj, age).await;
                 }

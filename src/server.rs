@@ -149,8 +149,9 @@ async fn connection(
         let idle_deadline = tokio::time::Instant::from_std(activity.last_active() + limit);
         tokio::select! {
             result = conn.as_mut() => return result,
-            _ = phase.changed(), if told < Phase::Closing => {
-                let now = *phase.borrow();
+            changed = phase.changed(), if told < Phase::Closing => {
+                // The sender gone means the server is finishing: treat it as closing.
+                let now = if changed.is_ok() { *phase.borrow() } else { Phase::Closing };
                 // A connection opened during the delay is not shut at once (a fresh HTTP/1
                 // connection would close before its first request); its responses carry
                 // `Connection: close` instead.
