@@ -92,8 +92,8 @@ async fn prometheus_scrapes_the_admin_port() {
     gw.stop().await;
 }
 
-/// SIGTERM during a download: /readyz fails at once, the download completes intact, and the
-/// process exits 0.
+/// SIGTERM during a download: /readyz fails at once, responses during the shutdown delay say
+/// `Connection: close`, the download completes intact, and the process exits 0.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_drains_a_download_while_readyz_fails() {
     let backend = Backend::start().await;
@@ -116,6 +116,9 @@ async fn sigterm_drains_a_download_while_readyz_fails() {
 
     bin.signal_term();
     wait_for_status(&format!("http://{admin}/readyz"), 503).await;
+    // During --shutdown-delay the listener still serves, and tells keep-alive clients to go.
+    let during = crate::util::request("HEAD", &format!("http://{addr}/slow.bin")).await;
+    assert_eq!((during.status, during.header("connection")), (200, "close"));
     while let Some(frame) = tokio::time::timeout(TIMEOUT, body.frame()).await.unwrap() {
         let chunk = frame.unwrap().into_data().unwrap();
         assert!(chunk.iter().all(|b| *b == 9));
