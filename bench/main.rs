@@ -255,17 +255,23 @@ async fn gateway(bin: &Path, tls: &Path, endpoint: &str, extra: &[&str]) -> Resu
     Ok((proc, addr))
 }
 
-fn vm_hwm_kib(pid: u32) -> u64 {
+/// A `kB` field of `/proc/PID/status`, e.g. `VmHWM` (peak RSS) or `VmRSS`.
+fn proc_status_kib(pid: u32, field: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {
             s.lines().find_map(|l| {
-                l.strip_prefix("VmHWM:")
+                l.strip_prefix(field)
+                    .and_then(|v| v.strip_prefix(':'))
                     .map(|v| v.trim().trim_end_matches("kB").trim().to_string())
             })
         })
         .and_then(|v| v.parse().ok())
         .unwrap_or(0)
+}
+
+fn vm_hwm_kib(pid: u32) -> u64 {
+    proc_status_kib(pid, "VmHWM")
 }
 
 async fn gateway_gets(addr: SocketAddr) -> f64 {

@@ -16,21 +16,12 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::proxy::{Fault, FaultProxy};
-use crate::{Error, gateway, get_once, load_http, vm_hwm_kib};
+use crate::{Error, gateway, get_once, load_http, proc_status_kib, vm_hwm_kib};
 
 const TIMEOUT_FLAG: &str = "2s";
 
 fn vm_rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines().find_map(|l| {
-                l.strip_prefix("VmRSS:")
-                    .map(|v| v.trim().trim_end_matches("kB").trim().to_string())
-            })
-        })
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
+    proc_status_kib(pid, "VmRSS")
 }
 
 async fn put(storage: &Storage, key: &str, body: Vec<u8>) -> Result<(), Error> {
