@@ -51,10 +51,7 @@ pub async fn redirect_or_listing(
     if !is_dir {
         // `/dir` where `dir/index.html` exists: redirect to `/dir/`, as S3 websites do.
         if exists(app, &site.key(&format!("{rel}/{}", site.index))).await? {
-            let location = match query {
-                Some(q) => format!("{path}/?{q}"),
-                None => format!("{path}/"),
-            };
+            let location = directory_location(path, query);
             let mut resp = text(StatusCode::FOUND, "");
             resp.headers_mut().remove(header::CONTENT_TYPE);
             if let Ok(v) = HeaderValue::from_str(&location) {
@@ -67,6 +64,18 @@ pub async fn redirect_or_listing(
         return crate::listing::render(&app.storage, &site.prefix, dir, method, query).await;
     }
     Ok(None)
+}
+
+/// The `Location` of the redirect from `/…/dir` to `/…/dir/`: relative to the request, `./`
+/// and the last segment exactly as the client sent it. Never an absolute or protocol-relative
+/// URL, whatever the key holds (`//evil.example/dir` and `javascript:x` stay on this site:
+/// serve-static's CVE-2015-1164 is the class avoided).
+fn directory_location(path: &str, query: Option<&str>) -> String {
+    let last = path.rsplit('/').next().unwrap_or("");
+    match query {
+        Some(q) => format!("./{last}/?{q}"),
+        None => format!("./{last}/"),
+    }
 }
 
 /// Whether a key exists; through the cache when it is on, so that probing missing paths is
@@ -82,5 +91,31 @@ async fn exists(app: &App, key: &str) -> Result<bool, StorageError> {
         Ok(_) => Ok(true),
         Err(StorageError::NotFound) => Ok(false),
         Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::directory_location;
+
+    #[test]
+    fn redirects_stay_on_this_site() {
+        assert_eq!(directory_location("/dir", None), "./dir/");
+        assert_eq!(directory_location("/a/b%2Fc", Some("x=1")), "./b%2Fc/?x=1");
+        assert_eq!(directory_location("//evil.example/dir", None), "./dir/");
+        assert_eq!(directory_location("//evil.example", None), "./evil.example/");
+        assert_eq!(
+            directory_location("/javascript:alert(1)", None),
+            "./javascript:alert(1)/"
+        );
+    }
+
+    proptest::proptest! {
+        /// No path gives a Location that leaves the site (a scheme or `//`).
+        #[test]
+        fn no_location_leaves_the_site(path in "/[a-z:/.%0-9]{0,30}", q in proptest::option::of("[a-z=&]{0,8}")) {
+            let l = directory_location(&path, q.as_deref());
+            proptest::prop_assert!(l.starts_with("./"), "{}", l);
+        }
     }
 }

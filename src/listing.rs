@@ -30,6 +30,17 @@ const SEGMENT: &AsciiSet = &CONTROLS
     .add(b'+')
     .add(b'&');
 
+/// The link to `name` (relative to the listed directory): `./` and each segment
+/// percent-encoded, so a key such as `javascript:alert(1)` or `//evil.example` cannot become a
+/// link to another scheme or site.
+fn href(name: &str) -> String {
+    let encoded: Vec<String> = name
+        .split('/')
+        .map(|seg| utf8_percent_encode(seg, SEGMENT).to_string())
+        .collect();
+    format!("./{}", encoded.join("/"))
+}
+
 /// Query parameter carrying the continuation token.
 const PAGE_PARAM: &str = "page";
 
@@ -79,11 +90,7 @@ pub async fn render(
         if name.is_empty() {
             continue;
         }
-        let href: String = name
-            .split('/')
-            .map(|seg| utf8_percent_encode(seg, SEGMENT).to_string())
-            .collect::<Vec<_>>()
-            .join("/");
+        let href = href(name);
         let _ = writeln!(
             html,
             "<li><a href=\"{}\">{}</a>{}</li>",
@@ -114,5 +121,35 @@ pub async fn render(
     h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    // The page has no script, style or image: forbid them all, so an escaping mistake
+    // cannot run anything.
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; base-uri 'none'; form-action 'none'"),
+    );
     Ok(Some(resp))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::href;
+
+    #[test]
+    fn links_are_relative() {
+        assert_eq!(href("a b.txt"), "./a%20b.txt");
+        assert_eq!(href("sub/"), "./sub/");
+        assert_eq!(href("javascript:alert(1)"), "./javascript:alert(1)");
+        // A key with an empty first segment: a path under this directory, never a host.
+        assert_eq!(href("/evil.example/x"), ".//evil.example/x");
+    }
+
+    proptest::proptest! {
+        /// No listed name gives a link that starts with `//` or a scheme: every link is a
+        /// relative path (`./…`).
+        #[test]
+        fn no_link_leaves_the_site(name in "[a-z:/ .%]{0,30}") {
+            let h = href(&name);
+            proptest::prop_assert!(h.starts_with("./"), "{}", h);
+        }
+    }
 }

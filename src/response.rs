@@ -33,6 +33,16 @@ pub fn object(
     }
     h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    let stored = &meta.stored;
+    for (name, value) in [
+        (header::CONTENT_ENCODING, &stored.content_encoding),
+        (header::CONTENT_DISPOSITION, &stored.content_disposition),
+        (header::CONTENT_LANGUAGE, &stored.content_language),
+    ] {
+        if let Some(v) = value.as_deref().and_then(|v| HeaderValue::from_str(v).ok()) {
+            h.insert(name, v);
+        }
+    }
     match range {
         Some((RangeDecision::Partial { start, end }, len)) => {
             h.insert(header::CONTENT_LENGTH, HeaderValue::from(end - start + 1));
@@ -48,7 +58,7 @@ pub fn object(
     resp
 }
 
-/// ETag, Last-Modified and Cache-Control: what a 304 must repeat.
+/// ETag, Last-Modified, Cache-Control and Expires: what a 304 must repeat (RFC 9110 §15.4.5).
 fn validators(cache_control: &HeaderValue, meta: &ObjectMeta, h: &mut HeaderMap) {
     if let Some(v) = meta.etag.as_deref().and_then(|e| HeaderValue::from_str(e).ok()) {
         h.insert(header::ETAG, v);
@@ -64,6 +74,14 @@ fn validators(cache_control: &HeaderValue, meta: &ObjectMeta, h: &mut HeaderMap)
         .and_then(|c| HeaderValue::from_str(c).ok())
         .unwrap_or_else(|| cache_control.clone());
     h.insert(header::CACHE_CONTROL, cache_control);
+    if let Some(v) = meta
+        .stored
+        .expires
+        .as_deref()
+        .and_then(|v| HeaderValue::from_str(v).ok())
+    {
+        h.insert(header::EXPIRES, v);
+    }
 }
 
 /// 304 with the validators of the current object.

@@ -118,6 +118,7 @@ pub async fn seed(storage: &Storage, plan: &SeedPlan) -> Result<Outcome, SeedErr
         cache_control: None,
         metadata: &metadata,
         only_if_absent: false,
+        ..Default::default()
     };
     let create = PutOptions {
         only_if_absent: true,

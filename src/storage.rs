@@ -41,8 +41,25 @@ pub struct ObjectMeta {
     pub last_modified: Option<SystemTime>,
     /// `Cache-Control` stored with the object.
     pub cache_control: Option<String>,
+    /// The other representation headers stored with the object and sent with it as stored:
+    /// `Content-Encoding` (a precompressed asset), `Content-Disposition`, `Content-Language`
+    /// and `Expires`.
+    pub stored: StoredHeaders,
     /// User metadata (`x-amz-meta-*`), lowercase names without the prefix.
     pub metadata: Vec<(String, String)>,
+}
+
+/// Representation headers S3 keeps with an object and the gateway passes through.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StoredHeaders {
+    /// `Content-Encoding`, e.g. `gzip` for a precompressed asset.
+    pub content_encoding: Option<String>,
+    /// `Content-Disposition`, e.g. `attachment; filename="a.pdf"`.
+    pub content_disposition: Option<String>,
+    /// `Content-Language`.
+    pub content_language: Option<String>,
+    /// `Expires`, as the backend sent it.
+    pub expires: Option<String>,
 }
 
 /// Builds an [`ObjectMeta`] from a GetObject or HeadObject output (same accessors, two types).
@@ -54,6 +71,12 @@ macro_rules! object_meta {
             etag: $out.e_tag().map(str::to_string),
             last_modified: $out.last_modified().and_then(|t| SystemTime::try_from(*t).ok()),
             cache_control: $out.cache_control().map(str::to_string),
+            stored: StoredHeaders {
+                content_encoding: $out.content_encoding().map(str::to_string),
+                content_disposition: $out.content_disposition().map(str::to_string),
+                content_language: $out.content_language().map(str::to_string),
+                expires: $out.expires_string().map(str::to_string),
+            },
             metadata: sorted($out.metadata()),
         }
     };
@@ -102,6 +125,11 @@ pub struct PutOptions<'a> {
     /// Only create: `If-None-Match: *`, so an existing object gives
     /// [`StorageError::PreconditionFailed`] instead of being replaced.
     pub only_if_absent: bool,
+    /// `Content-Encoding`, `Content-Disposition`, `Content-Language` (`stored.expires` is
+    /// ignored: see `expires`).
+    pub stored: StoredHeaders,
+    /// `Expires`.
+    pub expires: Option<SystemTime>,
 }
 
 /// How many attempts the SDK makes per call.
@@ -379,6 +407,10 @@ impl Storage {
             .key(key)
             .content_type(opts.content_type)
             .set_cache_control(opts.cache_control.map(str::to_string))
+            .set_content_encoding(opts.stored.content_encoding.clone())
+            .set_content_disposition(opts.stored.content_disposition.clone())
+            .set_content_language(opts.stored.content_language.clone())
+            .set_expires(opts.expires.map(aws_smithy_types::DateTime::from))
             .content_md5(base64_md5(&body))
             .body(ByteStream::from(body));
         for (k, v) in opts.metadata {

@@ -115,3 +115,43 @@ async fn operational_endpoints() {
     assert!(!text.contains("gateway.gif"), "object keys must never be labels");
     gw.stop().await;
 }
+
+/// Representation headers stored with an object reach the client as stored, from the cache and
+/// streamed alike: a precompressed asset keeps its `Content-Encoding`, a download its
+/// `Content-Disposition`; a 304 repeats `Expires`.
+#[tokio::test]
+async fn stored_headers_pass_through() {
+    let backend = Backend::start().await;
+    let expires = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(4_102_444_800);
+    let opts = gateway::storage::PutOptions {
+        content_type: "application/javascript",
+        stored: gateway::storage::StoredHeaders {
+            content_encoding: Some("gzip".into()),
+            content_disposition: Some("attachment; filename=\"app.js\"".into()),
+            content_language: Some("en".into()),
+            expires: None,
+        },
+        expires: Some(expires),
+        ..Default::default()
+    };
+    backend
+        .storage()
+        .put("app.js", bytes::Bytes::from_static(b"\x1f\x8b gzip bytes"), &opts)
+        .await
+        .unwrap();
+    for flags in [&[][..], &["--cache-max-bytes", "0"][..]] {
+        let gw = Gateway::start_with(backend.args(), flags).await;
+        for method in ["GET", "HEAD", "GET"] {
+            let r = crate::util::request(method, &gw.url("/app.js")).await;
+            assert_eq!(r.status, 200, "{flags:?} {method}");
+            assert_eq!(r.header("content-encoding"), "gzip", "{flags:?} {method}");
+            assert_eq!(r.header("content-disposition"), "attachment; filename=\"app.js\"");
+            assert_eq!(r.header("content-language"), "en");
+            assert_eq!(r.header("expires"), "Fri, 01 Jan 2100 00:00:00 GMT");
+        }
+        let etag = get(&gw.url("/app.js")).await.header("etag").to_string();
+        let r = crate::util::request_with("GET", &gw.url("/app.js"), &[("if-none-match".into(), etag)]).await;
+        assert_eq!((r.status, r.header("expires")), (304, "Fri, 01 Jan 2100 00:00:00 GMT"));
+        gw.stop().await;
+    }
+}
