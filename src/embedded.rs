@@ -41,6 +41,7 @@ pub struct EmbeddedS3Config<'a> {
 #[derive(Debug)]
 pub struct EmbeddedS3 {
     addr: SocketAddr,
+    faults: Arc<Faults>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
 }
@@ -53,7 +54,8 @@ impl EmbeddedS3 {
     pub fn start(listener: TcpListener, cfg: EmbeddedS3Config<'_>) -> anyhow::Result<Self> {
         let addr = listener.local_addr()?;
         let acceptor = TlsAcceptor::from(Arc::new(server_tls(&cfg)?));
-        let service = s3_service(cfg.root, cfg.access_key, cfg.secret_key)?;
+        let faults = Arc::new(Faults::default());
+        let service = s3_service_with(cfg.root, cfg.access_key, cfg.secret_key, faults.clone())?;
 
         let (stop, mut stopped) = oneshot::channel();
         let task = tokio::spawn(async move {
@@ -88,9 +90,15 @@ impl EmbeddedS3 {
         });
         Ok(Self {
             addr,
+            faults,
             stop: Some(stop),
             task: Some(task),
         })
+    }
+
+    /// Switches for misbehaving as broken backends and proxies do, for tests.
+    pub fn faults(&self) -> &Faults {
+        &self.faults
     }
 
     /// The address it listens on.
@@ -130,12 +138,36 @@ impl Drop for EmbeddedS3 {
 /// # Errors
 /// When `root` cannot be used.
 pub fn s3_service(root: &Path, access_key: &str, secret_key: &str) -> anyhow::Result<s3s::service::S3Service> {
+    s3_service_with(root, access_key, secret_key, Arc::default())
+}
+
+/// Ways the embedded backend can misbehave, switched at run time by tests: what some S3
+/// implementations and proxies in front of them really do.
+#[derive(Debug, Default)]
+pub struct Faults {
+    ignore_range: std::sync::atomic::AtomicBool,
+}
+
+impl Faults {
+    /// Ignore `Range` on GetObject: answer 200 with the whole object.
+    pub fn ignore_range(&self, on: bool) {
+        self.ignore_range.store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+fn s3_service_with(
+    root: &Path,
+    access_key: &str,
+    secret_key: &str,
+    faults: Arc<Faults>,
+) -> anyhow::Result<s3s::service::S3Service> {
     let fs = s3s_fs::FileSystem::new(root)
         .map_err(|e| anyhow::anyhow!("{e:?}"))
         .with_context(|| format!("cannot serve S3 from {}", root.display()))?;
     let store = Store {
         fs,
         root: root.canonicalize()?,
+        faults,
     };
     let mut builder = s3s::service::S3ServiceBuilder::new(store);
     builder.set_auth(s3s::auth::SimpleAuth::from_single(access_key, secret_key));
@@ -152,6 +184,7 @@ pub fn s3_service(root: &Path, access_key: &str, secret_key: &str) -> anyhow::Re
 struct Store {
     fs: s3s_fs::FileSystem,
     root: std::path::PathBuf,
+    faults: Arc<Faults>,
 }
 
 impl Store {
@@ -207,6 +240,10 @@ impl s3s::S3 for Store {
             if matches {
                 return Err(s3s::s3_error!(NotModified));
             }
+        }
+        let mut req = req;
+        if self.faults.ignore_range.load(std::sync::atomic::Ordering::Relaxed) {
+            req.input.range = None;
         }
         self.fs.get_object(req).await
     }

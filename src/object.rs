@@ -172,6 +172,23 @@ fn respond_cached(app: &App, req: &ObjectRequest<'_>, key: &str, obj: &CachedObj
     }
 }
 
+/// A ranged answer must be the range asked for: a backend (or a proxy in front of it) that
+/// ignores `Range` sends the whole object with 200, which must not go out labelled as the
+/// range (hyper would cut it to the declared length: bytes `0..n` labelled `start..end`).
+fn check_range(range: RangeDecision, len: u64, got: Option<&str>) -> Result<(), StorageError> {
+    let RangeDecision::Partial { start, end } = range else {
+        return Ok(());
+    };
+    let want = format!("bytes {start}-{end}/{len}");
+    if got == Some(want.as_str()) {
+        Ok(())
+    } else {
+        Err(StorageError::BadResponse(format!(
+            "asked for {want}, the backend answered Content-Range {got:?} (it ignored the Range)"
+        )))
+    }
+}
+
 /// Serves one key straight from the backend, streaming the body.
 async fn stream_key(app: &App, req: &ObjectRequest<'_>, key: &str, mode: Mode) -> Result<Response<Body>, StorageError> {
     let cache_control = &app.site.cache_control;
@@ -211,7 +228,10 @@ async fn stream_key(app: &App, req: &ObjectRequest<'_>, key: &str, mode: Mode) -
             empty()
         } else {
             match app.storage.get_range(key, range.to_s3(), meta.etag.as_deref()).await {
-                Ok(obj) if obj.meta.etag == meta.etag => streamed(obj.body),
+                Ok(obj) if obj.meta.etag == meta.etag => {
+                    check_range(range, len, obj.content_range.as_deref())?;
+                    streamed(obj.body)
+                }
                 // Replaced between HEAD and GET: evaluate again against the new object.
                 Ok(_) | Err(StorageError::PreconditionFailed) => continue,
                 Err(e) => return Err(e),

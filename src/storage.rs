@@ -89,6 +89,8 @@ pub struct Object {
     pub meta: ObjectMeta,
     /// The body, still streaming from the backend.
     pub body: SdkBody,
+    /// `Content-Range` of a ranged answer (`bytes START-END/LEN`), as the backend sent it.
+    pub content_range: Option<String>,
 }
 
 /// One page of a directory listing.
@@ -264,6 +266,7 @@ impl Storage {
         let meta = object_meta!(out, out.content_length().and_then(|n| u64::try_from(n).ok()));
         Ok(Object {
             meta,
+            content_range: out.content_range().map(str::to_string),
             body: out.body.into_inner(),
         })
     }

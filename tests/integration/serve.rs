@@ -155,3 +155,22 @@ async fn stored_headers_pass_through() {
         gw.stop().await;
     }
 }
+
+/// A backend that ignores `Range` (answers 200 with the whole object) never produces a
+/// mislabelled 206: the gateway checks the answer's Content-Range and says 502.
+#[tokio::test]
+async fn ignored_range_is_502_not_a_mislabelled_206() {
+    let backend = Backend::start().await;
+    backend.put("digits.txt", "0123456789", "text/plain").await;
+    let range = [("range".to_string(), "bytes=2-4".to_string())];
+    for flags in [&[][..], &["--cache-max-bytes", "0"][..]] {
+        let gw = Gateway::start_with(backend.args(), flags).await;
+        let r = crate::util::request_with("GET", &gw.url("/digits.txt"), &range).await;
+        assert_eq!((r.status, r.body.as_ref()), (206, &b"234"[..]), "{flags:?}");
+        backend.server.as_ref().unwrap().faults().ignore_range(true);
+        let r = crate::util::request_with("GET", &gw.url("/digits.txt"), &range).await;
+        backend.server.as_ref().unwrap().faults().ignore_range(false);
+        assert_eq!(r.status, 502, "{flags:?}: {:?}", r.body);
+        gw.stop().await;
+    }
+}
