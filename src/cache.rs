@@ -401,8 +401,15 @@ impl ObjectCache {
         }))))
     }
 
-    /// One conditional GetObject for `obj`: the entry that replaces it, or why not.
-    async fn refresh(&self, storage: &Storage, key: &str, obj: &Arc<CachedObject>) -> Result<Entry, FillError> {
+    /// One conditional GetObject for `obj` (the current version of `entry`): the entry that
+    /// replaces it, or why not, with the failure already applied to the cache.
+    async fn refresh(
+        &self,
+        storage: &Storage,
+        key: &str,
+        entry: &Entry,
+        obj: &Arc<CachedObject>,
+    ) -> Result<Entry, FillError> {
         let etag = obj.meta.etag.as_deref();
         let outcome = match storage.get_if_none_match(key, etag).await {
             Err(StorageError::NotModified) => Ok(("not_modified", self.entry(Slot::Object(obj.clone())))),
@@ -415,9 +422,16 @@ impl ObjectCache {
             Err(_) => "error",
         };
         self.metrics.cache_revalidations.with_label_values(&[label]).inc();
-        let (_, fresh) = outcome?;
-        self.entries.insert(key.to_string(), fresh.clone()).await;
-        Ok(fresh)
+        match outcome {
+            Ok((_, fresh)) => {
+                self.entries.insert(key.to_string(), fresh.clone()).await;
+                Ok(fresh)
+            }
+            Err(e) => {
+                self.refresh_failed(key, entry, &e).await;
+                Err(e)
+            }
+        }
     }
 
     /// What a failed refresh leaves: a deleted key moves to the negative cache, a fill that
@@ -477,9 +491,7 @@ impl ObjectCache {
                 }
             }
             let _running = Running(&cache, &key);
-            if let Err(e) = cache.refresh(&storage, &key, &obj).await {
-                cache.refresh_failed(&key, &entry, &e).await;
-            }
+            let _ = cache.refresh(&storage, &key, &entry, &obj).await;
         });
     }
 
@@ -496,13 +508,10 @@ impl ObjectCache {
     ) -> Result<Lookup, StorageError> {
         let result = self
             .revalidations
-            .try_get_with((key.to_string(), entry.generation), async {
-                let r = self.refresh(storage, key, obj).await;
-                if let Err(e) = &r {
-                    self.refresh_failed(key, entry, e).await;
-                }
-                r
-            })
+            .try_get_with(
+                (key.to_string(), entry.generation),
+                self.refresh(storage, key, entry, obj),
+            )
             .await;
         match result {
             Ok(fresh) => Ok(match fresh.slot {

@@ -34,7 +34,8 @@ pub struct Readiness {
 }
 
 impl Readiness {
-    /// Readiness probed through `storage`, recorded in `metrics`.
+    /// Readiness probed through `storage`, recorded in `metrics`. `storage` carries the
+    /// circuit breaker, which keeps `gateway_backend_up` from every call and every probe.
     pub fn new(storage: Storage, metrics: Arc<Metrics>) -> Self {
         Self {
             storage,
@@ -122,9 +123,9 @@ impl Readiness {
                 Err(e)
             }
         };
+        // gateway_backend_up itself is kept by the circuit, which the probe reports to.
         match &result {
             Ok(()) => {
-                self.metrics.backend_up.set(1);
                 if !self.reached.swap(true, Ordering::Relaxed) {
                     tracing::info!(bucket, "bucket reachable: ready");
                 } else if !was_up {
@@ -132,10 +133,6 @@ impl Readiness {
                 }
             }
             Err(e) => {
-                // "Up" means the backend answers: a refusal (denied, TLS) is an answer, and
-                // the circuit breaker counts it the same way.
-                let answered = crate::circuit::Health::of(&result) == crate::circuit::Health::Answered;
-                self.metrics.backend_up.set(i64::from(answered));
                 let reached = self.reached.load(Ordering::Relaxed);
                 if was_up || !reached {
                     let what = if reached {

@@ -74,15 +74,10 @@ pub async fn route<B>(app: Arc<App>, routes: Routes, req: Request<B>, activity: 
         .and_then(|v| v.to_str().ok()?.parse().ok())
         .filter(|_| parts.method != Method::HEAD);
     let record = Record {
-        cache: resp
-            .headers()
-            .get("x-cache")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("-")
-            .to_string(),
+        cache: resp.headers().get("x-cache").cloned(),
         status: resp.status(),
         method: parts.method,
-        path: parts.uri.path().to_string(),
+        uri: parts.uri,
         start,
         span,
         app,
@@ -120,9 +115,11 @@ struct Record {
     app: Arc<App>,
     span: tracing::Span,
     method: Method,
-    path: String,
+    /// The request target; its path is logged.
+    uri: http::Uri,
     status: StatusCode,
-    cache: String,
+    /// `X-Cache` of the response, if any.
+    cache: Option<HeaderValue>,
     start: Instant,
     _in_flight: (InFlight, InFlightGauge),
 }
@@ -145,11 +142,11 @@ impl Accounted {
                 tracing::info!(
                     target: "gateway::access",
                     method = %r.method,
-                    path = r.path,
+                    path = r.uri.path(),
                     status = r.status.as_u16(),
                     bytes = self.sent,
                     duration_ms = r.start.elapsed().as_secs_f64() * 1e3,
-                    cache = r.cache,
+                    cache = r.cache.as_ref().and_then(|v| v.to_str().ok()).unwrap_or("-"),
                     outcome,
                     "request"
                 );

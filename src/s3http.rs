@@ -156,28 +156,21 @@ fn classify(err: hyper_util::client::legacy::Error) -> ConnectorError {
     }
 }
 
+/// Whether any error in the chain (the error, its source, and so on) satisfies `found`.
+fn in_chain(err: &(dyn StdError + 'static), found: impl Fn(&(dyn StdError + 'static)) -> bool) -> bool {
+    std::iter::successors(Some(err), |&e| e.source()).any(found)
+}
+
 /// Whether an I/O error of `kind` is somewhere in the chain.
 fn has_io_kind(err: &(dyn StdError + 'static), kind: std::io::ErrorKind) -> bool {
-    let mut next = Some(err);
-    while let Some(e) = next {
-        if e.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == kind) {
-            return true;
-        }
-        next = e.source();
-    }
-    false
+    in_chain(err, |e| {
+        e.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == kind)
+    })
 }
 
 /// Whether the chain holds a [`BackendTimeout`].
 pub fn is_backend_timeout(err: &(dyn StdError + 'static)) -> bool {
-    let mut next = Some(err);
-    while let Some(e) = next {
-        if e.is::<BackendTimeout>() {
-            return true;
-        }
-        next = e.source();
-    }
-    false
+    in_chain(err, |e| e.is::<BackendTimeout>())
 }
 
 /// The rustls error somewhere in an error's chain, if any.

@@ -127,11 +127,8 @@ pub struct PutOptions<'a> {
     /// Only create: `If-None-Match: *`, so an existing object gives
     /// [`StorageError::PreconditionFailed`] instead of being replaced.
     pub only_if_absent: bool,
-    /// `Content-Encoding`, `Content-Disposition`, `Content-Language` (`stored.expires` is
-    /// ignored: see `expires`).
+    /// `Content-Encoding`, `Content-Disposition`, `Content-Language`, `Expires` (an HTTP date).
     pub stored: StoredHeaders,
-    /// `Expires`.
-    pub expires: Option<SystemTime>,
 }
 
 /// How many attempts the SDK makes per call.
@@ -367,9 +364,7 @@ impl Storage {
         let result = self
             .unguarded("HeadBucket", self.client.head_bucket().bucket(&self.bucket).send())
             .await;
-        if let Some(circuit) = &self.circuit {
-            circuit.record(Health::of(&result));
-        }
+        self.record(&result);
         match result {
             Ok(_) => Ok(()),
             Err(StorageError::NotFound) => Err(StorageError::NoSuchBucket {
@@ -403,6 +398,13 @@ impl Storage {
     /// # Errors
     /// Backend trouble, or `PreconditionFailed` (see [`PutOptions::only_if_absent`]).
     pub async fn put(&self, key: &str, body: Bytes, opts: &PutOptions<'_>) -> Result<(), StorageError> {
+        let expires = match opts.stored.expires.as_deref() {
+            Some(date) => Some(
+                httpdate::parse_http_date(date)
+                    .map_err(|_| StorageError::Internal(format!("Expires {date:?} is not an HTTP date")))?,
+            ),
+            None => None,
+        };
         let mut req = self
             .client
             .put_object()
@@ -413,7 +415,7 @@ impl Storage {
             .set_content_encoding(opts.stored.content_encoding.clone())
             .set_content_disposition(opts.stored.content_disposition.clone())
             .set_content_language(opts.stored.content_language.clone())
-            .set_expires(opts.expires.map(aws_smithy_types::DateTime::from))
+            .set_expires(expires.map(aws_smithy_types::DateTime::from))
             .content_md5(base64_md5(&body))
             .body(ByteStream::from(body));
         for (k, v) in opts.metadata {
@@ -445,10 +447,15 @@ impl Storage {
             }
         }
         let result = self.unguarded(operation, call).await;
-        if let Some(circuit) = &self.circuit {
-            circuit.record(Health::of(&result));
-        }
+        self.record(&result);
         result
+    }
+
+    /// Tells the circuit breaker (if any) what a call found.
+    fn record<T>(&self, result: &Result<T, StorageError>) {
+        if let Some(circuit) = &self.circuit {
+            circuit.record(Health::of(result));
+        }
     }
 
     /// Runs one SDK call, recording its duration and outcome, without the circuit breaker.
