@@ -8,6 +8,7 @@ use crate::cache::ObjectCache;
 use crate::circuit::Circuit;
 use crate::config::{ServeConfig, Site};
 use crate::metrics::Metrics;
+use crate::missing::MissingKeys;
 use crate::readiness::Readiness;
 use crate::storage::{Retries, Storage};
 
@@ -33,9 +34,11 @@ impl App {
     pub fn new(config: &ServeConfig) -> Arc<Self> {
         let metrics = Arc::new(Metrics::new());
         let circuit = Arc::new(Circuit::new(config.circuit, metrics.clone()));
-        let storage = Storage::new(&config.backend, metrics.clone(), Retries::Serve).with_circuit(circuit);
+        let storage = Storage::new(&config.backend, metrics.clone(), Retries::Serve)
+            .with_circuit(circuit)
+            .with_missing(Arc::new(MissingKeys::new(config.missing_object_status)));
         Arc::new(Self {
-            readiness: Arc::new(Readiness::new(storage.clone(), metrics.clone())),
+            readiness: Arc::new(Readiness::new(storage.clone(), metrics.clone(), &config.site.prefix)),
             storage,
             metrics: metrics.clone(),
             site: config.site.clone(),

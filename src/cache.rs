@@ -18,6 +18,10 @@
 //!   others wait for the same call). When revalidation fails for backend reasons, the failure
 //!   is remembered: the stale copy is served at once for up to `--cache-stale-if-error` past
 //!   its freshness, never longer, while at most one background retry per key is in flight.
+//! - **The object's own policy** (RFC 9111): an object whose `Cache-Control` says `no-store`
+//!   or `private` is never kept in memory (it streams, like an oversize one); `s-maxage`, else
+//!   `max-age`, shorter than `--cache-ttl` shortens its freshness; `no-cache` makes every request
+//!   revalidate it first (no stale-while-revalidate).
 //! - **Negative cache**: a 404 is remembered for `--cache-negative-ttl` in a map of its own,
 //!   bounded by entry count (`--cache-negative-max-entries`), so a scan of random paths cannot
 //!   evict objects.
@@ -91,8 +95,8 @@ pub struct CachedObject {
 #[derive(Clone, Debug)]
 enum Slot {
     Object(Arc<CachedObject>),
-    /// Too large to cache: stream it.
-    Oversize,
+    /// Not kept: too large, or its `Cache-Control` forbids a shared cache. Stream it.
+    Pass,
 }
 
 #[derive(Clone, Debug)]
@@ -105,6 +109,92 @@ struct Entry {
     /// Set when a revalidation of this version failed: requests then get the stale copy at
     /// once instead of waiting for the failing backend again.
     failing: Arc<AtomicBool>,
+    /// How long after `validated` it is fresh: `--cache-ttl`, or less if the object says so.
+    ttl: Duration,
+    /// Whether it may be served stale while a background request revalidates it (not when the
+    /// object says `no-cache`).
+    stale_while_revalidate: bool,
+}
+
+/// What the object's own `Cache-Control` allows a shared cache (RFC 9111 §5.2.2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Policy {
+    /// `no-store` or `private`: do not keep it.
+    DoNotStore,
+    /// Keep it, fresh for this long (`s-maxage`, else `max-age`, capped by `--cache-ttl`),
+    /// and whether it may be served while revalidating (`no-cache` says no).
+    Store {
+        ttl: Duration,
+        stale_while_revalidate: bool,
+    },
+}
+
+impl Policy {
+    fn of(cache_control: Option<&str>, ttl: Duration) -> Self {
+        let (mut max_age, mut s_maxage, mut no_cache) = (None, None, false);
+        for directive in cache_control.unwrap_or("").split(',') {
+            let (name, value) = directive.split_once('=').unwrap_or((directive, ""));
+            let seconds = || {
+                value
+                    .trim()
+                    .trim_matches('"')
+                    .parse::<u64>()
+                    .ok()
+                    .map(Duration::from_secs)
+            };
+            match name.trim().to_ascii_lowercase().as_str() {
+                "no-store" | "private" => return Policy::DoNotStore,
+                "no-cache" => no_cache = true,
+                "max-age" => max_age = seconds(),
+                "s-maxage" => s_maxage = seconds(),
+                _ => {}
+            }
+        }
+        let own = if no_cache {
+            Some(Duration::ZERO)
+        } else {
+            s_maxage.or(max_age)
+        };
+        Policy::Store {
+            ttl: own.map_or(ttl, |own| own.min(ttl)),
+            stale_while_revalidate: !no_cache,
+        }
+    }
+}
+
+/// How the cache answered one request, for `X-Cache` and `Cache-Status` (RFC 9211).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Served {
+    /// What happened.
+    pub status: CacheStatus,
+    /// Seconds of freshness left, negative when stale; `None` when the answer is not stored.
+    pub ttl: Option<i64>,
+}
+
+impl Served {
+    /// An answer that did not come from memory and is not kept there.
+    pub fn streamed(status: CacheStatus) -> Self {
+        Self { status, ttl: None }
+    }
+
+    /// The `Cache-Status` value (RFC 9211), the cache named `gateway`.
+    pub fn cache_status(&self) -> String {
+        let (what, detail) = match self.status {
+            CacheStatus::Hit => ("hit", ""),
+            CacheStatus::Updating => ("hit", "; detail=stale-while-revalidate"),
+            CacheStatus::Stale => ("hit", "; detail=stale-if-error"),
+            CacheStatus::Miss => ("fwd=uri-miss", ""),
+            CacheStatus::Revalidated => ("fwd=stale", ""),
+            CacheStatus::Bypass => ("fwd=bypass", ""),
+        };
+        let stored = if matches!(self.status, CacheStatus::Miss | CacheStatus::Revalidated) && self.ttl.is_some() {
+            "; stored"
+        } else {
+            ""
+        };
+        let ttl = self.ttl.map(|t| format!("; ttl={t}")).unwrap_or_default();
+        format!("gateway; {what}{stored}{ttl}{detail}")
+    }
 }
 
 /// The `X-Cache` value of a response.
@@ -144,7 +234,7 @@ impl CacheStatus {
 #[derive(Debug)]
 pub enum Lookup {
     /// The object, from memory.
-    Object(Arc<CachedObject>, CacheStatus),
+    Object(Arc<CachedObject>, Served),
     /// The key does not exist.
     Missing(CacheStatus),
     /// Stream it from the backend.
@@ -192,6 +282,12 @@ impl std::fmt::Debug for ObjectCache {
     }
 }
 
+/// `ttl - age` in seconds, rounded, negative once stale (RFC 9211's `ttl`).
+fn signed_secs(ttl: Duration, age: Duration) -> i64 {
+    // Exact for any TTL a cache holds (f64 counts whole seconds exactly up to 2^53).
+    (ttl.as_secs_f64() - age.as_secs_f64()).round() as i64
+}
+
 /// Bytes an entry costs besides its body (key, metadata, bookkeeping), an estimate.
 const ENTRY_OVERHEAD: u64 = 512;
 
@@ -211,7 +307,7 @@ impl ObjectCache {
             .weigher(|key: &String, entry: &Entry| {
                 let body = match &entry.slot {
                     Slot::Object(o) => o.body.len() as u64,
-                    Slot::Oversize => 0,
+                    Slot::Pass => 0,
                 };
                 u32::try_from(key.len() as u64 + body + ENTRY_OVERHEAD).unwrap_or(u32::MAX)
             })
@@ -254,12 +350,26 @@ impl ObjectCache {
         &self.config
     }
 
+    /// A new entry, just validated; its freshness from the object's own policy.
     fn entry(&self, slot: Slot) -> Entry {
+        let policy = match &slot {
+            Slot::Object(o) => Policy::of(o.meta.cache_control.as_deref(), self.config.ttl),
+            Slot::Pass => Policy::DoNotStore,
+        };
+        let (ttl, stale_while_revalidate) = match policy {
+            Policy::Store {
+                ttl,
+                stale_while_revalidate,
+            } => (ttl, stale_while_revalidate),
+            Policy::DoNotStore => (self.config.ttl, false),
+        };
         Entry {
             slot,
             validated: Instant::now(),
             generation: self.generation.fetch_add(1, Ordering::Relaxed),
             failing: Arc::new(AtomicBool::new(false)),
+            ttl,
+            stale_while_revalidate,
         }
     }
 
@@ -279,7 +389,8 @@ impl ObjectCache {
     ) -> Result<Lookup, StorageError> {
         let result = self.lookup_inner(storage, key, force_revalidate, fill).await;
         let label = match &result {
-            Ok(Lookup::Object(_, s) | Lookup::Missing(s)) => s.as_str(),
+            Ok(Lookup::Object(_, served)) => served.status.as_str(),
+            Ok(Lookup::Missing(s)) => s.as_str(),
             Ok(Lookup::Bypass) => "BYPASS",
             Err(_) => "ERROR",
         };
@@ -299,30 +410,35 @@ impl ObjectCache {
         }
         if let Some(entry) = self.entries.get(key).await {
             let age = entry.validated.elapsed();
-            let fresh = age < self.config.ttl && !force;
+            let fresh = age < entry.ttl && !force;
+            let served = |status| Served {
+                status,
+                ttl: Some(signed_secs(entry.ttl, age)),
+            };
             match &entry.slot {
-                Slot::Object(obj) if fresh => return Ok(Lookup::Object(obj.clone(), CacheStatus::Hit)),
-                Slot::Oversize if fresh => return Ok(Lookup::Bypass),
+                Slot::Object(obj) if fresh => return Ok(Lookup::Object(obj.clone(), served(CacheStatus::Hit))),
+                Slot::Pass if fresh => return Ok(Lookup::Bypass),
                 Slot::Object(obj) if !force => {
-                    let past = age - self.config.ttl;
+                    let past = age - entry.ttl;
                     if entry.failing.load(Ordering::Relaxed) && past < self.config.stale_if_error {
                         // The last revalidation failed: do not wait for the backend again.
                         self.revalidate_in_background(storage, key, &entry, obj);
                         self.metrics.cache_stale_served.inc();
-                        return Ok(Lookup::Object(obj.clone(), CacheStatus::Stale));
+                        return Ok(Lookup::Object(obj.clone(), served(CacheStatus::Stale)));
                     }
-                    if past < self.config.stale_while_revalidate
-                        || (past < self.config.stale_if_error && self.revalidating(key))
+                    if entry.stale_while_revalidate
+                        && (past < self.config.stale_while_revalidate
+                            || (past < self.config.stale_if_error && self.revalidating(key)))
                     {
                         // Within the window, or a background revalidation is still out: do
                         // not start a second call and wait for it.
                         self.revalidate_in_background(storage, key, &entry, obj);
-                        return Ok(Lookup::Object(obj.clone(), CacheStatus::Updating));
+                        return Ok(Lookup::Object(obj.clone(), served(CacheStatus::Updating)));
                     }
                     return self.revalidate(storage, key, &entry, obj, age).await;
                 }
                 Slot::Object(obj) => return self.revalidate(storage, key, &entry, obj, age).await,
-                Slot::Oversize => self.entries.invalidate(key).await,
+                Slot::Pass => self.entries.invalidate(key).await,
             }
         }
         if !fill {
@@ -343,8 +459,14 @@ impl ObjectCache {
         };
         match result {
             Ok(entry) => Ok(match entry.slot {
-                Slot::Object(obj) => Lookup::Object(obj, status),
-                Slot::Oversize => Lookup::Bypass,
+                Slot::Object(obj) => Lookup::Object(
+                    obj,
+                    Served {
+                        status,
+                        ttl: Some(signed_secs(entry.ttl, entry.validated.elapsed())),
+                    },
+                ),
+                Slot::Pass => Lookup::Bypass,
             }),
             Err(e) => match &*e {
                 FillError::Missing => {
@@ -365,10 +487,11 @@ impl ObjectCache {
 
     async fn read_body(&self, obj: crate::storage::Object) -> Result<Entry, FillError> {
         let len = obj.meta.content_length.unwrap_or(u64::MAX);
-        if len > self.config.max_object_bytes {
+        let policy = Policy::of(obj.meta.cache_control.as_deref(), self.config.ttl);
+        if len > self.config.max_object_bytes || policy == Policy::DoNotStore {
             // Dropping the body closes that backend connection; the caller streams instead,
-            // and the oversize marker spares the next requests this wasted start.
-            return Ok(self.entry(Slot::Oversize));
+            // and the pass marker spares the next requests this wasted start.
+            return Ok(self.entry(Slot::Pass));
         }
         // Take the bytes from the budget before allocating them; the permit is returned when
         // the fill ends (the buffer then belongs to the cache, bounded by --cache-max-bytes).
@@ -515,17 +638,27 @@ impl ObjectCache {
             .await;
         match result {
             Ok(fresh) => Ok(match fresh.slot {
-                Slot::Object(o) => Lookup::Object(o, CacheStatus::Revalidated),
-                Slot::Oversize => Lookup::Bypass,
+                Slot::Object(o) => Lookup::Object(
+                    o,
+                    Served {
+                        status: CacheStatus::Revalidated,
+                        ttl: Some(signed_secs(fresh.ttl, fresh.validated.elapsed())),
+                    },
+                ),
+                Slot::Pass => Lookup::Bypass,
             }),
             Err(e) => match &*e {
                 FillError::Missing => Ok(Lookup::Missing(CacheStatus::Revalidated)),
                 FillError::NoBudget => Ok(Lookup::Bypass),
                 FillError::Storage(e) => {
-                    let stale_for = age.saturating_sub(self.config.ttl);
+                    let stale_for = age.saturating_sub(entry.ttl);
                     if e.is_transient() && stale_for < self.config.stale_if_error {
                         self.metrics.cache_stale_served.inc();
-                        Ok(Lookup::Object(obj.clone(), CacheStatus::Stale))
+                        let served = Served {
+                            status: CacheStatus::Stale,
+                            ttl: Some(signed_secs(entry.ttl, age)),
+                        };
+                        Ok(Lookup::Object(obj.clone(), served))
                     } else {
                         Err(e.clone())
                     }
@@ -547,5 +680,46 @@ impl ObjectCache {
         self.metrics
             .cache_negative_entries
             .set(i64::try_from(self.negative.entry_count()).unwrap_or(i64::MAX));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TTL: Duration = Duration::from_secs(60);
+
+    #[test]
+    fn the_objects_own_policy() {
+        let store = |secs, swr| Policy::Store {
+            ttl: Duration::from_secs(secs),
+            stale_while_revalidate: swr,
+        };
+        assert_eq!(Policy::of(None, TTL), store(60, true));
+        assert_eq!(Policy::of(Some("public, max-age=300"), TTL), store(60, true));
+        assert_eq!(Policy::of(Some("public, max-age=10"), TTL), store(10, true));
+        assert_eq!(Policy::of(Some("max-age=300, s-maxage=5"), TTL), store(5, true));
+        assert_eq!(Policy::of(Some("no-cache"), TTL), store(0, false));
+        assert_eq!(Policy::of(Some("No-Store"), TTL), Policy::DoNotStore);
+        assert_eq!(Policy::of(Some("private, max-age=600"), TTL), Policy::DoNotStore);
+        assert_eq!(Policy::of(Some("max-age=junk"), TTL), store(60, true));
+    }
+
+    #[test]
+    fn cache_status_values() {
+        let s = |status, ttl| Served { status, ttl }.cache_status();
+        assert_eq!(s(CacheStatus::Hit, Some(42)), "gateway; hit; ttl=42");
+        assert_eq!(s(CacheStatus::Miss, Some(60)), "gateway; fwd=uri-miss; stored; ttl=60");
+        assert_eq!(s(CacheStatus::Miss, None), "gateway; fwd=uri-miss");
+        assert_eq!(
+            s(CacheStatus::Revalidated, Some(60)),
+            "gateway; fwd=stale; stored; ttl=60"
+        );
+        assert_eq!(
+            s(CacheStatus::Stale, Some(-5)),
+            "gateway; hit; ttl=-5; detail=stale-if-error"
+        );
+        assert_eq!(s(CacheStatus::Bypass, None), "gateway; fwd=bypass");
+        assert_eq!(signed_secs(TTL, Duration::from_secs(70)), -10);
     }
 }

@@ -60,6 +60,19 @@ pub enum LogFormat {
     Json,
 }
 
+/// What the backend answers for a key that does not exist (`--missing-object-status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MissingObjectStatus {
+    /// Learn it from the backend (403 when the credentials lack s3:ListBucket).
+    Auto,
+    /// 404 NoSuchKey only: a 403 is a backend failure (502).
+    #[value(name = "404")]
+    NotFound,
+    /// 403 AccessDenied on an object is a missing key too (a GetObject-only policy).
+    #[value(name = "403")]
+    Forbidden,
+}
+
 /// How to reach the bucket: shared by `serve` and `seed`.
 #[derive(Debug, Clone, Default, Args)]
 pub struct BackendArgs {
@@ -149,6 +162,21 @@ pub struct ServeArgs {
     /// Object served, with status 200, for paths that do not exist: single-page apps (e.g. `index.html`).
     #[arg(long, env = "GATEWAY_SPA_FALLBACK", value_name = "KEY")]
     pub spa_fallback: Option<String>,
+
+    /// What the backend answers for a missing key: 403 when the credentials lack s3:ListBucket
+    /// (then AccessDenied on an object is served as missing), 404, or auto to learn it.
+    #[arg(long, env = "GATEWAY_MISSING_OBJECT_STATUS", value_enum, default_value_t = MissingObjectStatus::Auto, value_name = "STATUS")]
+    pub missing_object_status: MissingObjectStatus,
+
+    /// Cache-Control of not-found answers (the error document and the plain 404), so that CDNs
+    /// and browsers do not keep them.
+    #[arg(
+        long,
+        env = "GATEWAY_ERROR_CACHE_CONTROL",
+        default_value = "no-store",
+        value_name = "VALUE"
+    )]
+    pub error_cache_control: String,
 
     /// Cache-Control for objects that do not carry their own.
     #[arg(long, env = "GATEWAY_CACHE_CONTROL", default_value = DEFAULT_CACHE_CONTROL, value_name = "VALUE")]

@@ -33,6 +33,8 @@ pub struct ServeConfig {
     pub access_log: bool,
     /// How often the TLS files are checked for changes.
     pub tls_reload_interval: Duration,
+    /// What the backend answers for a missing key.
+    pub missing_object_status: crate::cli::MissingObjectStatus,
     /// How often the background probe checks the backend.
     pub backend_probe_interval: Duration,
     /// When the circuit breaker opens.
@@ -91,6 +93,8 @@ pub struct Site {
     pub spa_fallback: Option<String>,
     /// Cache-Control for objects without their own.
     pub cache_control: http::HeaderValue,
+    /// Cache-Control of not-found answers (error document, plain 404).
+    pub error_cache_control: http::HeaderValue,
     /// Render listings for directories without an index.
     pub list_directories: bool,
     /// Cross-origin policy; `None` when CORS is off.
@@ -106,6 +110,7 @@ impl Default for Site {
             error_document: None,
             spa_fallback: None,
             cache_control: http::HeaderValue::from_static(crate::cli::DEFAULT_CACHE_CONTROL),
+            error_cache_control: http::HeaderValue::from_static("no-store"),
             list_directories: false,
             cors: None,
         }
@@ -143,18 +148,19 @@ impl Site {
                 Some(d) => Ok(Some(d.to_string())),
             }
         };
-        let cache_control = http::HeaderValue::from_str(args.cache_control.trim()).map_err(|_| {
-            ConfigError::new(
-                "--cache-control",
-                "must be a valid header value, e.g. public, max-age=300",
-            )
-        })?;
+        let header = |flag: &'static str, v: &str, example: &str| {
+            http::HeaderValue::from_str(v.trim())
+                .map_err(|_| ConfigError::new(flag, format!("must be a valid header value, e.g. {example}")))
+        };
+        let cache_control = header("--cache-control", &args.cache_control, "public, max-age=300")?;
+        let error_cache_control = header("--error-cache-control", &args.error_cache_control, "no-store")?;
         Ok(Self {
             prefix,
             index,
             error_document: document("--error-document", &args.error_document)?,
             spa_fallback: document("--spa-fallback", &args.spa_fallback)?,
             cache_control,
+            error_cache_control,
             list_directories: args.list_directories,
             cors: crate::cors::Cors::from_args(&args.cors_origins)?,
         })
@@ -187,6 +193,7 @@ impl ServeConfig {
             },
             access_log: args.access_log,
             tls_reload_interval: positive("--tls-reload-interval", args.tls_reload_interval)?,
+            missing_object_status: args.missing_object_status,
             backend_probe_interval: positive("--backend-probe-interval", args.backend_probe_interval)?,
             circuit: crate::circuit::CircuitConfig {
                 failures: args.circuit_breaker_failures,

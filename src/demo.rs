@@ -173,6 +173,7 @@ async fn serve(
         limits: crate::config::Limits::default(),
         access_log: true,
         tls_reload_interval: Duration::from_secs(10),
+        missing_object_status: crate::cli::MissingObjectStatus::Auto,
         backend_probe_interval: Duration::from_secs(5),
         circuit: crate::circuit::CircuitConfig::default(),
         shutdown_grace: Duration::from_secs(5),

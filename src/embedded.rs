@@ -7,7 +7,8 @@
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, SystemTime};
 
 use anyhow::Context;
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -145,13 +146,28 @@ pub fn s3_service(root: &Path, access_key: &str, secret_key: &str) -> anyhow::Re
 /// implementations and proxies in front of them really do.
 #[derive(Debug, Default)]
 pub struct Faults {
-    ignore_range: std::sync::atomic::AtomicBool,
+    ignore_range: AtomicBool,
+    without_list_bucket: AtomicBool,
 }
 
 impl Faults {
     /// Ignore `Range` on GetObject: answer 200 with the whole object.
     pub fn ignore_range(&self, on: bool) {
-        self.ignore_range.store(on, std::sync::atomic::Ordering::Relaxed);
+        self.ignore_range.store(on, Ordering::Relaxed);
+    }
+
+    /// Answer as S3 and MinIO do for a caller whose policy grants `s3:GetObject` but not
+    /// `s3:ListBucket`: a missing key is `403 AccessDenied` instead of `404 NoSuchKey` (so
+    /// that a caller cannot learn which keys exist), and HeadBucket and ListObjectsV2 are
+    /// `403 AccessDenied`. (S3: "If you don't have the s3:ListBucket permission, Amazon S3
+    /// returns an HTTP status code 403 (access denied) error", GetObject API reference;
+    /// MinIO's HeadBucket handler checks `s3:ListBucket` the same way.)
+    pub fn without_list_bucket(&self, on: bool) {
+        self.without_list_bucket.store(on, Ordering::Relaxed);
+    }
+
+    fn denies_listing(&self) -> bool {
+        self.without_list_bucket.load(Ordering::Relaxed)
     }
 }
 
@@ -205,9 +221,46 @@ impl Store {
         !bucket.is_empty() && plain_name(bucket) && !self.root.join(bucket).is_dir()
     }
 
+    /// Whether the object exists (a regular file under the bucket).
+    fn exists(&self, bucket: &str, key: &str) -> bool {
+        plain_name(bucket)
+            && !key.split('/').any(|s| s == ".." || s == ".")
+            && self.root.join(bucket).join(key).is_file()
+    }
+
+    /// The error for a key that does not exist: `NoSuchKey`, or `AccessDenied` when the
+    /// caller may not list the bucket.
+    fn missing_key(&self) -> s3s::S3Error {
+        if self.faults.denies_listing() {
+            s3s::s3_error!(AccessDenied)
+        } else {
+            s3s::s3_error!(NoSuchKey)
+        }
+    }
+
+    /// Whether the object changed after `since` (compared in whole seconds, as HTTP dates are).
+    fn modified_after(&self, bucket: &str, key: &str, since: &s3s::dto::Timestamp) -> bool {
+        let Ok(modified) = std::fs::metadata(self.root.join(bucket).join(key)).and_then(|m| m.modified()) else {
+            return false;
+        };
+        let secs = modified
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        s3s::dto::Timestamp::from(SystemTime::UNIX_EPOCH + Duration::from_secs(secs)) > *since
+    }
+
     fn is_directory(&self, bucket: &str, key: &str) -> bool {
         let safe = !key.split('/').any(|s| s == ".." || s == ".") && plain_name(bucket);
         key.is_empty() || key.ends_with('/') || (safe && self.root.join(bucket).join(key).is_dir())
+    }
+}
+
+/// Whether an `If-Match` (strong comparison) or `If-None-Match` (`weak`) condition matches.
+fn etag_matches(condition: &s3s::dto::ETagCondition, current: &s3s::dto::ETag, weak: bool) -> bool {
+    match condition {
+        s3s::dto::ETagCondition::Any => true,
+        s3s::dto::ETagCondition::ETag(e) if weak => e.weak_cmp(current),
+        s3s::dto::ETagCondition::ETag(e) => e.strong_cmp(current),
     }
 }
 
@@ -223,26 +276,39 @@ impl s3s::S3 for Store {
         &self,
         req: s3s::S3Request<s3s::dto::GetObjectInput>,
     ) -> s3s::S3Result<s3s::S3Response<s3s::dto::GetObjectOutput>> {
-        if self.bucket_missing(&req.input.bucket) {
+        let (bucket, key) = (&req.input.bucket, &req.input.key);
+        if self.bucket_missing(bucket) {
             return Err(s3s::s3_error!(NoSuchBucket));
         }
-        if self.is_directory(&req.input.bucket, &req.input.key) {
-            return Err(s3s::s3_error!(NoSuchKey));
+        if self.is_directory(bucket, key) || !self.exists(bucket, key) {
+            return Err(self.missing_key());
         }
-        // s3s-fs ignores If-None-Match on GET; S3 and MinIO answer 304 when it matches.
-        if let Some(condition) = &req.input.if_none_match
-            && let Some(current) = self.etag(&req.input.bucket, &req.input.key).await
+        // s3s-fs ignores the conditional headers of GET; S3 and MinIO evaluate them: a failed
+        // If-Match or If-Unmodified-Since is 412, a matching If-None-Match is 304.
+        let conditional = req.input.if_match.is_some() || req.input.if_none_match.is_some();
+        let current = if conditional {
+            self.etag(bucket, key).await
+        } else {
+            None
+        };
+        if let Some(condition) = &req.input.if_match
+            && !current.as_ref().is_some_and(|c| etag_matches(condition, c, false))
         {
-            let matches = match condition {
-                s3s::dto::ETagCondition::Any => true,
-                s3s::dto::ETagCondition::ETag(e) => e.weak_cmp(&current),
-            };
-            if matches {
-                return Err(s3s::s3_error!(NotModified));
-            }
+            return Err(s3s::s3_error!(PreconditionFailed));
+        }
+        if req.input.if_match.is_none()
+            && let Some(since) = &req.input.if_unmodified_since
+            && self.modified_after(bucket, key, since)
+        {
+            return Err(s3s::s3_error!(PreconditionFailed));
+        }
+        if let Some(condition) = &req.input.if_none_match
+            && current.as_ref().is_some_and(|c| etag_matches(condition, c, true))
+        {
+            return Err(s3s::s3_error!(NotModified));
         }
         let mut req = req;
-        if self.faults.ignore_range.load(std::sync::atomic::Ordering::Relaxed) {
+        if self.faults.ignore_range.load(Ordering::Relaxed) {
             req.input.range = None;
         }
         self.fs.get_object(req).await
@@ -252,8 +318,9 @@ impl s3s::S3 for Store {
         &self,
         req: s3s::S3Request<s3s::dto::HeadObjectInput>,
     ) -> s3s::S3Result<s3s::S3Response<s3s::dto::HeadObjectOutput>> {
-        if self.is_directory(&req.input.bucket, &req.input.key) {
-            return Err(s3s::s3_error!(NoSuchKey));
+        let (bucket, key) = (&req.input.bucket, &req.input.key);
+        if self.is_directory(bucket, key) || !self.exists(bucket, key) {
+            return Err(self.missing_key());
         }
         self.fs.head_object(req).await
     }
@@ -276,6 +343,9 @@ impl s3s::S3 for Store {
         &self,
         req: s3s::S3Request<s3s::dto::HeadBucketInput>,
     ) -> s3s::S3Result<s3s::S3Response<s3s::dto::HeadBucketOutput>> {
+        if self.faults.denies_listing() {
+            return Err(s3s::s3_error!(AccessDenied));
+        }
         self.fs.head_bucket(req).await
     }
 
@@ -290,6 +360,9 @@ impl s3s::S3 for Store {
         &self,
         req: s3s::S3Request<s3s::dto::ListObjectsV2Input>,
     ) -> s3s::S3Result<s3s::S3Response<s3s::dto::ListObjectsV2Output>> {
+        if self.faults.denies_listing() {
+            return Err(s3s::s3_error!(AccessDenied));
+        }
         self.fs.list_objects_v2(req).await
     }
 

@@ -66,6 +66,15 @@ pub enum StorageError {
         /// The backend's message.
         message: String,
     },
+    /// The backend refused the request because of what the client asked for (a key S3 cannot
+    /// store: too long, an invalid name): the client's mistake, answered 400.
+    #[error("backend refused the key: {code}: {message}")]
+    BadKey {
+        /// The S3 error code, e.g. `KeyTooLongError`.
+        code: String,
+        /// The backend's message.
+        message: String,
+    },
     /// The backend answered something that is not a valid S3 response.
     #[error("invalid backend response: {0}")]
     BadResponse(String),
@@ -102,6 +111,7 @@ impl StorageError {
             StorageError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             StorageError::NotModified => StatusCode::NOT_MODIFIED,
             StorageError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            StorageError::BadKey { .. } => StatusCode::BAD_REQUEST,
             _ => StatusCode::BAD_GATEWAY,
         }
     }
@@ -129,6 +139,7 @@ impl StorageError {
             StorageError::Unreachable(_) => "unreachable",
             StorageError::Timeout(_) => "timeout",
             StorageError::Backend { .. } => "backend_error",
+            StorageError::BadKey { .. } => "bad_key",
             StorageError::BadResponse(_) => "bad_response",
             StorageError::PreconditionFailed => "precondition_failed",
             StorageError::NotModified => "not_modified",
@@ -162,6 +173,11 @@ mod tests {
             assert!(e.status(true).is_server_error(), "{e}");
         }
         assert_eq!(StorageError::NotFound.status(true), StatusCode::NOT_FOUND);
+        let bad_key = StorageError::BadKey {
+            code: "KeyTooLongError".into(),
+            message: String::new(),
+        };
+        assert_eq!(bad_key.status(true), StatusCode::BAD_REQUEST);
         assert_eq!(
             StorageError::Timeout("t".into()).status(true),
             StatusCode::GATEWAY_TIMEOUT

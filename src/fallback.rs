@@ -12,6 +12,7 @@ use crate::body::{Body, text};
 use crate::cache::Lookup;
 use crate::config::Site;
 use crate::error::StorageError;
+use crate::key::ObjectPath;
 
 /// How a key is being served.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,8 +35,8 @@ pub fn documents(site: &Site) -> impl Iterator<Item = (&str, Mode)> {
     .filter_map(|(doc, mode)| Some((doc?, mode)))
 }
 
-/// The redirect to the directory or its listing, when one applies to the missing `rel` key
-/// requested as `path` (raw, still percent-encoded) with `query`.
+/// The redirect to the directory or its listing, when one applies to the missing key of
+/// `object`, requested as `path` (raw, still percent-encoded) with `query`.
 ///
 /// # Errors
 /// Backend trouble while checking for the index or listing.
@@ -44,11 +45,11 @@ pub async fn redirect_or_listing(
     method: &Method,
     path: &str,
     query: Option<&str>,
-    rel: &str,
+    object: &ObjectPath,
 ) -> Result<Option<Response<Body>>, StorageError> {
     let site = &app.site;
-    let is_dir = path.is_empty() || path.ends_with('/');
-    if !is_dir {
+    let rel = object.rel.as_str();
+    if !object.directory {
         // `/dir` where `dir/index.html` exists: redirect to `/dir/`, as S3 websites do.
         if exists(app, &site.key(&format!("{rel}/{}", site.index))).await? {
             let location = directory_location(path, query);
@@ -79,8 +80,12 @@ fn directory_location(path: &str, query: Option<&str>) -> String {
 }
 
 /// Whether a key exists; through the cache when it is on, so that probing missing paths is
-/// answered from the negative cache instead of reaching the backend every time.
+/// answered from the negative cache instead of reaching the backend every time. A key too long
+/// to exist (the index under a long path) does not exist.
 async fn exists(app: &App, key: &str) -> Result<bool, StorageError> {
+    if key.len() > crate::key::MAX_KEY_BYTES {
+        return Ok(false);
+    }
     if let Some(cache) = &app.cache {
         return Ok(!matches!(
             cache.lookup(&app.storage, key, false, true).await?,

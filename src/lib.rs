@@ -17,8 +17,9 @@
 //!    logs).
 //! 2. The backend: [`tls`] (rustls trust and identity, reloaded), `s3http` (the HTTP client
 //!    aws-sdk-s3 uses, presenting the client certificate), [`backend`] (its validated settings),
-//!    [`circuit`] (the breaker that stops calls to a failing backend) and [`storage`] (S3
-//!    calls, timed, counted, classified and passed through the breaker).
+//!    [`circuit`] (the breaker that stops calls to a failing backend), [`missing`] (what a
+//!    missing key looks like: 404, or 403 without s3:ListBucket) and [`storage`] (S3 calls,
+//!    timed, counted, classified and passed through the breaker).
 //! 3. On the backend: [`cache`] (the in-memory object cache), `readiness` (the background
 //!    probe, `gateway_backend_up`, draining), `listing` (directory listings from storage), `cors` (cross-origin policy),
 //!    `response` (object response headers).
@@ -60,6 +61,7 @@ pub(crate) mod fallback;
 pub mod key;
 pub(crate) mod listing;
 pub mod metrics;
+pub mod missing;
 pub(crate) mod object;
 pub(crate) mod range;
 pub(crate) mod readiness;

@@ -12,13 +12,13 @@ use http::{HeaderMap, HeaderValue, Method, Response, StatusCode, header};
 
 use crate::app::App;
 use crate::body::{Body, empty, full, streamed, text};
-use crate::cache::{CacheStatus, CachedObject, Lookup};
+use crate::cache::{CacheStatus, CachedObject, Lookup, Served};
 use crate::conditional::{Precondition, evaluate_preconditions, has_preconditions, if_range_allows};
 use crate::error::StorageError;
 use crate::fallback::{self, Mode};
-use crate::key::object_key;
+use crate::key::{ObjectPath, object_path};
 use crate::range::{RangeDecision, resolve_range};
-use crate::response::{self, not_modified, precondition_failed, unsatisfiable, x_cache};
+use crate::response::{self, as_not_found, cache_headers, not_modified, precondition_failed, unsatisfiable};
 use crate::storage::ObjectMeta;
 
 /// The parts of a request the object handler reads.
@@ -36,19 +36,16 @@ pub struct ObjectRequest<'a> {
 
 /// Serves `GET`/`HEAD` for the object named by the request path.
 pub async fn object(app: &App, req: &ObjectRequest<'_>) -> Response<Body> {
-    let mut resp = match object_key(req.path, &app.site.index) {
+    let mut resp = match object_path(req.path, &app.site.prefix, &app.site.index) {
         Err(e) => text(StatusCode::BAD_REQUEST, format!("bad request: {e}\n")),
-        Ok(rel) => {
-            let key = app.site.key(&rel);
-            match serve_key(app, req, &key, Mode::Requested).await {
+        Ok(path) => match serve_key(app, req, &path.key, Mode::Requested).await {
+            Ok(resp) => resp,
+            Err(StorageError::NotFound) => match not_found(app, req, &path).await {
                 Ok(resp) => resp,
-                Err(StorageError::NotFound) => match not_found(app, req, &rel).await {
-                    Ok(resp) => resp,
-                    Err(e) => backend_failure(app, &key, &e),
-                },
-                Err(e) => backend_failure(app, &key, &e),
-            }
-        }
+                Err(e) => backend_failure(app, &path.key, &e),
+            },
+            Err(e) => backend_failure(app, &path.key, &e),
+        },
     };
     if let Some(cors) = &app.site.cors {
         cors.apply(req.headers, resp.headers_mut());
@@ -58,8 +55,8 @@ pub async fn object(app: &App, req: &ObjectRequest<'_>) -> Response<Body> {
 
 /// The answer for a missing key: a redirect or listing, else the first fallback document that
 /// exists, else 404.
-async fn not_found(app: &App, req: &ObjectRequest<'_>, rel: &str) -> Result<Response<Body>, StorageError> {
-    if let Some(resp) = fallback::redirect_or_listing(app, req.method, req.path, req.query, rel).await? {
+async fn not_found(app: &App, req: &ObjectRequest<'_>, path: &ObjectPath) -> Result<Response<Body>, StorageError> {
+    if let Some(resp) = fallback::redirect_or_listing(app, req.method, req.path, req.query, path).await? {
         return Ok(resp);
     }
     for (doc, mode) in fallback::documents(&app.site) {
@@ -68,7 +65,15 @@ async fn not_found(app: &App, req: &ObjectRequest<'_>, rel: &str) -> Result<Resp
             other => return other,
         }
     }
-    Ok(text(StatusCode::NOT_FOUND, "not found\n"))
+    Ok(plain_not_found(app))
+}
+
+/// The plain 404, with the error policy's `Cache-Control`.
+fn plain_not_found(app: &App) -> Response<Body> {
+    as_not_found(
+        text(StatusCode::NOT_FOUND, "not found\n"),
+        &app.site.error_cache_control,
+    )
 }
 
 /// Answers a backend failure with its honest status; the cause goes to the log only. An open
@@ -76,7 +81,12 @@ async fn not_found(app: &App, req: &ObjectRequest<'_>, rel: &str) -> Result<Resp
 fn backend_failure(app: &App, key: &str, e: &StorageError) -> Response<Body> {
     let status = e.status(app.readiness.backend_up());
     if status == StatusCode::NOT_FOUND {
-        return text(status, "not found\n");
+        return plain_not_found(app);
+    }
+    if status.is_client_error() {
+        // The client's own mistake (a key the backend refuses): not a backend failure.
+        tracing::debug!(key = %key.escape_debug(), status = status.as_u16(), error = %e, "backend refused the request");
+        return text(status, "bad request: the storage backend refused this key\n");
     }
     tracing::warn!(key = %key.escape_debug(), status = status.as_u16(), error = %e, "backend request failed");
     let reason = status.canonical_reason().unwrap_or("error").to_ascii_lowercase();
@@ -100,15 +110,18 @@ enum Decision {
 /// Preconditions, then the range (RFC 9110 §13.2.2, §14), for a request in `mode`.
 fn decide(req: &ObjectRequest<'_>, meta: &ObjectMeta, mode: Mode) -> Decision {
     let len = meta.content_length.unwrap_or(0);
-    match mode {
-        Mode::ErrorDocument => return Decision::Send(StatusCode::NOT_FOUND, RangeDecision::Full),
-        Mode::SpaFallback => return Decision::Send(StatusCode::OK, RangeDecision::Full),
-        Mode::Requested => {}
+    if mode == Mode::ErrorDocument {
+        return Decision::Send(StatusCode::NOT_FOUND, RangeDecision::Full);
     }
+    // Preconditions apply to any 2xx answer (RFC 9110 §13.2.1), the SPA fallback's included:
+    // a deep link revalidated by the browser gets its 304.
     match evaluate_preconditions(req.method, req.headers, meta.etag.as_deref(), meta.last_modified) {
         Precondition::NotModified => return Decision::NotModified,
         Precondition::Failed => return Decision::Failed,
         Precondition::Proceed => {}
+    }
+    if mode == Mode::SpaFallback {
+        return Decision::Send(StatusCode::OK, RangeDecision::Full);
     }
     let range_header = req.headers.get(header::RANGE).and_then(|v| v.to_str().ok());
     let range = if if_range_allows(req.headers, meta.etag.as_deref(), meta.last_modified) {
@@ -136,12 +149,27 @@ fn wants_revalidation(headers: &HeaderMap) -> bool {
 
 /// Serves one key. `Err(NotFound)` when it does not exist.
 async fn serve_key(app: &App, req: &ObjectRequest<'_>, key: &str, mode: Mode) -> Result<Response<Body>, StorageError> {
+    let resp = serve_key_as(app, req, key, mode).await?;
+    Ok(if mode == Mode::ErrorDocument {
+        as_not_found(resp, &app.site.error_cache_control)
+    } else {
+        resp
+    })
+}
+
+/// [`serve_key`], from the cache or the backend, whatever the mode.
+async fn serve_key_as(
+    app: &App,
+    req: &ObjectRequest<'_>,
+    key: &str,
+    mode: Mode,
+) -> Result<Response<Body>, StorageError> {
     let mut streamed_as = CacheStatus::Bypass;
     if let Some(cache) = &app.cache {
         let range_request = mode == Mode::Requested && req.headers.contains_key(header::RANGE);
         let force = cache.config().honor_no_cache && wants_revalidation(req.headers);
         match cache.lookup(&app.storage, key, force, !range_request).await? {
-            Lookup::Object(obj, status) => return Ok(x_cache(respond_cached(app, req, key, &obj, mode), status)),
+            Lookup::Object(obj, served) => return Ok(cache_headers(respond_cached(app, req, key, &obj, mode), served)),
             Lookup::Missing(_) => return Err(StorageError::NotFound),
             // A range on a miss is fetched as a range, never as the whole object.
             Lookup::Bypass if range_request => streamed_as = CacheStatus::Miss,
@@ -150,7 +178,7 @@ async fn serve_key(app: &App, req: &ObjectRequest<'_>, key: &str, mode: Mode) ->
     }
     stream_key(app, req, key, mode)
         .await
-        .map(|resp| x_cache(resp, streamed_as))
+        .map(|resp| cache_headers(resp, Served::streamed(streamed_as)))
 }
 
 /// Answers from a cached object: everything in memory, bodies are slices of one buffer.
@@ -192,8 +220,8 @@ fn check_range(range: RangeDecision, len: u64, got: Option<&str>) -> Result<(), 
 /// Serves one key straight from the backend, streaming the body.
 async fn stream_key(app: &App, req: &ObjectRequest<'_>, key: &str, mode: Mode) -> Result<Response<Body>, StorageError> {
     let cache_control = &app.site.cache_control;
-    let validated =
-        mode == Mode::Requested && (has_preconditions(req.headers) || req.headers.contains_key(header::RANGE));
+    let validated = (mode != Mode::ErrorDocument && has_preconditions(req.headers))
+        || (mode == Mode::Requested && req.headers.contains_key(header::RANGE));
     if *req.method == Method::GET && !validated {
         // The common case: one GetObject, streamed.
         let obj = app.storage.get(key).await?;

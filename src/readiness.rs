@@ -8,6 +8,11 @@
 //! credentials worked. The backend's current state is the `gateway_backend_up` gauge and a line
 //! of the `/readyz` body, kept current by one background probe (a signed HeadBucket through the
 //! mTLS client, at most one per `--backend-probe-interval` however often `/readyz` is asked).
+//!
+//! HeadBucket needs `s3:ListBucket`. When it is refused, the probe asks for a key that does not
+//! exist: `AccessDenied` there means the credentials are good and the policy grants objects
+//! only (the bucket is reached, and missing keys will be 403: [`crate::missing`] learns it);
+//! any other refusal names its cause (`InvalidAccessKeyId`, `SignatureDoesNotMatch`).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -24,6 +29,8 @@ pub const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
 #[derive(Debug)]
 pub struct Readiness {
     storage: Storage,
+    /// A key under the served prefix that should not exist, asked for when HeadBucket is refused.
+    absent_key: String,
     metrics: Arc<Metrics>,
     /// Set by the first probe that reaches the bucket; never cleared.
     reached: AtomicBool,
@@ -36,8 +43,13 @@ pub struct Readiness {
 impl Readiness {
     /// Readiness probed through `storage`, recorded in `metrics`. `storage` carries the
     /// circuit breaker, which keeps `gateway_backend_up` from every call and every probe.
-    pub fn new(storage: Storage, metrics: Arc<Metrics>) -> Self {
+    /// `prefix` is the served prefix: the probe asks for a key that does not exist under it.
+    pub fn new(storage: Storage, metrics: Arc<Metrics>, prefix: &str) -> Self {
+        let nonce = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
         Self {
+            absent_key: format!("{prefix}.gateway-probe-{nonce:x}"),
             storage,
             metrics,
             reached: AtomicBool::new(false),
@@ -70,24 +82,21 @@ impl Readiness {
 
     /// The `/readyz` answer: whether ready, and a body naming the backend's state.
     pub fn report(&self) -> (bool, String) {
+        let last_error = *self.last_error.lock().unwrap_or_else(|p| p.into_inner());
         let backend = if self.backend_up() {
             "backend: up".to_string()
         } else {
-            let cause = self
-                .last_error
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .unwrap_or("unknown");
-            format!("backend: down ({cause})")
+            format!("backend: down ({})", last_error.unwrap_or("unknown"))
         };
         if self.is_draining() {
             (false, format!("shutting down\n{backend}\n"))
         } else if self.is_ready() {
             (true, format!("ready\n{backend}\n"))
         } else {
+            let why = last_error.map(|e| format!(" (last probe: {e})")).unwrap_or_default();
             (
                 false,
-                format!("not ready: the bucket has not been reached yet\n{backend}\n"),
+                format!("not ready: the bucket has not been reached yet{why}\n{backend}\n"),
             )
         }
     }
@@ -106,7 +115,7 @@ impl Readiness {
         let bucket = self.storage.bucket();
         // Read before the call: the call itself updates the state through the circuit.
         let was_up = self.backend_up();
-        let result = match tokio::time::timeout(PROBE_TIMEOUT, self.storage.head_bucket()).await {
+        let result = match tokio::time::timeout(PROBE_TIMEOUT, self.check()).await {
             Ok(Err(StorageError::NoSuchBucket { .. })) => {
                 tracing::warn!(
                     bucket,
@@ -147,6 +156,24 @@ impl Readiness {
         *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = result.as_ref().err().map(|e| e.kind());
         self.metrics.ready.set(i64::from(self.is_ready()));
         result
+    }
+
+    /// HeadBucket, or when the policy refuses it, a GetObject of a key that does not exist;
+    /// either way the missing-key policy learns what the backend answers for missing keys.
+    async fn check(&self) -> Result<(), StorageError> {
+        match self.storage.head_bucket().await {
+            Ok(()) => {
+                self.storage.missing().learn(false);
+                Ok(())
+            }
+            Err(StorageError::Denied { .. }) => {
+                if let Some(denied) = self.storage.probe_missing(&self.absent_key).await? {
+                    self.storage.missing().learn(denied);
+                }
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Probes every `interval` until the task is dropped; the first probe runs at once.

@@ -7,7 +7,7 @@
 use http::{HeaderMap, HeaderValue, Response, StatusCode, header};
 
 use crate::body::{Body, empty, text};
-use crate::cache::CacheStatus;
+use crate::cache::Served;
 use crate::range::RangeDecision;
 use crate::storage::ObjectMeta;
 
@@ -108,9 +108,22 @@ pub fn unsatisfiable(len: u64) -> Response<Body> {
     resp
 }
 
-/// Says in `X-Cache` how the cache answered.
-pub fn x_cache(mut resp: Response<Body>, status: CacheStatus) -> Response<Body> {
-    resp.headers_mut()
-        .insert("x-cache", HeaderValue::from_static(status.as_str()));
+/// Says how the cache answered: `X-Cache` (one word, as nginx and varnish setups show it) and
+/// the standard `Cache-Status` (RFC 9211).
+pub fn cache_headers(mut resp: Response<Body>, served: Served) -> Response<Body> {
+    let h = resp.headers_mut();
+    h.insert("x-cache", HeaderValue::from_static(served.status.as_str()));
+    if let Ok(v) = HeaderValue::from_str(&served.cache_status()) {
+        h.insert("cache-status", v);
+    }
+    resp
+}
+
+/// Makes an object response a not-found answer: the error policy's `Cache-Control` in place
+/// of the document's own, and no `Expires`, so that no cache keeps a 404 for long.
+pub fn as_not_found(mut resp: Response<Body>, cache_control: &HeaderValue) -> Response<Body> {
+    let h = resp.headers_mut();
+    h.insert(header::CACHE_CONTROL, cache_control.clone());
+    h.remove(header::EXPIRES);
     resp
 }

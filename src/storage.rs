@@ -26,6 +26,7 @@ use crate::backend::BackendConfig;
 use crate::circuit::{Admission, Circuit, Health};
 use crate::error::StorageError;
 use crate::metrics::Metrics;
+use crate::missing::MissingKeys;
 use crate::s3http::{MtlsHttpClient, find_tls_error, is_backend_timeout};
 
 /// Response metadata of an object, as S3 reports it.
@@ -148,6 +149,8 @@ pub struct Storage {
     metrics: Arc<Metrics>,
     /// The breaker every call passes; `None` for callers with their own retry loop (`seed`).
     circuit: Option<Arc<Circuit>>,
+    /// Whether an `AccessDenied` on an object means it is missing.
+    missing: Arc<MissingKeys>,
 }
 
 impl Storage {
@@ -193,7 +196,19 @@ impl Storage {
             bucket: cfg.bucket.clone(),
             metrics,
             circuit: None,
+            missing: Arc::default(),
         }
+    }
+
+    /// The same bucket with `missing` deciding what a missing key looks like.
+    pub fn with_missing(mut self, missing: Arc<MissingKeys>) -> Self {
+        self.missing = missing;
+        self
+    }
+
+    /// The missing-key policy.
+    pub fn missing(&self) -> &MissingKeys {
+        &self.missing
     }
 
     /// The same bucket with every call passing `circuit`.
@@ -259,7 +274,10 @@ impl Storage {
             .set_range(range)
             .set_if_match(if_match.map(str::to_string))
             .set_if_none_match(if_none_match.map(str::to_string));
-        let out = self.timed("GetObject", req.send()).await?;
+        let out = self
+            .timed("GetObject", req.send())
+            .await
+            .map_err(|e| self.missing.classify(e))?;
         let meta = object_meta!(out, out.content_length().and_then(|n| u64::try_from(n).ok()));
         Ok(Object {
             meta,
@@ -346,7 +364,8 @@ impl Storage {
                 "HeadObject",
                 self.client.head_object().bucket(&self.bucket).key(key).send(),
             )
-            .await?;
+            .await
+            .map_err(|e| self.missing.classify(e))?;
         Ok(object_meta!(
             out,
             out.content_length().and_then(|n| u64::try_from(n).ok())
@@ -370,6 +389,31 @@ impl Storage {
             Err(StorageError::NotFound) => Err(StorageError::NoSuchBucket {
                 code: "NoSuchBucket".into(),
             }),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// What the backend answers for `key`, which should not exist: `Some(false)` for 404,
+    /// `Some(true)` for 403 `AccessDenied` (the credentials are good, the policy has no
+    /// s3:ListBucket), `None` when it exists. Like [`Storage::head_bucket`], a probe: it passes
+    /// an open circuit and reports to it.
+    ///
+    /// # Errors
+    /// Any other answer: bad credentials name their code here (a GET error has a body).
+    pub async fn probe_missing(&self, key: &str) -> Result<Option<bool>, StorageError> {
+        let call = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .range("bytes=0-0")
+            .send();
+        let result = self.unguarded("GetObject", call).await;
+        self.record(&result);
+        match result {
+            Ok(_) | Err(StorageError::Backend { status: 416, .. }) => Ok(None),
+            Err(StorageError::NotFound) => Ok(Some(false)),
+            Err(StorageError::Denied { code, .. }) if code == "AccessDenied" => Ok(Some(true)),
             Err(e) => Err(e),
         }
     }
@@ -508,6 +552,7 @@ where
             match status {
                 404 if code == "NoSuchBucket" => StorageError::NoSuchBucket { code },
                 404 => StorageError::NotFound,
+                400 if CLIENT_CAUSED.contains(&code.as_str()) => StorageError::BadKey { code, message },
                 304 => StorageError::NotModified,
                 412 => StorageError::PreconditionFailed,
                 401 | 403 => StorageError::Denied {
@@ -536,6 +581,15 @@ where
         _ => StorageError::BadResponse(context()),
     }
 }
+
+/// S3 and MinIO error codes of a 400 that the key itself caused (MinIO's names are the
+/// `X-Minio…` ones): the gateway's client sent a key the backend cannot store.
+const CLIENT_CAUSED: &[&str] = &[
+    "KeyTooLongError",
+    "InvalidObjectName",
+    "XMinioInvalidObjectName",
+    "InvalidURI",
+];
 
 /// A connection closed before any answer can be a backend restarting, but when it goes on it is
 /// usually a TLS terminator in front of the backend (nginx with `ssl_verify_client on`, as in

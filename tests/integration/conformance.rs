@@ -3,7 +3,13 @@
 //! HEAD, methods, key decoding, index documents, error and SPA documents, content type,
 //! cache policy, directory listing, CORS and request limits.
 //!
-//! In expected values, `ETAG` stands for the ETag of `ten.txt`, `LM` for its Last-Modified.
+//! The table runs twice: against gateways with the cache on (the object warmed first, so
+//! answers come from memory) and with it off, so that the streaming path (HEAD, then a GET
+//! pinned with `If-Match`) answers every Range and precondition case too; the embedded backend
+//! evaluates `If-Match` and `If-Unmodified-Since` on GET as S3 does.
+//!
+//! In expected values, `ETAG` stands for the ETag of `ten.txt`, `LM` for its Last-Modified,
+//! `APPTAG` for the ETag of the SPA fallback document.
 
 use crate::util::{Backend, Gateway, get, request_with};
 
@@ -80,8 +86,8 @@ const EPOCH: &str = "Thu, 01 Jan 1970 00:00:00 GMT";
 #[rustfmt::skip]
 const CASES: &[Case] = &[
     // GET/HEAD and the headers every object response carries.
-    case(Site, "GET", "/ten.txt", &[], 200, &[("etag", Is("ETAG")), ("last-modified", Is("LM")), ("content-length", Is("10")), ("accept-ranges", Is("bytes")), ("content-type", Is("text/plain")), ("cache-control", Is("public, max-age=300")), ("x-content-type-options", Is("nosniff"))], Exact("0123456789")),
-    case(Site, "HEAD", "/ten.txt", &[], 200, &[("etag", Is("ETAG")), ("last-modified", Is("LM")), ("content-length", Is("10")), ("accept-ranges", Is("bytes")), ("content-type", Is("text/plain")), ("cache-control", Is("public, max-age=300"))], Exact("")),
+    case(Site, "GET", "/ten.txt", &[], 200, &[("etag", Is("ETAG")), ("last-modified", Is("LM")), ("content-length", Is("10")), ("accept-ranges", Is("bytes")), ("content-type", Is("text/plain; charset=utf-8")), ("cache-control", Is("public, max-age=300")), ("x-content-type-options", Is("nosniff"))], Exact("0123456789")),
+    case(Site, "HEAD", "/ten.txt", &[], 200, &[("etag", Is("ETAG")), ("last-modified", Is("LM")), ("content-length", Is("10")), ("accept-ranges", Is("bytes")), ("content-type", Is("text/plain; charset=utf-8")), ("cache-control", Is("public, max-age=300"))], Exact("")),
     // Range (RFC 9110 §14).
     case(Site, "GET", "/ten.txt", &[("range", "bytes=0-3")], 206, &[("content-range", Is("bytes 0-3/10")), ("content-length", Is("4")), ("etag", Is("ETAG")), ("accept-ranges", Is("bytes"))], Exact("0123")),
     case(Site, "GET", "/ten.txt", &[("range", "bytes=5-")], 206, &[("content-range", Is("bytes 5-9/10"))], Exact("56789")),
@@ -125,17 +131,23 @@ const CASES: &[Case] = &[
     case(Site, "GET", "/a%00b", &[], 400, &[], Any),
     case(Site, "GET", "/%ff.txt", &[], 400, &[], Any),
     // Index documents and directories.
-    case(Site, "GET", "/", &[], 200, &[("content-type", Is("text/html"))], Exact("<h1>root</h1>")),
+    case(Site, "GET", "/", &[], 200, &[("content-type", Is("text/html; charset=utf-8"))], Exact("<h1>root</h1>")),
     case(Site, "GET", "/dir/", &[], 200, &[], Exact("<h1>dir</h1>")),
+    case(Site, "GET", "/dir%2F", &[], 200, &[], Exact("<h1>dir</h1>")),
+    case(Site, "GET", "/docs%2F", &[], 200, &[], Has("href=\"./sub/\"")),
     case(Site, "GET", "/dir", &[], 302, &[("location", Is("./dir/"))], Any),
     case(Site, "GET", "/dir?x=1", &[], 302, &[("location", Is("./dir/?x=1"))], Any),
     // Error document with its real status.
-    case(Site, "GET", "/missing.gif", &[], 404, &[("content-type", Is("text/html"))], Exact("<h1>not here</h1>")),
-    case(Site, "HEAD", "/missing.gif", &[], 404, &[], Exact("")),
-    case(Open, "GET", "/missing.gif", &[], 404, &[], Exact("not found\n")),
+    // Not-found answers are not kept by caches: the error document's own Cache-Control (here
+    // max-age=600) and Expires give way to --error-cache-control.
+    case(Site, "GET", "/missing.gif", &[], 404, &[("content-type", Is("text/html; charset=utf-8")), ("cache-control", Is("no-store")), ("expires", Absent)], Exact("<h1>not here</h1>")),
+    case(Site, "HEAD", "/missing.gif", &[], 404, &[("cache-control", Is("no-store"))], Exact("")),
+    case(Site, "GET", "/missing.gif", &[("if-none-match", "*")], 404, &[], Exact("<h1>not here</h1>")),
+    case(Open, "GET", "/missing.gif", &[], 404, &[("cache-control", Is("no-store"))], Exact("not found\n")),
     // Content-Type: metadata first, extension when generic.
     case(Site, "GET", "/gateway.gif", &[], 200, &[("content-type", Is("image/gif"))], Any),
     case(Site, "GET", "/data.json", &[], 200, &[("content-type", Is("application/json"))], Exact("{}")),
+    case(Site, "GET", "/style.css", &[], 200, &[("content-type", Is("text/css; charset=iso-8859-1"))], Any),
     case(Site, "GET", "/custom.bin", &[], 200, &[("content-type", Is("application/x-custom"))], Any),
     // Cache-Control: the object's own, else the default.
     case(Site, "GET", "/nocache.txt", &[], 200, &[("cache-control", Is("no-store"))], Any),
@@ -159,26 +171,45 @@ const CASES: &[Case] = &[
     // --prefix: only keys under it; --spa-fallback: 200 with the app for missing paths.
     case(Spa, "GET", "/page.txt", &[], 200, &[], Exact("in site")),
     case(Spa, "GET", "/ten.txt", &[], 200, &[], Exact("<app/>")),
-    case(Spa, "GET", "/deep/link", &[], 200, &[("content-type", Is("text/html"))], Exact("<app/>")),
+    case(Spa, "GET", "/deep/link", &[], 200, &[("content-type", Is("text/html; charset=utf-8")), ("etag", Is("APPTAG"))], Exact("<app/>")),
+    // Preconditions apply to the fallback's 200 too (RFC 9110 §13.2.1); a Range does not.
+    case(Spa, "GET", "/deep/link", &[("if-none-match", "APPTAG")], 304, &[("etag", Is("APPTAG"))], Exact("")),
+    case(Spa, "HEAD", "/deep/link", &[("if-none-match", "APPTAG")], 304, &[], Exact("")),
+    case(Spa, "GET", "/deep/link", &[("if-none-match", "\"other\"")], 200, &[], Exact("<app/>")),
+    case(Spa, "GET", "/deep/link", &[("if-match", "\"other\"")], 412, &[], Any),
+    case(Spa, "GET", "/deep/link", &[("if-modified-since", FUTURE)], 304, &[], Exact("")),
+    case(Spa, "GET", "/deep/link", &[("range", "bytes=0-1")], 200, &[("content-range", Absent)], Exact("<app/>")),
     case(Spa, "GET", "/%2e%2e/ten.txt", &[], 400, &[], Any),
     case(Spa, "GET", "/", &[], 200, &[], Exact("<app/>")),
 ];
 
-/// Every case of the table, against three gateways over one mTLS backend.
+/// Every case of the table, answered from memory (each object warmed first).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn conformance_table() {
+async fn conformance_table_cached() {
+    conformance_table(&[]).await;
+}
+
+/// Every case of the table, streamed from the backend: Range and preconditions go through HEAD
+/// and a GET pinned with `If-Match`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance_table_streamed() {
+    conformance_table(&["--cache-max-bytes", "0"]).await;
+}
+
+/// Every case of the table, against three gateways (with `mode` flags) over one mTLS backend.
+async fn conformance_table(mode: &[&str]) {
     let backend = Backend::start().await;
     backend.seed_gif().await;
     for (key, body, ct) in [
         ("ten.txt", "0123456789", "text/plain"),
         ("index.html", "<h1>root</h1>", "text/html"),
         ("dir/index.html", "<h1>dir</h1>", "text/html"),
-        ("404.html", "<h1>not here</h1>", "text/html"),
         ("a b+c (1).txt", "spaces plus parens", "text/plain"),
         ("café ✓.txt", "unicode", "text/plain"),
         ("x/y.txt", "slash", "text/plain"),
         ("data.json", "{}", "binary/octet-stream"),
         ("custom.bin", "c", "application/x-custom"),
+        ("style.css", "p{}", "text/css; charset=iso-8859-1"),
         ("docs/<b>&amp.txt", "b", "text/plain"),
         ("docs/a b.txt", "a", "text/plain"),
         ("docs/sub/c.txt", "c", "text/plain"),
@@ -190,26 +221,46 @@ async fn conformance_table() {
     backend
         .put_with("nocache.txt", "n", Some("no-store"), "text/plain")
         .await;
+    let expires = gateway::storage::StoredHeaders {
+        expires: Some(FUTURE.into()),
+        ..Default::default()
+    };
+    backend
+        .put_stored(
+            "404.html",
+            "<h1>not here</h1>",
+            Some("public, max-age=600"),
+            "text/html",
+            expires,
+        )
+        .await;
 
+    let with = |flags: &[&'static str]| -> Vec<&str> { flags.iter().chain(mode).copied().collect() };
     let site = Gateway::start_with(
         backend.args(),
-        &[
+        &with(&[
             "--error-document",
             "404.html",
             "--list-directories",
             "--cors-origin",
             "https://app.example",
-        ],
+        ]),
     )
     .await;
-    let spa = Gateway::start_with(backend.args(), &["--prefix", "site/", "--spa-fallback", "app.html"]).await;
-    let open = Gateway::start_with(backend.args(), &["--cors-origin", "*"]).await;
+    let spa = Gateway::start_with(
+        backend.args(),
+        &with(&["--prefix", "site/", "--spa-fallback", "app.html"]),
+    )
+    .await;
+    let open = Gateway::start_with(backend.args(), &with(&["--cors-origin", "*"])).await;
 
     let reference = get(&site.url("/ten.txt")).await;
     let etag = reference.header("etag").to_string();
     let lm = reference.header("last-modified").to_string();
     assert!(etag.starts_with('"'), "ETag {etag:?}");
-    let subst = |s: &str| s.replace("ETAG", &etag).replace("LM", &lm);
+    let app_etag = get(&spa.url("/deep/link")).await.header("etag").to_string();
+    assert!(app_etag.starts_with('"'), "ETag {app_etag:?}");
+    let subst = |s: &str| s.replace("APPTAG", &app_etag).replace("ETAG", &etag).replace("LM", &lm);
 
     let mut failures = Vec::new();
     for (i, c) in CASES.iter().enumerate() {
@@ -251,7 +302,7 @@ async fn conformance_table() {
     }
     assert!(
         failures.is_empty(),
-        "{} of {} cases failed:\n{}",
+        "{mode:?}: {} of {} cases failed:\n{}",
         failures.len(),
         CASES.len(),
         failures.join("\n")

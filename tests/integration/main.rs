@@ -13,6 +13,10 @@ mod faults;
 // GET/HEAD of the seeded GIF, 404, 400, 405, index.
 mod serve;
 
+// What real buckets do: a policy without ListBucket, a certificate for another name, long
+// keys, conditional GETs, objects whose own Cache-Control binds the cache.
+mod buckets;
+
 // Table-driven HTTP conformance (RFC 9110 ranges and preconditions, keys, index, error and
 // SPA documents, content type, cache policy, listing, CORS, limits).
 mod conformance;

@@ -165,3 +165,41 @@ async fn mismatched_pair_is_rejected() {
     assert_eq!(metric(&gw, EXPIRY).await, expiry_of(&backend.pki.client_cert));
     gw.stop().await;
 }
+
+/// A CA file replaced by garbage, then emptied, is rejected and counted each time, and the
+/// trust in use stays: with every backend connection cut after each change, the new
+/// connections still verify the backend and requests keep succeeding.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_ca_file_keeps_the_trust_in_use() {
+    let backend = Backend::start().await;
+    backend.put("ten.txt", "0123456789", "text/plain").await;
+    let mut proxy = crate::proxy::FaultProxy::start(backend.addr).await;
+    let (dir, args) = secret_dir(&backend);
+    let args = BackendArgs {
+        endpoint: Some(format!("https://{}", proxy.addr)),
+        ..args
+    };
+    let gw = Gateway::start_with(args, &["--cache-max-bytes", "0", "--tls-reload-interval", "200ms"]).await;
+    assert_eq!(get(&gw.url("/ten.txt")).await.status, 200);
+
+    let rejected = "gateway_tls_reloads_total{file=\"ca\",outcome=\"rejected\"}";
+    for (count, content) in [(1.0, "not a certificate\n"), (2.0, "")] {
+        replace(&dir.path().join("ca.pem"), content);
+        let deadline = tokio::time::Instant::now() + TIMEOUT;
+        while metric(&gw, rejected).await < count {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "CA file {content:?} never rejected"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let before = proxy.accepted();
+        proxy.kill();
+        proxy.revive().await;
+        for _ in 0..3 {
+            assert_eq!(get(&gw.url("/ten.txt")).await.status, 200, "after CA {content:?}");
+        }
+        assert!(proxy.accepted() > before, "no new backend connection was made");
+    }
+    gw.stop().await;
+}

@@ -54,7 +54,7 @@ async fn index_and_encoded_keys() {
     let gw = Gateway::start(backend.args()).await;
 
     let r = get(&gw.url("/")).await;
-    assert_eq!((r.status, r.header("content-type")), (200, "text/html"));
+    assert_eq!((r.status, r.header("content-type")), (200, "text/html; charset=utf-8"));
     assert_eq!(r.body.as_ref(), b"<h1>hi</h1>");
     let r = get(&gw.url("/a%20b/caf%C3%A9%20(1).txt")).await;
     assert_eq!((r.status, r.body.as_ref()), (200, b"unicode".as_ref()));

@@ -63,10 +63,24 @@ impl Backend {
         b
     }
 
+    /// Starts a backend whose certificate names only `names` (from the CA the gateway trusts).
+    pub async fn start_named(names: &[&str]) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+        let mut b = Self::prepare_named(listener.local_addr().unwrap(), &names);
+        b.serve(listener);
+        b
+    }
+
     /// Prepares PKI and directories for a backend at `addr` without starting it.
     pub fn prepare(addr: SocketAddr) -> Self {
+        Self::prepare_named(addr, &["localhost".into(), "127.0.0.1".into()])
+    }
+
+    /// [`Backend::prepare`] with a server certificate for `names`.
+    fn prepare_named(addr: SocketAddr, names: &[String]) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let pki = DevPki::generate(&["localhost".into(), "127.0.0.1".into()], "gateway", 1).unwrap();
+        let pki = DevPki::generate(names, "gateway", 1).unwrap();
         pki.write_to(&dir.path().join("tls"), false).unwrap();
         std::fs::create_dir_all(dir.path().join("data")).unwrap();
         Self {
@@ -183,9 +197,23 @@ impl Backend {
 
     /// Puts an object with its own Cache-Control.
     pub async fn put_with(&self, key: &str, body: impl Into<Bytes>, cache_control: Option<&str>, content_type: &str) {
+        self.put_stored(key, body, cache_control, content_type, Default::default())
+            .await;
+    }
+
+    /// Puts an object with its own Cache-Control and other stored representation headers.
+    pub async fn put_stored(
+        &self,
+        key: &str,
+        body: impl Into<Bytes>,
+        cache_control: Option<&str>,
+        content_type: &str,
+        stored: gateway::storage::StoredHeaders,
+    ) {
         let opts = gateway::storage::PutOptions {
             content_type,
             cache_control,
+            stored,
             ..Default::default()
         };
         self.storage().put(key, body.into(), &opts).await.unwrap();
@@ -287,6 +315,11 @@ impl Gateway {
         text.lines()
             .find_map(|l| l.strip_prefix(series).and_then(|v| v.trim().parse().ok()))
             .unwrap_or(0.0)
+    }
+
+    /// Waits until `/readyz` answers 200 (the backend probe has reached the bucket).
+    pub async fn ready(&self) {
+        wait_for_status(&self.admin_url("/readyz"), 200).await;
     }
 
     /// Signals shutdown and waits for the server to finish draining.
