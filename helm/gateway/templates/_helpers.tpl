@@ -230,6 +230,10 @@ secretKey: {{ randAlphaNum 40 | quote }}
 - {{ .Values.gateway.index | quote }}
 - --cache-control
 - {{ .Values.gateway.cacheControl | quote }}
+- --error-cache-control
+- {{ .Values.gateway.errorCacheControl | quote }}
+- --missing-object-status
+- {{ .Values.gateway.missingObjectStatus | quote }}
 - --cache-max-bytes
 - {{ .Values.gateway.cache.maxBytes | quote }}
 - --cache-max-object-bytes
