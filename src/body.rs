@@ -35,6 +35,14 @@ pub fn empty() -> Body {
     Empty::new().map_err(|never| match never {}).boxed()
 }
 
+/// Any body of bytes, e.g. one reading along a cache fill.
+pub fn boxed<B>(body: B) -> Body
+where
+    B: hyper::body::Body<Data = Bytes, Error = BoxError> + Send + Sync + 'static,
+{
+    BodyExt::boxed(body)
+}
+
 /// The backend's streaming body, passed through as it arrives.
 pub fn streamed(body: SdkBody) -> Body {
     body.map_err(BoxError::from).boxed()

@@ -6,8 +6,11 @@
 //! - **LRU**, chosen on purpose: moka's default TinyLFU admission refuses a new entry until it
 //!   has been seen often enough, so a freshly uploaded GIF would keep missing while colder
 //!   entries stay; for a small set of hot files, recency is the right signal.
-//! - **Coalescing**: concurrent misses of one key make one GetObject (`try_get_with`); an error
-//!   goes to every waiter and is not cached.
+//! - **Streaming fills, coalesced**: a miss starts one fill per key ([`crate::fill`]), run by
+//!   a task of its own; the request that caused it and every request for the key meanwhile
+//!   read along, getting the bytes as they arrive from the backend (time to first byte is the
+//!   backend's own). A failure before the body goes to every waiter; one mid-body breaks every
+//!   reader's response; neither is cached.
 //! - **A fill budget**: bytes being read into the cache are taken from a budget
 //!   (`--cache-fill-budget`) before they are allocated; when it is spent, a miss streams
 //!   instead of filling, so concurrent fills cannot take memory beyond the settings.
@@ -28,19 +31,19 @@
 //!
 //! Cached bodies are `Bytes`: a hit, a range of a hit and HEAD share the one buffer.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use bytes::BytesMut;
 use http_body_util::BodyExt;
 use moka::future::Cache;
 use moka::policy::EvictionPolicy;
 use tokio::sync::Semaphore;
 
 use crate::error::StorageError;
+use crate::fill::{Fill, FillBody, FillRefusal, Joined};
 use crate::metrics::Metrics;
 use crate::storage::{ObjectMeta, Storage};
 
@@ -235,6 +238,8 @@ impl CacheStatus {
 pub enum Lookup {
     /// The object, from memory.
     Object(Arc<CachedObject>, Served),
+    /// The object, arriving from the backend while it fills the cache.
+    Filling(Arc<ObjectMeta>, FillBody, Served),
     /// The key does not exist.
     Missing(CacheStatus),
     /// Stream it from the backend.
@@ -269,6 +274,8 @@ pub struct ObjectCache {
     revalidations: Cache<(String, u64), Entry>,
     /// Keys with a background revalidation running: at most one each.
     background: Mutex<HashSet<String>>,
+    /// Fills in progress, one per key: concurrent misses read along the same one.
+    fills: Mutex<HashMap<String, Arc<Fill>>>,
     /// Bytes that fills in progress may still take.
     fill_budget: Arc<Semaphore>,
     config: CacheConfig,
@@ -338,6 +345,7 @@ impl ObjectCache {
             negative,
             revalidations,
             background: Mutex::new(HashSet::new()),
+            fills: Mutex::new(HashMap::new()),
             fill_budget: Arc::new(Semaphore::new(budget)),
             config,
             metrics,
@@ -389,7 +397,7 @@ impl ObjectCache {
     ) -> Result<Lookup, StorageError> {
         let result = self.lookup_inner(storage, key, force_revalidate, fill).await;
         let label = match &result {
-            Ok(Lookup::Object(_, served)) => served.status.as_str(),
+            Ok(Lookup::Object(_, served) | Lookup::Filling(_, _, served)) => served.status.as_str(),
             Ok(Lookup::Missing(s)) => s.as_str(),
             Ok(Lookup::Bypass) => "BYPASS",
             Err(_) => "ERROR",
@@ -444,53 +452,77 @@ impl ObjectCache {
         if !fill {
             return Ok(Lookup::Bypass);
         }
-        let ran = AtomicBool::new(false);
-        let result = self
-            .entries
-            .try_get_with(key.to_string(), async {
-                ran.store(true, Ordering::Relaxed);
-                self.fetch(storage, key).await
-            })
-            .await;
-        let status = if ran.load(Ordering::Relaxed) {
-            CacheStatus::Miss
-        } else {
-            CacheStatus::Hit
-        };
-        match result {
-            Ok(entry) => Ok(match entry.slot {
-                Slot::Object(obj) => Lookup::Object(
-                    obj,
-                    Served {
-                        status,
-                        ttl: Some(signed_secs(entry.ttl, entry.validated.elapsed())),
-                    },
-                ),
-                Slot::Pass => Lookup::Bypass,
-            }),
-            Err(e) => match &*e {
-                FillError::Missing => {
-                    self.negative.insert(key.to_string(), ()).await;
-                    Ok(Lookup::Missing(status))
-                }
-                FillError::NoBudget => Ok(Lookup::Bypass),
-                FillError::Storage(e) => Err(e.clone()),
-            },
+        let (fill, started) = self.fill_for(storage, key);
+        let status = if started { CacheStatus::Miss } else { CacheStatus::Hit };
+        match fill.join().await {
+            Joined::Body(meta, body) => {
+                let ttl = match Policy::of(meta.cache_control.as_deref(), self.config.ttl) {
+                    Policy::Store { ttl, .. } => ttl,
+                    Policy::DoNotStore => Duration::ZERO,
+                };
+                let served = Served {
+                    status,
+                    ttl: Some(signed_secs(ttl, Duration::ZERO)),
+                };
+                Ok(Lookup::Filling(meta, body, served))
+            }
+            Joined::Missing => Ok(Lookup::Missing(status)),
+            Joined::Pass => Ok(Lookup::Bypass),
+            Joined::Failed(e) => Err(e),
         }
     }
 
-    /// Fetches a key whole, if it is small enough to cache and the fill budget allows.
-    async fn fetch(&self, storage: &Storage, key: &str) -> Result<Entry, FillError> {
-        let obj = storage.get(key).await?;
-        self.read_body(obj).await
+    /// The fill of `key` in progress, or a new one (`true`) that a task of its own runs, so
+    /// that it completes whichever requests leave.
+    fn fill_for(self: &Arc<Self>, storage: &Storage, key: &str) -> (Arc<Fill>, bool) {
+        let mut fills = self.fills.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(fill) = fills.get(key) {
+            return (fill.clone(), false);
+        }
+        let fill = Arc::new(Fill::default());
+        fills.insert(key.to_string(), fill.clone());
+        tokio::spawn(self.clone().run_fill(storage.clone(), key.to_string(), fill.clone()));
+        (fill, true)
     }
 
-    async fn read_body(&self, obj: crate::storage::Object) -> Result<Entry, FillError> {
+    /// Fetches `key` into `fill`, then into the cache (or the negative cache).
+    async fn run_fill(self: Arc<Self>, storage: Storage, key: String, fill: Arc<Fill>) {
+        /// Takes the fill out of the map however the task ends, after the entry is in place.
+        struct Filling<'a>(&'a ObjectCache, &'a str);
+        impl Drop for Filling<'_> {
+            fn drop(&mut self) {
+                self.0.fills.lock().unwrap_or_else(|p| p.into_inner()).remove(self.1);
+            }
+        }
+        let _filling = Filling(&self, &key);
+        let result = match storage.get(&key).await {
+            Ok(obj) => self.read_into(&fill, obj).await,
+            Err(e) => {
+                let e = FillError::from(e);
+                fill.refuse(match &e {
+                    FillError::Missing => FillRefusal::Missing,
+                    FillError::NoBudget => FillRefusal::Pass,
+                    FillError::Storage(e) => FillRefusal::Failed(e.clone()),
+                });
+                Err(e)
+            }
+        };
+        match result {
+            Ok(entry) => self.entries.insert(key.clone(), entry).await,
+            Err(FillError::Missing) => self.negative.insert(key.clone(), ()).await,
+            Err(_) => {}
+        }
+    }
+
+    /// Reads `obj` into memory through `fill`, whose readers get the bytes as they arrive, if
+    /// it is small enough and cacheable and the fill budget allows.
+    async fn read_into(&self, fill: &Fill, obj: crate::storage::Object) -> Result<Entry, FillError> {
         let len = obj.meta.content_length.unwrap_or(u64::MAX);
         let policy = Policy::of(obj.meta.cache_control.as_deref(), self.config.ttl);
         if len > self.config.max_object_bytes || policy == Policy::DoNotStore {
-            // Dropping the body closes that backend connection; the caller streams instead,
+            // Dropping the body closes that backend connection; the requests stream instead,
             // and the pass marker spares the next requests this wasted start.
+            fill.refuse(FillRefusal::Pass);
             return Ok(self.entry(Slot::Pass));
         }
         // Take the bytes from the budget before allocating them; the permit is returned when
@@ -498,30 +530,42 @@ impl ObjectCache {
         let permits = u32::try_from(len).unwrap_or(u32::MAX);
         let Ok(_permit) = self.fill_budget.clone().try_acquire_many_owned(permits) else {
             self.metrics.cache_fills_bypassed.inc();
+            fill.refuse(FillRefusal::Pass);
             return Err(FillError::NoBudget);
         };
-        let mut buf = BytesMut::with_capacity(usize::try_from(len).unwrap_or(0));
+        fill.stream(obj.meta.clone(), usize::try_from(len).unwrap_or(0));
         let mut body = obj.body;
-        while let Some(frame) = body.frame().await {
-            let frame = frame
-                .map_err(|e| FillError::Storage(StorageError::Unreachable(format!("reading the object body: {e}"))))?;
-            if let Ok(data) = frame.into_data() {
-                if (buf.len() + data.len()) as u64 > len {
-                    break;
+        let read = loop {
+            match body.frame().await {
+                None => break Ok(()),
+                Some(Err(e)) => break Err(StorageError::Unreachable(format!("reading the object body: {e}"))),
+                Some(Ok(frame)) => {
+                    if let Ok(data) = frame.into_data() {
+                        if (fill.received() + data.len()) as u64 > len {
+                            break Err(StorageError::BadResponse(format!(
+                                "object body longer than its Content-Length {len}"
+                            )));
+                        }
+                        fill.push(data);
+                    }
                 }
-                buf.extend_from_slice(&data);
             }
+        };
+        let read = read.and_then(|()| {
+            let got = fill.received() as u64;
+            if got == len {
+                Ok(())
+            } else {
+                Err(StorageError::BadResponse(format!(
+                    "object body ended after {got} of its Content-Length {len} bytes"
+                )))
+            }
+        });
+        match (fill.finish(read.clone()), read) {
+            (Some(body), _) => Ok(self.entry(Slot::Object(Arc::new(CachedObject { meta: obj.meta, body })))),
+            (None, Err(e)) => Err(FillError::Storage(e)),
+            (None, Ok(())) => Err(FillError::Storage(StorageError::Internal("fill lost its body".into()))),
         }
-        if buf.len() as u64 != len {
-            return Err(FillError::Storage(StorageError::BadResponse(format!(
-                "object body did not match its Content-Length {len} (got {} bytes or more)",
-                buf.len()
-            ))));
-        }
-        Ok(self.entry(Slot::Object(Arc::new(CachedObject {
-            meta: obj.meta,
-            body: buf.freeze(),
-        }))))
     }
 
     /// One conditional GetObject for `obj` (the current version of `entry`): the entry that
@@ -536,7 +580,7 @@ impl ObjectCache {
         let etag = obj.meta.etag.as_deref();
         let outcome = match storage.get_if_none_match(key, etag).await {
             Err(StorageError::NotModified) => Ok(("not_modified", self.entry(Slot::Object(obj.clone())))),
-            Ok(new) => self.read_body(new).await.map(|e| ("modified", e)),
+            Ok(new) => self.read_into(&Fill::default(), new).await.map(|e| ("modified", e)),
             Err(e) => Err(FillError::from(e)),
         };
         let label = match &outcome {

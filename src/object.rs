@@ -11,8 +11,8 @@
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode, header};
 
 use crate::app::App;
-use crate::body::{Body, empty, full, streamed, text};
-use crate::cache::{CacheStatus, CachedObject, Lookup, Served};
+use crate::body::{Body, boxed, empty, full, streamed, text};
+use crate::cache::{CacheStatus, Lookup, Served};
 use crate::conditional::{Precondition, evaluate_preconditions, has_preconditions, if_range_allows};
 use crate::error::StorageError;
 use crate::fallback::{self, Mode};
@@ -169,7 +169,25 @@ async fn serve_key_as(
         let range_request = mode == Mode::Requested && req.headers.contains_key(header::RANGE);
         let force = cache.config().honor_no_cache && wants_revalidation(req.headers);
         match cache.lookup(&app.storage, key, force, !range_request).await? {
-            Lookup::Object(obj, served) => return Ok(cache_headers(respond_cached(app, req, key, &obj, mode), served)),
+            Lookup::Object(obj, served) => {
+                let len = obj.body.len() as u64;
+                let body = |range| match range {
+                    RangeDecision::Partial { start, end } => full(obj.body.slice(start as usize..=end as usize)),
+                    _ => full(obj.body.clone()),
+                };
+                return Ok(cache_headers(
+                    respond_from(app, req, key, &obj.meta, len, mode, body),
+                    served,
+                ));
+            }
+            Lookup::Filling(meta, fill, served) => {
+                let len = meta.content_length.unwrap_or(0);
+                let body = |range| boxed(fill.range(range));
+                return Ok(cache_headers(
+                    respond_from(app, req, key, &meta, len, mode, body),
+                    served,
+                ));
+            }
             Lookup::Missing(_) => return Err(StorageError::NotFound),
             // A range on a miss is fetched as a range, never as the whole object.
             Lookup::Bypass if range_request => streamed_as = CacheStatus::Miss,
@@ -181,21 +199,29 @@ async fn serve_key_as(
         .map(|resp| cache_headers(resp, Served::streamed(streamed_as)))
 }
 
-/// Answers from a cached object: everything in memory, bodies are slices of one buffer.
-fn respond_cached(app: &App, req: &ObjectRequest<'_>, key: &str, obj: &CachedObject, mode: Mode) -> Response<Body> {
-    let len = obj.body.len() as u64;
+/// Answers from the cache: the metadata is at hand, and `body` gives the bytes of a range
+/// (from memory, or reading along a fill).
+fn respond_from(
+    app: &App,
+    req: &ObjectRequest<'_>,
+    key: &str,
+    meta: &ObjectMeta,
+    len: u64,
+    mode: Mode,
+    body: impl FnOnce(RangeDecision) -> Body,
+) -> Response<Body> {
     let cache_control = &app.site.cache_control;
-    match decide(req, &obj.meta, mode) {
-        Decision::NotModified => not_modified(cache_control, &obj.meta),
+    match decide(req, meta, mode) {
+        Decision::NotModified => not_modified(cache_control, meta),
         Decision::Failed => precondition_failed(),
         Decision::Unsatisfiable(len) => unsatisfiable(len),
         Decision::Send(status, range) => {
-            let body = match (req.method, range) {
-                (&Method::HEAD, _) => empty(),
-                (_, RangeDecision::Partial { start, end }) => full(obj.body.slice(start as usize..=end as usize)),
-                _ => full(obj.body.clone()),
+            let body = if *req.method == Method::HEAD {
+                empty()
+            } else {
+                body(range)
             };
-            response::object(cache_control, key, &obj.meta, status, Some((range, len)), body)
+            response::object(cache_control, key, meta, status, Some((range, len)), body)
         }
     }
 }

@@ -204,3 +204,102 @@ async fn cache_can_be_turned_off() {
     assert_eq!(metric(&gw, GETS).await, 2.0);
     gw.stop().await;
 }
+
+/// 4 MiB of bytes that differ at every offset a wrong slice could start from.
+fn large_object() -> Vec<u8> {
+    (0..4u32 << 20)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect()
+}
+
+/// Reads body frames until at least `n` bytes have arrived; returns them.
+async fn read_at_least(resp: &mut http::Response<hyper::body::Incoming>, n: usize) -> Vec<u8> {
+    use http_body_util::BodyExt;
+    let mut got = Vec::new();
+    while got.len() < n {
+        let frame = tokio::time::timeout(crate::util::TIMEOUT, resp.body_mut().frame())
+            .await
+            .expect("no bytes while the backend is paused: the miss waited for the whole object")
+            .expect("body ended early")
+            .expect("body failed");
+        if let Ok(data) = frame.into_data() {
+            got.extend_from_slice(&data);
+        }
+    }
+    got
+}
+
+/// A cacheable miss streams while it fills: with the backend paused mid-body, the first
+/// request already has its headers and the first bytes, and a second request joins the same
+/// fill (no second GetObject) and gets the same bytes; when the backend resumes, both complete
+/// with the whole object, which is then a hit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_miss_streams_while_it_fills_and_others_join() {
+    use crate::proxy::{Fault, FaultProxy};
+    use http_body_util::BodyExt;
+    let backend = Backend::start().await;
+    let object = large_object();
+    backend.put("big.bin", object.clone(), "application/octet-stream").await;
+    let proxy = FaultProxy::start(backend.addr).await;
+    let args = gateway::cli::BackendArgs {
+        endpoint: Some(format!("https://{}", proxy.addr)),
+        ..backend.args()
+    };
+    let gw = Gateway::start(args).await;
+    proxy.set(Fault::PauseAfter(768 << 10));
+
+    let mut first = crate::util::send("GET", &gw.url("/big.bin")).await;
+    assert_eq!(first.headers()["x-cache"], "MISS");
+    let first_start = read_at_least(&mut first, 256 << 10).await;
+    let mut second = crate::util::send("GET", &gw.url("/big.bin")).await;
+    assert_eq!(second.headers()["content-length"], "4194304");
+    let second_start = read_at_least(&mut second, 256 << 10).await;
+    assert_eq!(&first_start[..], &object[..first_start.len()]);
+    assert_eq!(&second_start[..], &object[..second_start.len()]);
+    assert_eq!(metric(&gw, GETS).await, 1.0, "the second request must join the fill");
+
+    proxy.set(Fault::Pass);
+    for (mut resp, start) in [(first, first_start), (second, second_start)] {
+        let rest = resp.body_mut().collect().await.unwrap().to_bytes();
+        assert_eq!(start.len() + rest.len(), object.len());
+        assert!(start.iter().chain(rest.iter()).eq(object.iter()), "bytes differ");
+    }
+    let third = get(&gw.url("/big.bin")).await;
+    assert_eq!((third.header("x-cache"), third.body.len()), ("HIT", object.len()));
+    assert_eq!(metric(&gw, GETS).await, 1.0);
+    gw.stop().await;
+}
+
+/// A fill that fails mid-body breaks every reader's response (never a short 200 that looks
+/// complete) and caches nothing: the next request fetches again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fill_failing_mid_body_breaks_every_reader_and_caches_nothing() {
+    use crate::proxy::{Fault, FaultProxy};
+    use http_body_util::BodyExt;
+    let backend = Backend::start().await;
+    let object = large_object();
+    backend.put("big.bin", object.clone(), "application/octet-stream").await;
+    let mut proxy = FaultProxy::start(backend.addr).await;
+    let args = gateway::cli::BackendArgs {
+        endpoint: Some(format!("https://{}", proxy.addr)),
+        ..backend.args()
+    };
+    let gw = Gateway::start(args).await;
+    proxy.set(Fault::PauseAfter(768 << 10));
+    let mut first = crate::util::send("GET", &gw.url("/big.bin")).await;
+    read_at_least(&mut first, 256 << 10).await;
+    let mut second = crate::util::send("GET", &gw.url("/big.bin")).await;
+    read_at_least(&mut second, 256 << 10).await;
+
+    proxy.kill();
+    for resp in [first, second] {
+        let rest = tokio::time::timeout(crate::util::TIMEOUT, resp.into_body().collect()).await;
+        assert!(matches!(rest, Ok(Err(_))), "a reader got a complete-looking body");
+    }
+    proxy.revive().await;
+    proxy.set(Fault::Pass);
+    let again = get(&gw.url("/big.bin")).await;
+    assert_eq!((again.status, again.header("x-cache")), (200, "MISS"));
+    assert!(again.body.as_ref() == &object[..]);
+    gw.stop().await;
+}

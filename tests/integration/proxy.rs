@@ -26,6 +26,9 @@ pub enum Fault {
     /// Close every connection with a reset.
     Reset,
     /// Forward N more bytes from the backend per connection (counted from when this fault is
+    /// set), then hold the rest until the fault changes (a backend that pauses mid-body).
+    PauseAfter(usize),
+    /// Forward N more bytes from the backend per connection (counted from when this fault is
     /// set), then nothing.
     StallAfter(usize),
 }
@@ -182,6 +185,19 @@ async fn pump(
                 chunk = &chunk[..chunk.len().min(room)];
             }
             Fault::StallAfter(_) => {}
+            Fault::PauseAfter(limit) if from_backend => {
+                let room = limit.saturating_sub(forwarded);
+                if chunk.len() > room {
+                    if to.write_all(&chunk[..room]).await.is_err() {
+                        return None;
+                    }
+                    chunk = &chunk[room..];
+                    while current(&fault).1 == epoch {
+                        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                    }
+                }
+            }
+            Fault::PauseAfter(_) => {}
         }
         if to.write_all(chunk).await.is_err() {
             return None;
