@@ -12,8 +12,9 @@
 //!   backend's own). A failure before the body goes to every waiter; one mid-body breaks every
 //!   reader's response; neither is cached.
 //! - **A fill budget**: bytes being read into the cache are taken from a budget
-//!   (`--cache-fill-budget`) before they are allocated; when it is spent, a miss streams
-//!   instead of filling, so concurrent fills cannot take memory beyond the settings.
+//!   (`--cache-fill-budget`) before they are allocated, twice the object's size (its buffer,
+//!   and the chunks the requests reading along may still hold); when it is spent, a miss
+//!   streams instead of filling, so concurrent fills cannot take memory beyond the settings.
 //! - **Freshness** (RFC 5861): an entry is served for `--cache-ttl`; for
 //!   `--cache-stale-while-revalidate` after that it is still served at once while **one**
 //!   background conditional GetObject (`If-None-Match`) per key revalidates it: 304 keeps it,
@@ -525,15 +526,17 @@ impl ObjectCache {
             fill.refuse(FillRefusal::Pass);
             return Ok(self.entry(Slot::Pass));
         }
-        // Take the bytes from the budget before allocating them; the permit is returned when
-        // the fill ends (the buffer then belongs to the cache, bounded by --cache-max-bytes).
-        let permits = u32::try_from(len).unwrap_or(u32::MAX);
-        let Ok(_permit) = self.fill_budget.clone().try_acquire_many_owned(permits) else {
+        // Take the bytes from the budget before allocating them, twice: the buffer, returned
+        // when the fill ends (it then belongs to the cache, bounded by --cache-max-bytes), and
+        // what the readers' queues may hold, returned when the last reader is done.
+        let permits = u32::try_from(len.saturating_mul(2)).unwrap_or(u32::MAX);
+        let Ok(mut permit) = self.fill_budget.clone().try_acquire_many_owned(permits) else {
             self.metrics.cache_fills_bypassed.inc();
             fill.refuse(FillRefusal::Pass);
             return Err(FillError::NoBudget);
         };
-        fill.stream(obj.meta.clone(), usize::try_from(len).unwrap_or(0));
+        let readers = permit.split(usize::try_from(permits / 2).unwrap_or(0));
+        fill.stream(obj.meta.clone(), usize::try_from(len).unwrap_or(0), readers);
         let mut body = obj.body;
         let read = loop {
             match body.frame().await {

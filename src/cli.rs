@@ -235,8 +235,9 @@ pub struct ServeArgs {
     )]
     pub cache_negative_max_entries: u64,
 
-    /// Memory for objects being read into the cache at once; when it is spent, further misses
-    /// stream instead of filling. Default: a quarter of --cache-max-bytes, at least
+    /// Memory for objects being read into the cache at once (each takes twice its size: its
+    /// buffer and the chunks the requests reading along hold); when it is spent, further misses
+    /// stream instead of filling. Default: a quarter of --cache-max-bytes, at least twice
     /// --cache-max-object-bytes.
     #[arg(long, env = "GATEWAY_CACHE_FILL_BUDGET", value_name = "SIZE")]
     pub cache_fill_budget: Option<bytesize::ByteSize>,

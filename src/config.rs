@@ -238,18 +238,21 @@ fn cache_config(args: &ServeArgs) -> Result<crate::cache::CacheConfig, ConfigErr
             "must be greater than 0 (use --cache-max-bytes 0 to turn the cache off)",
         ));
     }
+    // A fill takes twice the object's size: its buffer and the chunks its readers may hold.
+    let per_fill = max_object_bytes.saturating_mul(2);
     let fill_budget = match args.cache_fill_budget {
-        Some(b) if b.as_u64() < max_object_bytes => {
+        Some(b) if b.as_u64() < per_fill => {
             return Err(ConfigError::new(
                 "--cache-fill-budget",
                 format!(
-                    "{b} is smaller than --cache-max-object-bytes {}: such objects could never be cached",
+                    "{b} is smaller than twice --cache-max-object-bytes {} (a fill takes twice the object's \
+                     size): such objects could never be cached",
                     args.cache_max_object_bytes
                 ),
             ));
         }
         Some(b) => b.as_u64(),
-        None => (max_bytes / 4).max(max_object_bytes),
+        None => (max_bytes / 4).max(per_fill),
     };
     if args.cache_negative_max_entries == 0 {
         return Err(ConfigError::new(

@@ -8,8 +8,10 @@
 //! arrived so far (one copy) and then each chunk as it arrives (the same `Bytes`, no copy).
 //!
 //! - The bytes are bounded: the fill holds the object once (the buffer that becomes the cache
-//!   entry), and a reader's queue holds references to chunks of that same object, so a slow
-//!   reader costs at most the object's size, which the cache's fill budget has already counted.
+//!   entry), and the readers' queues hold references to the chunks as they came from the
+//!   backend, shared by every reader, so however many readers lag, they hold at most one more
+//!   copy of the object. The cache takes twice the object's size from its fill budget; the
+//!   readers' half goes back when the last reader of the fill is done.
 //! - A failure mid-fill reaches every reader as a body error (the client sees a broken
 //!   response, never a short one that looks complete), and nothing is cached.
 //! - A body that ends before its `Content-Length` is an error too, whatever the cause.
@@ -20,7 +22,7 @@ use std::task::{Context, Poll};
 
 use bytes::{Bytes, BytesMut};
 use hyper::body::Frame;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{OwnedSemaphorePermit, mpsc, watch};
 
 use crate::body::BoxError;
 use crate::error::StorageError;
@@ -72,6 +74,9 @@ struct Inner {
     failed: Option<StorageError>,
     /// Readers still reading along.
     readers: Vec<mpsc::UnboundedSender<Result<Bytes, StorageError>>>,
+    /// The fill budget the readers' queues may hold; each reader of the streaming body keeps a
+    /// share, so it goes back when the last one is done.
+    readers_budget: Option<Arc<OwnedSemaphorePermit>>,
 }
 
 impl Default for Fill {
@@ -109,6 +114,7 @@ impl Fill {
     fn subscribe(&self, len: u64) -> FillBody {
         let (tx, rx) = mpsc::unbounded_channel();
         let mut inner = self.inner();
+        let budget = inner.readers_budget.clone();
         if let Some(body) = &inner.complete {
             let _ = tx.send(Ok(body.clone()));
         } else {
@@ -127,6 +133,7 @@ impl Fill {
             len,
             received: 0,
             window: (0, len),
+            _budget: budget,
         }
     }
 
@@ -140,9 +147,13 @@ impl Fill {
         self.phase.send_replace(phase);
     }
 
-    /// The body starts arriving: requests may read along.
-    pub fn stream(&self, meta: ObjectMeta, capacity: usize) {
-        self.inner().buf.reserve(capacity);
+    /// The body starts arriving: requests may read along. `readers_budget` is what their
+    /// queues may hold (`None`: not counted).
+    pub fn stream(&self, meta: ObjectMeta, capacity: usize, readers_budget: Option<OwnedSemaphorePermit>) {
+        let mut inner = self.inner();
+        inner.buf.reserve(capacity);
+        inner.readers_budget = readers_budget.map(Arc::new);
+        drop(inner);
         self.phase.send_replace(Phase::Streaming(Arc::new(meta)));
     }
 
@@ -162,6 +173,8 @@ impl Fill {
     pub fn finish(&self, result: Result<(), StorageError>) -> Option<Bytes> {
         let mut inner = self.inner();
         let readers = std::mem::take(&mut inner.readers);
+        // Readers from now on get the whole body, never a queue of chunks.
+        inner.readers_budget = None;
         match result {
             Ok(()) => {
                 let body = std::mem::take(&mut inner.buf).freeze();
@@ -201,6 +214,8 @@ pub struct FillBody {
     received: u64,
     /// `start..end` (exclusive) of the object sent.
     window: (u64, u64),
+    /// This reader's share of the fill budget its queue may hold.
+    _budget: Option<Arc<OwnedSemaphorePermit>>,
 }
 
 impl FillBody {
@@ -275,7 +290,7 @@ mod tests {
     #[tokio::test]
     async fn readers_joining_early_late_and_after_get_every_byte() {
         let fill = Arc::new(Fill::default());
-        fill.stream(meta(6), 6);
+        fill.stream(meta(6), 6, None);
         let early = body(fill.join().await).await;
         fill.push(Bytes::from_static(b"abc"));
         let late = body(fill.join().await)
@@ -292,7 +307,7 @@ mod tests {
     #[tokio::test]
     async fn a_failure_mid_fill_breaks_every_reader() {
         let fill = Arc::new(Fill::default());
-        fill.stream(meta(6), 6);
+        fill.stream(meta(6), 6, None);
         let early = body(fill.join().await).await;
         fill.push(Bytes::from_static(b"abc"));
         assert!(fill.finish(Err(StorageError::Timeout("stalled".into()))).is_none());
@@ -302,9 +317,24 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_readers_budget_returns_when_the_last_reader_is_done() {
+        let budget = Arc::new(tokio::sync::Semaphore::new(10));
+        let fill = Arc::new(Fill::default());
+        fill.stream(meta(3), 3, Some(budget.clone().try_acquire_many_owned(3).unwrap()));
+        let reader = body(fill.join().await).await;
+        fill.push(Bytes::from_static(b"abc"));
+        fill.finish(Ok(()));
+        assert_eq!(budget.available_permits(), 7, "a reader is still reading");
+        let late = body(fill.join().await).await;
+        drop(reader);
+        assert_eq!(budget.available_permits(), 10);
+        assert_eq!(late.collect().await.unwrap().to_bytes(), "abc");
+    }
+
+    #[tokio::test]
     async fn an_abandoned_fill_is_an_error_not_a_short_body() {
         let fill = Arc::new(Fill::default());
-        fill.stream(meta(6), 6);
+        fill.stream(meta(6), 6, None);
         let reader = body(fill.join().await).await;
         fill.push(Bytes::from_static(b"abc"));
         drop(fill);
