@@ -727,6 +727,9 @@ impl ObjectCache {
         self.metrics
             .cache_negative_entries
             .set(i64::try_from(self.negative.entry_count()).unwrap_or(i64::MAX));
+        self.metrics
+            .cache_sealed_entries
+            .set(i64::try_from(crate::zerocopy::regions()).unwrap_or(i64::MAX));
     }
 }
 

@@ -177,7 +177,9 @@ impl Fill {
         inner.readers_budget = None;
         match result {
             Ok(()) => {
-                let body = std::mem::take(&mut inner.buf).freeze();
+                let buf = std::mem::take(&mut inner.buf);
+                // A large entry goes into a sealed memory file, so hits are sent without a copy.
+                let body = crate::zerocopy::seal(&buf).unwrap_or_else(|| buf.freeze());
                 inner.complete = Some(body.clone());
                 Some(body)
             }

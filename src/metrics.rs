@@ -51,6 +51,8 @@ pub struct Metrics {
     pub cache_fills_bypassed: IntCounter,
     /// `gateway_cache_negative_entries`: missing keys remembered.
     pub cache_negative_entries: IntGauge,
+    /// `gateway_cache_sealed_entries`: entries held in sealed memory files (sent with sendfile).
+    pub cache_sealed_entries: IntGauge,
     /// `gateway_tls_client_cert_expiry_timestamp_seconds`: not-after of the client certificate in use.
     pub tls_client_cert_expiry: IntGauge,
     /// `gateway_tls_reloads_total{file, outcome}`: file `identity` or `ca`; outcome `ok` or `rejected`.
@@ -157,6 +159,11 @@ impl Metrics {
             "Missing keys remembered by the negative cache.",
         )
         .expect("valid metric");
+        let cache_sealed_entries = IntGauge::new(
+            "gateway_cache_sealed_entries",
+            "Cache entries held in sealed memory files, sent to clients with sendfile (no copy).",
+        )
+        .expect("valid metric");
         let tls_client_cert_expiry = IntGauge::new(
             "gateway_tls_client_cert_expiry_timestamp_seconds",
             "Not-after time of the client certificate presented to the backend, in Unix seconds.",
@@ -242,6 +249,7 @@ impl Metrics {
             Box::new(http_responses.clone()),
             Box::new(cache_fills_bypassed.clone()),
             Box::new(cache_negative_entries.clone()),
+            Box::new(cache_sealed_entries.clone()),
             Box::new(build_info),
             Box::new(tls_client_cert_expiry.clone()),
             Box::new(tls_reloads.clone()),
@@ -271,6 +279,7 @@ impl Metrics {
             http_responses,
             cache_fills_bypassed,
             cache_negative_entries,
+            cache_sealed_entries,
             tls_client_cert_expiry,
             tls_reloads,
             cache_requests,

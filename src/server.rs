@@ -22,6 +22,7 @@ use crate::app::App;
 use crate::config::{Limits, ServeConfig};
 use crate::conn::{Activity, Tracked};
 use crate::router::{Routes, route};
+use crate::zerocopy::SendfileStream;
 
 /// Largest request head (request line and headers) read, in bytes; a larger one is answered
 /// 431 by hyper and the connection closed. Browsers send a few KiB, cookies included.
@@ -135,7 +136,7 @@ async fn connection(
             async move { Ok::<_, Infallible>(route(app, routes, req, &activity).await) }
         })
     };
-    let io = TokioIo::new(Tracked::new(stream, activity.clone()));
+    let io = TokioIo::new(Tracked::new(SendfileStream::new(stream), activity.clone()));
     let conn = builder.serve_connection(io, service);
     tokio::pin!(conn);
     // The phase this connection has been told about.
@@ -182,6 +183,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) {
     let app = App::new(&config);
+    let sealed_entries = crate::zerocopy::prepare();
     let addr = |l: &TcpListener| l.local_addr().map(|a| a.to_string()).unwrap_or_default();
     if !config.backend.https {
         tracing::warn!(endpoint = %config.backend.endpoint, "backend endpoint is plain http: objects and signatures travel unencrypted");
@@ -193,6 +195,7 @@ pub async fn serve(
         bucket = %config.backend.bucket,
         tls = %config.backend.tls_summary,
         version = env!("CARGO_PKG_VERSION"),
+        sealed_entries,
         "gateway serving"
     );
     // The backend probe runs in the background from the start, so the log says at once

@@ -303,3 +303,49 @@ async fn a_fill_failing_mid_body_breaks_every_reader_and_caches_nothing() {
     assert!(again.body.as_ref() == &object[..]);
     gw.stop().await;
 }
+
+/// Hits of a large object are sent from a sealed memory file with sendfile, and are byte-exact
+/// whole, ranged and as HEAD, over HTTP/1.1 keep-alive and over HTTP/2 (which copies into its
+/// frames instead).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_hits_go_out_from_sealed_memory_byte_exact() {
+    use http_body_util::BodyExt;
+    let backend = Backend::start().await;
+    let object = large_object();
+    backend.put("big.bin", object.clone(), "application/octet-stream").await;
+    let gw = Gateway::start(backend.args()).await;
+    assert_eq!(get(&gw.url("/big.bin")).await.header("x-cache"), "MISS");
+    for _ in 0..3 {
+        let hit = get(&gw.url("/big.bin")).await;
+        assert_eq!(hit.header("x-cache"), "HIT");
+        assert!(hit.body.as_ref() == &object[..], "hit bytes differ");
+    }
+    assert!(metric(&gw, "gateway_cache_sealed_entries").await >= 1.0);
+    let r = request_with(
+        "GET",
+        &gw.url("/big.bin"),
+        &[("range".into(), "bytes=1000000-1999999".into())],
+    )
+    .await;
+    assert_eq!((r.status, r.header("x-cache")), (206, "HIT"));
+    assert!(r.body.as_ref() == &object[1_000_000..2_000_000], "range bytes differ");
+    let head = crate::util::request("HEAD", &gw.url("/big.bin")).await;
+    assert_eq!((head.header("content-length"), head.body.len()), ("4194304", 0));
+
+    let tcp = tokio::net::TcpStream::connect(gw.addr).await.unwrap();
+    let (mut h2, conn) =
+        hyper::client::conn::http2::handshake(hyper_util::rt::TokioExecutor::new(), hyper_util::rt::TokioIo::new(tcp))
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    for _ in 0..2 {
+        let req = http::Request::get(gw.url("/big.bin"))
+            .body(http_body_util::Empty::<bytes::Bytes>::new())
+            .unwrap();
+        let resp = h2.send_request(req).await.unwrap();
+        assert_eq!(resp.version(), http::Version::HTTP_2);
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        assert!(body.as_ref() == &object[..], "HTTP/2 bytes differ");
+    }
+    gw.stop().await;
+}
