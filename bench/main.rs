@@ -1,20 +1,24 @@
 //! Benchmark: the gateway against the servers people would use instead, on this machine.
 //!
-//! Run with `bench/run.sh` (it installs nginx, builds in release mode and runs this). It starts:
-//! - the embedded S3 backend (s3s-fs, mTLS + SigV4) in this process, holding the seed GIF;
-//! - `gateway serve` with the cache (the hit path) and with `--cache-max-bytes 0` (every
-//!   request streamed from the backend), as separate processes from `target/release/gateway`;
-//! - nginx serving the same GIF from local disk with sendfile: the practical upper bound.
+//! Run with `bench/run.sh` (it installs nginx, builds Garage once when missing, builds in
+//! release mode and runs this). Against a production S3 store, Garage behind an nginx `stream`
+//! TLS front that requires client certificates (`store.rs`), it measures in one run, in
+//! alternating rounds so each figure is a ratio taken on the same noisy machine:
+//! - the GIF from nginx-static (sendfile from local disk: the practical upper bound), from
+//!   nginx `proxy_cache` in front of the store, and from `gateway serve` as a cache hit and with
+//!   the cache off: req/s, p50, p99 and server CPU per request (utime + stime from `/proc`, the
+//!   steadiest figure on 2 shared cores), each also against nginx-static;
+//! - the time to first byte of a 16 MiB cache miss, against a direct mTLS + SigV4 client
+//!   (curl) of the store;
+//! - a 256 MiB object streamed through the gateway against that direct client, and the
+//!   gateway's peak RSS.
 //!
-//! One load generator (hyper, HTTP/1.1 keep-alive, `CONNS` connections) measures every target
-//! in alternating rounds, so each figure is a ratio to nginx measured in the same run and
-//! survives a noisy machine. The backend's own GET is measured through aws-sdk-s3 (TLS with a
-//! client certificate, SigV4), as the gateway reaches it. It then streams a 256 MiB object 8
-//! times through a fresh gateway (cache bypass) and reports MB/s and the gateway's peak RSS, and
-//! counts the backend GetObjects behind 10,000 hits of one key.
+//! Then, against the embedded backend (s3s-fs), which can be made to misbehave: backend calls
+//! behind 10,000 hits of one key, and the resilience run (`resilience.rs`).
 //!
 //! Environment: `BENCH_SECONDS` (per target, default 10), `BENCH_CONNS` (default 64),
-//! `GATEWAY_BIN` (default `target/release/gateway`), `NGINX` (default `nginx`).
+//! `GATEWAY_BIN` (default `target/release/gateway`), `NGINX` (default `nginx`), `GARAGE`
+//! (default `garage`).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -37,6 +41,7 @@ use tokio::net::{TcpListener, TcpStream};
 #[path = "../tests/integration/proxy.rs"]
 mod proxy;
 mod resilience;
+mod store;
 
 const ACCESS_KEY: &str = "benchaccess";
 const SECRET_KEY: &str = "bench-secret-not-for-production";
@@ -56,6 +61,8 @@ struct Stats {
     bytes: u64,
     elapsed: Duration,
     micros: Vec<u32>,
+    /// Server CPU time (utime + stime) while this load ran, in seconds.
+    cpu: f64,
 }
 
 impl Stats {
@@ -65,6 +72,11 @@ impl Stats {
         self.bytes += other.bytes;
         self.elapsed += other.elapsed;
         self.micros.extend(other.micros);
+        self.cpu += other.cpu;
+    }
+    /// Server CPU milliseconds per request.
+    fn cpu_ms(&self) -> f64 {
+        self.cpu * 1000.0 / self.requests as f64
     }
     fn rps(&self) -> f64 {
         self.requests as f64 / self.elapsed.as_secs_f64()
@@ -116,36 +128,6 @@ async fn load_http(addr: SocketAddr, path: &'static str, conns: usize, dur: Dura
                             s.errors += 1;
                             break;
                         }
-                    }
-                }
-                s
-            })
-        })
-        .collect();
-    collect(tasks, start).await
-}
-
-/// Keeps `conns` concurrent GetObjects of `key` going against the backend for `dur`.
-async fn load_s3(storage: Storage, key: &'static str, conns: usize, dur: Duration) -> Stats {
-    let deadline = Instant::now() + dur;
-    let start = Instant::now();
-    let tasks: Vec<_> = (0..conns)
-        .map(|_| {
-            let storage = storage.clone();
-            tokio::spawn(async move {
-                let mut s = Stats::default();
-                while Instant::now() < deadline {
-                    let t = Instant::now();
-                    match storage.get(key).await {
-                        Ok(obj) => match obj.body.collect().await {
-                            Ok(body) => {
-                                s.bytes += body.to_bytes().len() as u64;
-                                s.requests += 1;
-                                s.micros.push(t.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
-                            }
-                            Err(_) => s.errors += 1,
-                        },
-                        Err(_) => s.errors += 1,
                     }
                 }
                 s
@@ -216,8 +198,36 @@ async fn wait_http(addr: SocketAddr, path: &'static str) -> Result<(), Error> {
     Err(format!("{addr}{path} never answered").into())
 }
 
-/// Starts `gateway serve` against the backend with extra flags.
+/// How a gateway reaches a backend.
+pub struct BackendRef {
+    /// `https://HOST:PORT`.
+    pub endpoint: String,
+    /// Access key id.
+    pub access_key: String,
+    /// Secret key.
+    pub secret_key: String,
+    /// Signing region.
+    pub region: String,
+}
+
+/// Starts `gateway serve` against the embedded backend with extra flags.
 async fn gateway(bin: &Path, tls: &Path, endpoint: &str, extra: &[&str]) -> Result<(Proc, SocketAddr), Error> {
+    let backend = BackendRef {
+        endpoint: endpoint.to_string(),
+        access_key: ACCESS_KEY.into(),
+        secret_key: SECRET_KEY.into(),
+        region: "us-east-1".into(),
+    };
+    gateway_with(bin, tls, &backend, extra).await
+}
+
+/// Starts `gateway serve` against `backend` with extra flags.
+async fn gateway_with(
+    bin: &Path,
+    tls: &Path,
+    backend: &BackendRef,
+    extra: &[&str],
+) -> Result<(Proc, SocketAddr), Error> {
     let addr = free_addr();
     let child = Command::new(bin)
         .args([
@@ -228,15 +238,17 @@ async fn gateway(bin: &Path, tls: &Path, endpoint: &str, extra: &[&str]) -> Resu
             "--admin-listen",
             &addr.to_string(),
             "--endpoint",
-            endpoint,
+            &backend.endpoint,
             "--bucket",
             BUCKET,
+            "--region",
+            &backend.region,
         ])
         .args([
             "--access-key",
-            ACCESS_KEY,
+            &backend.access_key,
             "--secret-key",
-            SECRET_KEY,
+            &backend.secret_key,
             "--log-level",
             "warn",
         ])
@@ -302,6 +314,109 @@ async fn gateway_gets(addr: SocketAddr) -> f64 {
         .sum()
 }
 
+/// CPU time (utime + stime) of `pid` and its child processes (nginx's workers), in seconds.
+fn cpu_seconds(pid: u32) -> f64 {
+    // Fields after the command name's closing parenthesis: state is 0, ppid 1, utime 11, stime 12.
+    fn stat(pid: &str) -> Option<(u32, u64)> {
+        let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        let fields: Vec<&str> = text.rsplit_once(')')?.1.split_whitespace().collect();
+        let ticks = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+        Some((fields.get(1)?.parse().ok()?, ticks))
+    }
+    let mut ticks = stat(&pid.to_string()).map_or(0, |(_, t)| t);
+    if let Ok(dir) = std::fs::read_dir("/proc") {
+        for entry in dir.flatten() {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if name.bytes().all(|b| b.is_ascii_digit())
+                && let Some((ppid, t)) = stat(&name)
+                && ppid == pid
+            {
+                ticks += t;
+            }
+        }
+    }
+    ticks as f64 / clock_ticks()
+}
+
+/// Clock ticks per second (`getconf CLK_TCK`, 100 on Linux).
+fn clock_ticks() -> f64 {
+    static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    *TICKS.get_or_init(|| {
+        Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+            .unwrap_or(100.0)
+    })
+}
+
+/// Runs the load against `addr` and charges the server process `pid` (and its children) for
+/// the CPU it used meanwhile.
+async fn measured(pid: u32, addr: SocketAddr, conns: usize, slice: Duration) -> Stats {
+    let before = cpu_seconds(pid);
+    let mut s = load_http(addr, "/gateway.gif", conns, slice).await;
+    s.cpu = cpu_seconds(pid) - before;
+    s
+}
+
+/// `curl` as the direct mTLS + SigV4 client of `key`: (time to first byte, total time, bytes).
+fn curl_direct(tls: &Path, store: &store::Garage, key: &str) -> Result<(f64, f64, u64), Error> {
+    let out = Command::new("curl")
+        .args([
+            "-sS",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{time_starttransfer} %{time_total} %{size_download}",
+        ])
+        .arg("--cacert")
+        .arg(tls.join("ca.pem"))
+        .arg("--cert")
+        .arg(tls.join("client.pem"))
+        .arg("--key")
+        .arg(tls.join("client-key.pem"))
+        .args(["--aws-sigv4", &format!("aws:amz:{}:s3", store.region)])
+        .args(["--user", &format!("{}:{}", store.access_key, store.secret_key)])
+        .args(["-H", "x-amz-content-sha256: UNSIGNED-PAYLOAD"])
+        .arg(format!("{}/{BUCKET}/{key}", store.endpoint))
+        .output()
+        .map_err(|e| format!("cannot run curl: {e}"))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let v: Vec<&str> = text.split_whitespace().collect();
+    match (v.first(), v.get(1), v.get(2)) {
+        (Some(a), Some(b), Some(c)) => Ok((a.parse()?, b.parse()?, c.parse()?)),
+        _ => Err(format!("curl: {text} {}", String::from_utf8_lossy(&out.stderr)).into()),
+    }
+}
+
+/// Time to the first body byte of one GET through the gateway, and the bytes received.
+async fn ttfb(addr: SocketAddr, path: &str) -> Result<(f64, u64), Error> {
+    let tcp = TcpStream::connect(addr).await?;
+    let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp)).await?;
+    tokio::spawn(conn);
+    let req = http::Request::get(path)
+        .header("host", "bench")
+        .body(Empty::<Bytes>::new())?;
+    let start = Instant::now();
+    let resp = send.send_request(req).await?;
+    let mut body = resp.into_body();
+    let (mut first, mut n) = (None, 0u64);
+    while let Some(frame) = body.frame().await {
+        if let Ok(data) = frame?.into_data() {
+            first.get_or_insert_with(|| start.elapsed().as_secs_f64());
+            n += data.len() as u64;
+        }
+    }
+    Ok((first.unwrap_or(f64::NAN), n))
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     let secs: u64 = std::env::var("BENCH_SECONDS")
@@ -316,12 +431,201 @@ async fn main() -> Result<(), Error> {
     let nginx = std::env::var("NGINX").unwrap_or_else(|_| "nginx".into());
     let gif = Bytes::from_static(gateway::seed::BUNDLED);
 
-    // The backend, with the GIF.
     let dir = tempfile::tempdir()?;
     let tls = dir.path().join("tls");
-    std::fs::create_dir_all(dir.path().join("data"))?;
     let pki = DevPki::generate(&["127.0.0.1".into()], "gateway", 1)?;
     pki.write_to(&tls, false)?;
+
+    // The production store: Garage behind an mTLS front, holding the GIF.
+    let garage = store::Garage::start(dir.path(), &tls, &nginx, BUCKET).await?;
+    let mut garage_args = gateway::demo::backend_args(
+        garage.endpoint.clone(),
+        BUCKET,
+        &tls,
+        &garage.access_key,
+        &garage.secret_key,
+    );
+    garage_args.region = garage.region.into();
+    let garage_storage = Storage::new(
+        &BackendConfig::from_args(&garage_args)?,
+        Arc::new(Metrics::new()),
+        Retries::Serve,
+    );
+    let put = |key: &'static str, body: Bytes, ct: &'static str| {
+        let storage = garage_storage.clone();
+        async move {
+            let opts = PutOptions {
+                content_type: ct,
+                ..Default::default()
+            };
+            storage.put(key, body, &opts).await
+        }
+    };
+    put(GIF_KEY, gif.clone(), "image/gif").await?;
+    let garage_ref = BackendRef {
+        endpoint: garage.endpoint.clone(),
+        access_key: garage.access_key.clone(),
+        secret_key: garage.secret_key.clone(),
+        region: garage.region.into(),
+    };
+
+    // nginx with the same file on local disk, and nginx proxy_cache in front of the store.
+    let www = dir.path().join("www");
+    std::fs::create_dir_all(&www)?;
+    std::fs::write(www.join(GIF_KEY), &gif)?;
+    let temp_paths = |d: &Path| {
+        format!(
+            "client_body_temp_path {d}; proxy_temp_path {d}; fastcgi_temp_path {d}; uwsgi_temp_path {d}; scgi_temp_path {d};",
+            d = d.display()
+        )
+    };
+    let static_addr = free_addr();
+    let static_dir = dir.path().join("nginx-static");
+    let nginx_static = store::start_nginx(
+        &nginx,
+        &static_dir,
+        &format!(
+            "http {{ access_log off; sendfile on; tcp_nopush on; keepalive_requests 10000000; {t}\n\
+             server {{ listen {static_addr}; root {w}; }} }}\n",
+            t = temp_paths(&static_dir),
+            w = www.display()
+        ),
+    )?;
+    let cache_addr = free_addr();
+    let cache_dir = dir.path().join("nginx-cache");
+    let nginx_cache = store::start_nginx(
+        &nginx,
+        &cache_dir,
+        &format!(
+            "http {{ access_log off; sendfile on; tcp_nopush on; keepalive_requests 10000000; {t}\n\
+             proxy_cache_path {c}/cache levels=1:2 keys_zone=s3:10m max_size=1g inactive=60m use_temp_path=off;\n\
+             upstream store {{ server {web}; keepalive 16; }}\n\
+             server {{ listen {cache_addr}; location / {{ proxy_pass http://store; proxy_http_version 1.1;\n\
+             proxy_set_header Connection \"\"; proxy_set_header Host {host}; proxy_cache s3;\n\
+             proxy_cache_valid 200 60s; proxy_cache_lock on; add_header X-Cache $upstream_cache_status; }} }} }}\n",
+            t = temp_paths(&cache_dir),
+            c = cache_dir.display(),
+            web = garage.web,
+            host = garage.web_host,
+        ),
+    )?;
+    wait_http(static_addr, "/gateway.gif").await?;
+    wait_http(cache_addr, "/gateway.gif").await?;
+
+    let (hit_gw, hit_addr) = gateway_with(&bin, &tls, &garage_ref, &[]).await?;
+    let (miss_gw, miss_addr) = gateway_with(&bin, &tls, &garage_ref, &["--cache-max-bytes", "0"]).await?;
+    get_once(hit_addr, "/gateway.gif")
+        .await
+        .ok_or("cannot warm the cache")?;
+
+    let names = [
+        "nginx-static (sendfile, local disk)",
+        "nginx proxy_cache in front of the store",
+        "gateway, cache hit",
+        "gateway, cache off (streamed from the store)",
+    ];
+    let targets = [
+        (nginx_static.0.id(), static_addr),
+        (nginx_cache.0.id(), cache_addr),
+        (hit_gw.0.id(), hit_addr),
+        (miss_gw.0.id(), miss_addr),
+    ];
+    let mut stats: Vec<Stats> = (0..names.len()).map(|_| Stats::default()).collect();
+    let slice = Duration::from_secs(secs) / ROUNDS;
+    for round in 0..ROUNDS {
+        eprintln!(
+            "bench: round {}/{ROUNDS} ({conns} connections, {slice:?} per target)",
+            round + 1
+        );
+        for (i, (pid, addr)) in targets.iter().enumerate() {
+            stats[i].merge(measured(*pid, *addr, conns, slice).await);
+        }
+    }
+
+    let (base_rps, base_p99, base_cpu) = (stats[0].rps(), stats[0].percentile(0.99), stats[0].cpu_ms());
+    println!(
+        "\nGIF ({} bytes) from Garage behind an mTLS front, {conns} connections, {secs} s per target in {ROUNDS} alternating rounds:\n",
+        gif.len()
+    );
+    println!(
+        "| target | req/s | p50 ms | p99 ms | CPU ms/request | req/s × nginx-static | p99 × nginx-static | CPU × nginx-static | errors |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for (name, s) in names.iter().zip(stats.iter_mut()) {
+        let (rps, cpu) = (s.rps(), s.cpu_ms());
+        let (p50, p99) = (s.percentile(0.50), s.percentile(0.99));
+        println!(
+            "| {name} | {rps:.0} | {p50:.2} | {p99:.2} | {cpu:.3} | {:.2} | {:.2} | {:.2} | {} |",
+            rps / base_rps,
+            p99 / base_p99,
+            cpu / base_cpu,
+            s.errors
+        );
+    }
+    drop((hit_gw, miss_gw, nginx_static, nginx_cache));
+
+    // Time to first byte of a 16 MiB miss: the gateway streams while it fills, so it should be
+    // close to the store's own (a direct mTLS client), not the whole transfer.
+    let ttfb_keys = ["ttfb-0.bin", "ttfb-1.bin", "ttfb-2.bin", "ttfb-3.bin", "ttfb-4.bin"];
+    let sixteen: Bytes = (0..16usize << 20).map(|i| (i % 249) as u8).collect::<Vec<u8>>().into();
+    for key in ttfb_keys {
+        put(key, sixteen.clone(), "application/octet-stream").await?;
+    }
+    let (gw, addr) = gateway_with(&bin, &tls, &garage_ref, &[]).await?;
+    let (mut gw_ttfb, mut direct_ttfb, mut direct_total) = (Vec::new(), Vec::new(), Vec::new());
+    for (i, key) in ttfb_keys.iter().enumerate() {
+        let path = format!("/{key}");
+        let direct = || curl_direct(&tls, &garage, key);
+        let (d, g) = if i % 2 == 0 {
+            let d = direct()?;
+            (d, ttfb(addr, &path).await?)
+        } else {
+            let g = ttfb(addr, &path).await?;
+            (direct()?, g)
+        };
+        if g.1 != sixteen.len() as u64 || d.2 != sixteen.len() as u64 {
+            return Err(format!("{key}: short body (gateway {} bytes, direct {} bytes)", g.1, d.2).into());
+        }
+        gw_ttfb.push(g.0 * 1000.0);
+        direct_ttfb.push(d.0 * 1000.0);
+        direct_total.push(d.1 * 1000.0);
+    }
+    drop(gw);
+    let (g, d, t) = (median(gw_ttfb), median(direct_ttfb), median(direct_total));
+    println!(
+        "\n16 MiB cache miss, time to first byte (median of {}): gateway {g:.1} ms, direct mTLS client {d:.1} ms ({:.2}×); the direct client's whole transfer takes {t:.1} ms",
+        ttfb_keys.len(),
+        g / d
+    );
+
+    // Stream-through: 256 MiB (over --cache-max-object-bytes) through the gateway against the
+    // direct client, alternating.
+    let big: Bytes = (0..BIG_SIZE).map(|i| (i % 251) as u8).collect::<Vec<u8>>().into();
+    put(BIG_KEY, big, "application/octet-stream").await?;
+    let (gw, addr) = gateway_with(&bin, &tls, &garage_ref, &[]).await?;
+    let (mut via, mut direct) = (Vec::new(), Vec::new());
+    for _ in 0..4 {
+        let start = Instant::now();
+        let n = get_once(addr, &format!("/{BIG_KEY}"))
+            .await
+            .ok_or("GET /big.bin failed")?;
+        via.push(n as f64 / start.elapsed().as_secs_f64() / f64::from(1 << 20));
+        let (_, total, n) = curl_direct(&tls, &garage, BIG_KEY)?;
+        direct.push(n as f64 / total / f64::from(1 << 20));
+    }
+    let hwm = vm_hwm_kib(gw.0.id());
+    drop(gw);
+    let (v, d) = (median(via), median(direct));
+    println!(
+        "256 MiB streamed through (median of 4, alternating): gateway {v:.0} MiB/s, direct mTLS client {d:.0} MiB/s ({:.2}×); gateway peak RSS (VmHWM) {:.1} MiB",
+        v / d,
+        hwm as f64 / 1024.0
+    );
+    drop(garage);
+
+    // The embedded backend, for what needs a controllable backend: backend calls behind hot
+    // hits, and the resilience run (faults injected through a proxy).
+    std::fs::create_dir_all(dir.path().join("data"))?;
     let backend = EmbeddedS3::start(
         TcpListener::bind("127.0.0.1:0").await?,
         EmbeddedS3Config {
@@ -349,78 +653,6 @@ async fn main() -> Result<(), Error> {
     };
     storage.put(GIF_KEY, gif.clone(), &opts).await?;
 
-    // nginx with the same file on local disk.
-    let www = dir.path().join("www");
-    std::fs::create_dir_all(&www)?;
-    std::fs::write(www.join(GIF_KEY), &gif)?;
-    let nginx_addr = free_addr();
-    let conf = format!(
-        "worker_processes auto;\ndaemon off;\npid {d}/nginx.pid;\nerror_log {d}/nginx-error.log;\n\
-         events {{ worker_connections 4096; }}\n\
-         http {{ access_log off; sendfile on; tcp_nopush on; keepalive_requests 10000000;\n\
-         client_body_temp_path {d}; proxy_temp_path {d}; fastcgi_temp_path {d}; uwsgi_temp_path {d}; scgi_temp_path {d};\n\
-         server {{ listen {a}; root {w}; }} }}\n",
-        d = dir.path().display(),
-        a = nginx_addr,
-        w = www.display()
-    );
-    std::fs::write(dir.path().join("nginx.conf"), conf)?;
-    let _nginx = Proc(
-        Command::new(&nginx)
-            .arg("-p")
-            .arg(dir.path())
-            .arg("-c")
-            .arg(dir.path().join("nginx.conf"))
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|e| format!("cannot start {nginx}: {e} (install the Debian package nginx)"))?,
-    );
-    wait_http(nginx_addr, "/gateway.gif").await?;
-
-    let (_hit_gw, hit_addr) = gateway(&bin, &tls, &endpoint, &[]).await?;
-    let (_miss_gw, miss_addr) = gateway(&bin, &tls, &endpoint, &["--cache-max-bytes", "0"]).await?;
-    get_once(hit_addr, "/gateway.gif")
-        .await
-        .ok_or("cannot warm the cache")?;
-
-    let names = [
-        "nginx (sendfile, local disk)",
-        "gateway, cache hit",
-        "gateway, cache off",
-        "backend GetObject (s3s-fs)",
-    ];
-    let mut stats: Vec<Stats> = (0..4).map(|_| Stats::default()).collect();
-    let slice = Duration::from_secs(secs) / ROUNDS;
-    for round in 0..ROUNDS {
-        eprintln!(
-            "bench: round {}/{ROUNDS} ({conns} connections, {slice:?} per target)",
-            round + 1
-        );
-        stats[0].merge(load_http(nginx_addr, "/gateway.gif", conns, slice).await);
-        stats[1].merge(load_http(hit_addr, "/gateway.gif", conns, slice).await);
-        stats[2].merge(load_http(miss_addr, "/gateway.gif", conns, slice).await);
-        stats[3].merge(load_s3(storage.clone(), GIF_KEY, conns, slice).await);
-    }
-
-    let (nginx_rps, nginx_p99) = (stats[0].rps(), stats[0].percentile(0.99));
-    println!(
-        "\nGIF ({} bytes), {conns} connections, {secs} s per target in {ROUNDS} alternating rounds:\n",
-        gif.len()
-    );
-    println!("| target | req/s | MB/s | p50 ms | p99 ms | req/s vs nginx | p99 vs nginx | errors |");
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
-    for (name, s) in names.iter().zip(stats.iter_mut()) {
-        let (rps, mbs) = (s.rps(), s.bytes as f64 / s.elapsed.as_secs_f64() / 1e6);
-        let (p50, p99) = (s.percentile(0.50), s.percentile(0.99));
-        println!(
-            "| {name} | {rps:.0} | {mbs:.0} | {p50:.2} | {p99:.2} | {:.2}x | {:.2}x | {} |",
-            rps / nginx_rps,
-            p99 / nginx_p99,
-            s.errors
-        );
-    }
-    drop((_hit_gw, _miss_gw));
-
     // 10,000 hits of one hot key: how many GetObjects reach the backend?
     let (_gw, addr) = gateway(&bin, &tls, &endpoint, &[]).await?;
     let before = gateway_gets(addr).await;
@@ -433,33 +665,6 @@ async fn main() -> Result<(), Error> {
     println!("\nBackend GetObjects for {served} requests of one hot key: {gets}");
     drop(_gw);
 
-    // 256 MiB streamed 8 times (over --cache-max-object-bytes: bypass) through a fresh gateway.
-    let big: Vec<u8> = (0..BIG_SIZE).map(|i| (i % 251) as u8).collect();
-    storage
-        .put(
-            BIG_KEY,
-            Bytes::from(big),
-            &PutOptions {
-                content_type: "application/octet-stream",
-                ..Default::default()
-            },
-        )
-        .await?;
-    let (gw, addr) = gateway(&bin, &tls, &endpoint, &[]).await?;
-    let start = Instant::now();
-    let mut bytes = 0u64;
-    for _ in 0..8 {
-        bytes += get_once(addr, "/big.bin").await.ok_or("GET /big.bin failed")?;
-    }
-    let secs = start.elapsed().as_secs_f64();
-    let hwm = vm_hwm_kib(gw.0.id());
-    println!(
-        "256 MiB object streamed 8 times: {:.0} MB/s, {} MiB in all; gateway peak RSS (VmHWM) {:.1} MiB",
-        bytes as f64 / secs / 1e6,
-        bytes >> 20,
-        hwm as f64 / 1024.0
-    );
-    drop(gw);
     resilience::run(&bin, &tls, backend.addr(), &storage).await?;
     backend.stop().await;
     Ok(())

@@ -4,18 +4,30 @@
 #   bench/run.sh                           # 10 s per target, 64 connections
 #   BENCH_SECONDS=30 BENCH_CONNS=128 bench/run.sh
 #
-# Installs nginx (the baseline) when missing, builds the gateway and the benchmark in release
-# mode, and prints the machine it ran on with the results.
+# Installs nginx (the baseline) and curl (the direct client) when missing, builds Garage (the
+# production S3 store) once per machine when missing (cargo install garage --locked, about 20
+# minutes on 2 cores), builds the gateway and the benchmark in release mode, and prints the
+# machine it ran on with the results.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
-    sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo -n"
-    $sudo apt-get update -qq >/dev/null
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends nginx >/dev/null \
-        || { echo "bench: install the Debian package nginx" >&2; exit 1; }
-fi
+for pkg in nginx curl; do
+    if ! command -v "$pkg" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$pkg" ]; then
+        sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo -n"
+        $sudo apt-get update -qq >/dev/null
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$pkg" >/dev/null \
+            || { echo "bench: install the Debian package $pkg" >&2; exit 1; }
+    fi
+done
 export NGINX="${NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}"
+if [ -z "${GARAGE:-}" ]; then
+    if ! command -v garage >/dev/null 2>&1; then
+        echo "bench: building Garage, the production S3 store (cargo install garage --locked; about 20 minutes, once per machine)" >&2
+        cargo install garage --locked
+    fi
+    GARAGE="$(command -v garage || echo "$HOME/.cargo/bin/garage")"
+    export GARAGE
+fi
 
 cargo build --release --locked --bin gateway --example bench
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
