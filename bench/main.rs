@@ -16,7 +16,8 @@
 //! Then, against the embedded backend (s3s-fs), which can be made to misbehave: backend calls
 //! behind 10,000 hits of one key, and the resilience run (`resilience.rs`).
 //!
-//! Environment: `BENCH_SECONDS` (per target, default 10), `BENCH_CONNS` (default 64),
+//! Environment: `BENCH_ONLY` (some of `hits,ttfb,stream,hotkey,resilience`; default all),
+//! `BENCH_SECONDS` (per target, default 10), `BENCH_CONNS` (default 64),
 //! `GATEWAY_BIN` (default `target/release/gateway`), `NGINX` (default `nginx`), `GARAGE`
 //! (default `garage`).
 
@@ -148,11 +149,19 @@ async fn collect(tasks: Vec<tokio::task::JoinHandle<Stats>>, start: Instant) -> 
     total
 }
 
-/// A child process killed when dropped.
+/// A child process stopped when dropped: SIGTERM first, so that nginx's master stops its
+/// workers (a SIGKILLed master leaves them running), then SIGKILL after a second.
 struct Proc(Child);
 
 impl Drop for Proc {
     fn drop(&mut self) {
+        let _ = Command::new("kill").args(["-TERM", &self.0.id().to_string()]).status();
+        for _ in 0..50 {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
@@ -430,6 +439,8 @@ async fn main() -> Result<(), Error> {
     let bin = PathBuf::from(std::env::var("GATEWAY_BIN").unwrap_or_else(|_| "target/release/gateway".into()));
     let nginx = std::env::var("NGINX").unwrap_or_else(|_| "nginx".into());
     let gif = Bytes::from_static(gateway::seed::BUNDLED);
+    let only = std::env::var("BENCH_ONLY").ok();
+    let wants = |part: &str| only.as_deref().is_none_or(|o| o.split(',').any(|p| p == part));
 
     let dir = tempfile::tempdir()?;
     let tls = dir.path().join("tls");
@@ -469,158 +480,165 @@ async fn main() -> Result<(), Error> {
         region: garage.region.into(),
     };
 
-    // nginx with the same file on local disk, and nginx proxy_cache in front of the store.
-    let www = dir.path().join("www");
-    std::fs::create_dir_all(&www)?;
-    std::fs::write(www.join(GIF_KEY), &gif)?;
-    let temp_paths = |d: &Path| {
-        format!(
-            "client_body_temp_path {d}; proxy_temp_path {d}; fastcgi_temp_path {d}; uwsgi_temp_path {d}; scgi_temp_path {d};",
-            d = d.display()
-        )
-    };
-    let static_addr = free_addr();
-    let static_dir = dir.path().join("nginx-static");
-    let nginx_static = store::start_nginx(
-        &nginx,
-        &static_dir,
-        &format!(
-            "http {{ access_log off; sendfile on; tcp_nopush on; keepalive_requests 10000000; {t}\n\
+    if wants("hits") {
+        // nginx with the same file on local disk, and nginx proxy_cache in front of the store.
+        let www = dir.path().join("www");
+        std::fs::create_dir_all(&www)?;
+        std::fs::write(www.join(GIF_KEY), &gif)?;
+        let temp_paths = |d: &Path| {
+            format!(
+                "client_body_temp_path {d}; proxy_temp_path {d}; fastcgi_temp_path {d}; uwsgi_temp_path {d}; scgi_temp_path {d};",
+                d = d.display()
+            )
+        };
+        let static_addr = free_addr();
+        let static_dir = dir.path().join("nginx-static");
+        let nginx_static = store::start_nginx(
+            &nginx,
+            &static_dir,
+            &format!(
+                "http {{ access_log off; sendfile on; tcp_nopush on; keepalive_requests 10000000; {t}\n\
              server {{ listen {static_addr}; root {w}; }} }}\n",
-            t = temp_paths(&static_dir),
-            w = www.display()
-        ),
-    )?;
-    let cache_addr = free_addr();
-    let cache_dir = dir.path().join("nginx-cache");
-    let nginx_cache = store::start_nginx(
-        &nginx,
-        &cache_dir,
-        &format!(
-            "http {{ access_log off; sendfile on; tcp_nopush on; keepalive_requests 10000000; {t}\n\
+                t = temp_paths(&static_dir),
+                w = www.display()
+            ),
+        )?;
+        let cache_addr = free_addr();
+        let cache_dir = dir.path().join("nginx-cache");
+        let nginx_cache = store::start_nginx(
+            &nginx,
+            &cache_dir,
+            &format!(
+                "http {{ access_log off; sendfile on; tcp_nopush on; keepalive_requests 10000000; {t}\n\
              proxy_cache_path {c}/cache levels=1:2 keys_zone=s3:10m max_size=1g inactive=60m use_temp_path=off;\n\
              upstream store {{ server {web}; keepalive 16; }}\n\
              server {{ listen {cache_addr}; location / {{ proxy_pass http://store; proxy_http_version 1.1;\n\
              proxy_set_header Connection \"\"; proxy_set_header Host {host}; proxy_cache s3;\n\
              proxy_cache_valid 200 60s; proxy_cache_lock on; add_header X-Cache $upstream_cache_status; }} }} }}\n",
-            t = temp_paths(&cache_dir),
-            c = cache_dir.display(),
-            web = garage.web,
-            host = garage.web_host,
-        ),
-    )?;
-    wait_http(static_addr, "/gateway.gif").await?;
-    wait_http(cache_addr, "/gateway.gif").await?;
+                t = temp_paths(&cache_dir),
+                c = cache_dir.display(),
+                web = garage.web,
+                host = garage.web_host,
+            ),
+        )?;
+        wait_http(static_addr, "/gateway.gif").await?;
+        wait_http(cache_addr, "/gateway.gif").await?;
 
-    let (hit_gw, hit_addr) = gateway_with(&bin, &tls, &garage_ref, &[]).await?;
-    let (miss_gw, miss_addr) = gateway_with(&bin, &tls, &garage_ref, &["--cache-max-bytes", "0"]).await?;
-    get_once(hit_addr, "/gateway.gif")
-        .await
-        .ok_or("cannot warm the cache")?;
-
-    let names = [
-        "nginx-static (sendfile, local disk)",
-        "nginx proxy_cache in front of the store",
-        "gateway, cache hit",
-        "gateway, cache off (streamed from the store)",
-    ];
-    let targets = [
-        (nginx_static.0.id(), static_addr),
-        (nginx_cache.0.id(), cache_addr),
-        (hit_gw.0.id(), hit_addr),
-        (miss_gw.0.id(), miss_addr),
-    ];
-    let mut stats: Vec<Stats> = (0..names.len()).map(|_| Stats::default()).collect();
-    let slice = Duration::from_secs(secs) / ROUNDS;
-    for round in 0..ROUNDS {
-        eprintln!(
-            "bench: round {}/{ROUNDS} ({conns} connections, {slice:?} per target)",
-            round + 1
-        );
-        for (i, (pid, addr)) in targets.iter().enumerate() {
-            stats[i].merge(measured(*pid, *addr, conns, slice).await);
-        }
-    }
-
-    let (base_rps, base_p99, base_cpu) = (stats[0].rps(), stats[0].percentile(0.99), stats[0].cpu_ms());
-    println!(
-        "\nGIF ({} bytes) from Garage behind an mTLS front, {conns} connections, {secs} s per target in {ROUNDS} alternating rounds:\n",
-        gif.len()
-    );
-    println!(
-        "| target | req/s | p50 ms | p99 ms | CPU ms/request | req/s × nginx-static | p99 × nginx-static | CPU × nginx-static | errors |"
-    );
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
-    for (name, s) in names.iter().zip(stats.iter_mut()) {
-        let (rps, cpu) = (s.rps(), s.cpu_ms());
-        let (p50, p99) = (s.percentile(0.50), s.percentile(0.99));
-        println!(
-            "| {name} | {rps:.0} | {p50:.2} | {p99:.2} | {cpu:.3} | {:.2} | {:.2} | {:.2} | {} |",
-            rps / base_rps,
-            p99 / base_p99,
-            cpu / base_cpu,
-            s.errors
-        );
-    }
-    drop((hit_gw, miss_gw, nginx_static, nginx_cache));
-
-    // Time to first byte of a 16 MiB miss: the gateway streams while it fills, so it should be
-    // close to the store's own (a direct mTLS client), not the whole transfer.
-    let ttfb_keys = ["ttfb-0.bin", "ttfb-1.bin", "ttfb-2.bin", "ttfb-3.bin", "ttfb-4.bin"];
-    let sixteen: Bytes = (0..16usize << 20).map(|i| (i % 249) as u8).collect::<Vec<u8>>().into();
-    for key in ttfb_keys {
-        put(key, sixteen.clone(), "application/octet-stream").await?;
-    }
-    let (gw, addr) = gateway_with(&bin, &tls, &garage_ref, &[]).await?;
-    let (mut gw_ttfb, mut direct_ttfb, mut direct_total) = (Vec::new(), Vec::new(), Vec::new());
-    for (i, key) in ttfb_keys.iter().enumerate() {
-        let path = format!("/{key}");
-        let direct = || curl_direct(&tls, &garage, key);
-        let (d, g) = if i % 2 == 0 {
-            let d = direct()?;
-            (d, ttfb(addr, &path).await?)
-        } else {
-            let g = ttfb(addr, &path).await?;
-            (direct()?, g)
-        };
-        if g.1 != sixteen.len() as u64 || d.2 != sixteen.len() as u64 {
-            return Err(format!("{key}: short body (gateway {} bytes, direct {} bytes)", g.1, d.2).into());
-        }
-        gw_ttfb.push(g.0 * 1000.0);
-        direct_ttfb.push(d.0 * 1000.0);
-        direct_total.push(d.1 * 1000.0);
-    }
-    drop(gw);
-    let (g, d, t) = (median(gw_ttfb), median(direct_ttfb), median(direct_total));
-    println!(
-        "\n16 MiB cache miss, time to first byte (median of {}): gateway {g:.1} ms, direct mTLS client {d:.1} ms ({:.2}×); the direct client's whole transfer takes {t:.1} ms",
-        ttfb_keys.len(),
-        g / d
-    );
-
-    // Stream-through: 256 MiB (over --cache-max-object-bytes) through the gateway against the
-    // direct client, alternating.
-    let big: Bytes = (0..BIG_SIZE).map(|i| (i % 251) as u8).collect::<Vec<u8>>().into();
-    put(BIG_KEY, big, "application/octet-stream").await?;
-    let (gw, addr) = gateway_with(&bin, &tls, &garage_ref, &[]).await?;
-    let (mut via, mut direct) = (Vec::new(), Vec::new());
-    for _ in 0..4 {
-        let start = Instant::now();
-        let n = get_once(addr, &format!("/{BIG_KEY}"))
+        let (hit_gw, hit_addr) = gateway_with(&bin, &tls, &garage_ref, &[]).await?;
+        let (miss_gw, miss_addr) = gateway_with(&bin, &tls, &garage_ref, &["--cache-max-bytes", "0"]).await?;
+        get_once(hit_addr, "/gateway.gif")
             .await
-            .ok_or("GET /big.bin failed")?;
-        via.push(n as f64 / start.elapsed().as_secs_f64() / f64::from(1 << 20));
-        let (_, total, n) = curl_direct(&tls, &garage, BIG_KEY)?;
-        direct.push(n as f64 / total / f64::from(1 << 20));
+            .ok_or("cannot warm the cache")?;
+
+        let names = [
+            "nginx-static (sendfile, local disk)",
+            "nginx proxy_cache in front of the store",
+            "gateway, cache hit",
+            "gateway, cache off (streamed from the store)",
+        ];
+        let targets = [
+            (nginx_static.0.id(), static_addr),
+            (nginx_cache.0.id(), cache_addr),
+            (hit_gw.0.id(), hit_addr),
+            (miss_gw.0.id(), miss_addr),
+        ];
+        let mut stats: Vec<Stats> = (0..names.len()).map(|_| Stats::default()).collect();
+        let slice = Duration::from_secs(secs) / ROUNDS;
+        for round in 0..ROUNDS {
+            eprintln!(
+                "bench: round {}/{ROUNDS} ({conns} connections, {slice:?} per target)",
+                round + 1
+            );
+            for (i, (pid, addr)) in targets.iter().enumerate() {
+                stats[i].merge(measured(*pid, *addr, conns, slice).await);
+            }
+        }
+
+        let (base_rps, base_p99, base_cpu) = (stats[0].rps(), stats[0].percentile(0.99), stats[0].cpu_ms());
+        println!(
+            "\nGIF ({} bytes) from Garage behind an mTLS front, {conns} connections, {secs} s per target in {ROUNDS} alternating rounds:\n",
+            gif.len()
+        );
+        println!(
+            "| target | req/s | p50 ms | p99 ms | CPU ms/request | req/s × nginx-static | p99 × nginx-static | CPU × nginx-static | errors |"
+        );
+        println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+        for (name, s) in names.iter().zip(stats.iter_mut()) {
+            let (rps, cpu) = (s.rps(), s.cpu_ms());
+            let (p50, p99) = (s.percentile(0.50), s.percentile(0.99));
+            println!(
+                "| {name} | {rps:.0} | {p50:.2} | {p99:.2} | {cpu:.3} | {:.2} | {:.2} | {:.2} | {} |",
+                rps / base_rps,
+                p99 / base_p99,
+                cpu / base_cpu,
+                s.errors
+            );
+        }
+        drop((hit_gw, miss_gw, nginx_static, nginx_cache));
     }
-    let hwm = vm_hwm_kib(gw.0.id());
-    drop(gw);
-    let (v, d) = (median(via), median(direct));
-    println!(
-        "256 MiB streamed through (median of 4, alternating): gateway {v:.0} MiB/s, direct mTLS client {d:.0} MiB/s ({:.2}×); gateway peak RSS (VmHWM) {:.1} MiB",
-        v / d,
-        hwm as f64 / 1024.0
-    );
+
+    if wants("ttfb") {
+        // Time to first byte of a 16 MiB miss: the gateway streams while it fills, so it should be
+        // close to the store's own (a direct mTLS client), not the whole transfer.
+        let ttfb_keys = ["ttfb-0.bin", "ttfb-1.bin", "ttfb-2.bin", "ttfb-3.bin", "ttfb-4.bin"];
+        let sixteen: Bytes = (0..16usize << 20).map(|i| (i % 249) as u8).collect::<Vec<u8>>().into();
+        for key in ttfb_keys {
+            put(key, sixteen.clone(), "application/octet-stream").await?;
+        }
+        let (gw, addr) = gateway_with(&bin, &tls, &garage_ref, &[]).await?;
+        let (mut gw_ttfb, mut direct_ttfb, mut direct_total) = (Vec::new(), Vec::new(), Vec::new());
+        for (i, key) in ttfb_keys.iter().enumerate() {
+            let path = format!("/{key}");
+            let direct = || curl_direct(&tls, &garage, key);
+            let (d, g) = if i % 2 == 0 {
+                let d = direct()?;
+                (d, ttfb(addr, &path).await?)
+            } else {
+                let g = ttfb(addr, &path).await?;
+                (direct()?, g)
+            };
+            if g.1 != sixteen.len() as u64 || d.2 != sixteen.len() as u64 {
+                return Err(format!("{key}: short body (gateway {} bytes, direct {} bytes)", g.1, d.2).into());
+            }
+            gw_ttfb.push(g.0 * 1000.0);
+            direct_ttfb.push(d.0 * 1000.0);
+            direct_total.push(d.1 * 1000.0);
+        }
+        drop(gw);
+        let (g, d, t) = (median(gw_ttfb), median(direct_ttfb), median(direct_total));
+        println!(
+            "\n16 MiB cache miss, time to first byte (median of {}): gateway {g:.1} ms, direct mTLS client {d:.1} ms ({:.2}×); the direct client's whole transfer takes {t:.1} ms",
+            ttfb_keys.len(),
+            g / d
+        );
+    }
+
+    if wants("stream") {
+        // Stream-through: 256 MiB (over --cache-max-object-bytes) through the gateway against the
+        // direct client, alternating.
+        let big: Bytes = (0..BIG_SIZE).map(|i| (i % 251) as u8).collect::<Vec<u8>>().into();
+        put(BIG_KEY, big, "application/octet-stream").await?;
+        let (gw, addr) = gateway_with(&bin, &tls, &garage_ref, &[]).await?;
+        let (mut via, mut direct) = (Vec::new(), Vec::new());
+        for _ in 0..4 {
+            let start = Instant::now();
+            let n = get_once(addr, &format!("/{BIG_KEY}"))
+                .await
+                .ok_or("GET /big.bin failed")?;
+            via.push(n as f64 / start.elapsed().as_secs_f64() / f64::from(1 << 20));
+            let (_, total, n) = curl_direct(&tls, &garage, BIG_KEY)?;
+            direct.push(n as f64 / total / f64::from(1 << 20));
+        }
+        let hwm = vm_hwm_kib(gw.0.id());
+        drop(gw);
+        let (v, d) = (median(via), median(direct));
+        println!(
+            "256 MiB streamed through (median of 4, alternating): gateway {v:.0} MiB/s, direct mTLS client {d:.0} MiB/s ({:.2}×); gateway peak RSS (VmHWM) {:.1} MiB",
+            v / d,
+            hwm as f64 / 1024.0
+        );
+    }
+
     drop(garage);
 
     // The embedded backend, for what needs a controllable backend: backend calls behind hot
@@ -653,19 +671,23 @@ async fn main() -> Result<(), Error> {
     };
     storage.put(GIF_KEY, gif.clone(), &opts).await?;
 
-    // 10,000 hits of one hot key: how many GetObjects reach the backend?
-    let (_gw, addr) = gateway(&bin, &tls, &endpoint, &[]).await?;
-    let before = gateway_gets(addr).await;
-    let mut served = 0u64;
-    while served < 10_000 {
-        let s = load_http(addr, "/gateway.gif", 50, Duration::from_millis(100)).await;
-        served += s.requests;
+    if wants("hotkey") {
+        // 10,000 hits of one hot key: how many GetObjects reach the backend?
+        let (_gw, addr) = gateway(&bin, &tls, &endpoint, &[]).await?;
+        let before = gateway_gets(addr).await;
+        let mut served = 0u64;
+        while served < 10_000 {
+            let s = load_http(addr, "/gateway.gif", 50, Duration::from_millis(100)).await;
+            served += s.requests;
+        }
+        let gets = gateway_gets(addr).await - before;
+        println!("\nBackend GetObjects for {served} requests of one hot key: {gets}");
+        drop(_gw);
     }
-    let gets = gateway_gets(addr).await - before;
-    println!("\nBackend GetObjects for {served} requests of one hot key: {gets}");
-    drop(_gw);
 
-    resilience::run(&bin, &tls, backend.addr(), &storage).await?;
+    if wants("resilience") {
+        resilience::run(&bin, &tls, backend.addr(), &storage).await?;
+    }
     backend.stop().await;
     Ok(())
 }

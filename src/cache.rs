@@ -549,7 +549,9 @@ impl ObjectCache {
                                 "object body longer than its Content-Length {len}"
                             )));
                         }
-                        fill.push(data);
+                        if let Err(e) = fill.push(data) {
+                            break Err(e);
+                        }
                     }
                 }
             }
@@ -564,10 +566,9 @@ impl ObjectCache {
                 )))
             }
         });
-        match (fill.finish(read.clone()), read) {
-            (Some(body), _) => Ok(self.entry(Slot::Object(Arc::new(CachedObject { meta: obj.meta, body })))),
-            (None, Err(e)) => Err(FillError::Storage(e)),
-            (None, Ok(())) => Err(FillError::Storage(StorageError::Internal("fill lost its body".into()))),
+        match fill.finish(read) {
+            Ok(body) => Ok(self.entry(Slot::Object(Arc::new(CachedObject { meta: obj.meta, body })))),
+            Err(e) => Err(FillError::Storage(e)),
         }
     }
 

@@ -67,7 +67,7 @@ pub struct Fill {
 #[derive(Debug, Default)]
 struct Inner {
     /// What has arrived so far.
-    buf: BytesMut,
+    buf: Buffer,
     /// The whole body, once complete.
     complete: Option<Bytes>,
     /// The failure that ended the fill, if any.
@@ -118,8 +118,8 @@ impl Fill {
         if let Some(body) = &inner.complete {
             let _ = tx.send(Ok(body.clone()));
         } else {
-            if !inner.buf.is_empty() {
-                let _ = tx.send(Ok(Bytes::copy_from_slice(&inner.buf)));
+            if inner.buf.len() > 0 {
+                let _ = tx.send(inner.buf.copy());
             }
             match &inner.failed {
                 Some(e) => {
@@ -151,17 +151,21 @@ impl Fill {
     /// queues may hold (`None`: not counted).
     pub fn stream(&self, meta: ObjectMeta, capacity: usize, readers_budget: Option<OwnedSemaphorePermit>) {
         let mut inner = self.inner();
-        inner.buf.reserve(capacity);
+        inner.buf = Buffer::for_object(capacity);
         inner.readers_budget = readers_budget.map(Arc::new);
         drop(inner);
         self.phase.send_replace(Phase::Streaming(Arc::new(meta)));
     }
 
     /// Bytes arrived.
-    pub fn push(&self, chunk: Bytes) {
+    ///
+    /// # Errors
+    /// They could not be kept (the fill then fails).
+    pub fn push(&self, chunk: Bytes) -> Result<(), StorageError> {
         let mut inner = self.inner();
-        inner.buf.extend_from_slice(&chunk);
+        inner.buf.push(&chunk)?;
         inner.readers.retain(|r| r.send(Ok(chunk.clone())).is_ok());
+        Ok(())
     }
 
     /// Bytes received so far.
@@ -170,27 +174,92 @@ impl Fill {
     }
 
     /// The body ended: complete (the whole body, for the cache entry) or failed.
-    pub fn finish(&self, result: Result<(), StorageError>) -> Option<Bytes> {
+    pub fn finish(&self, result: Result<(), StorageError>) -> Result<Bytes, StorageError> {
         let mut inner = self.inner();
         let readers = std::mem::take(&mut inner.readers);
         // Readers from now on get the whole body, never a queue of chunks.
         inner.readers_budget = None;
-        match result {
-            Ok(()) => {
-                let buf = std::mem::take(&mut inner.buf);
-                // A large entry goes into a sealed memory file, so hits are sent without a copy.
-                let body = crate::zerocopy::seal(&buf).unwrap_or_else(|| buf.freeze());
+        let buf = std::mem::take(&mut inner.buf);
+        match result.and_then(|()| buf.finish()) {
+            Ok(body) => {
                 inner.complete = Some(body.clone());
-                Some(body)
+                Ok(body)
             }
             Err(e) => {
                 for r in readers {
                     let _ = r.send(Err(e.clone()));
                 }
-                inner.buf = BytesMut::new();
-                inner.failed = Some(e);
-                None
+                inner.failed = Some(e.clone());
+                Err(e)
             }
+        }
+    }
+}
+
+/// Where a fill keeps its bytes: on the heap, or, for a large object, in the memory file that
+/// becomes the sealed cache entry (so the bytes are copied once either way).
+#[derive(Debug)]
+enum Buffer {
+    Heap(BytesMut),
+    File(crate::zerocopy::Unsealed),
+}
+
+impl Default for Buffer {
+    fn default() -> Self {
+        Buffer::Heap(BytesMut::new())
+    }
+}
+
+impl Buffer {
+    fn for_object(capacity: usize) -> Self {
+        match crate::zerocopy::Unsealed::create(capacity) {
+            Some(file) => Buffer::File(file),
+            None => Buffer::Heap(BytesMut::with_capacity(capacity)),
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Buffer::Heap(b) => b.len(),
+            Buffer::File(f) => f.len(),
+        }
+    }
+
+    /// Appends `data`; a file that refuses it moves to the heap with what it held.
+    fn push(&mut self, data: &[u8]) -> Result<(), StorageError> {
+        if let Buffer::File(file) = self
+            && let Err(e) = file.write(data)
+        {
+            tracing::debug!(error = %e, "memory file refused a cache fill; keeping it on the heap");
+            let held = file
+                .copy()
+                .map_err(|e| StorageError::Internal(format!("reading back a cache fill: {e}")))?;
+            *self = Buffer::Heap(BytesMut::from(&held[..]));
+        }
+        match self {
+            Buffer::Heap(b) => b.extend_from_slice(data),
+            Buffer::File(_) => {}
+        }
+        Ok(())
+    }
+
+    /// A copy of what has arrived, for a reader that joins now.
+    fn copy(&self) -> Result<Bytes, StorageError> {
+        match self {
+            Buffer::Heap(b) => Ok(Bytes::copy_from_slice(b)),
+            Buffer::File(f) => f
+                .copy()
+                .map_err(|e| StorageError::Internal(format!("reading a cache fill: {e}"))),
+        }
+    }
+
+    /// The whole body, sealed when it is in a file.
+    fn finish(self) -> Result<Bytes, StorageError> {
+        match self {
+            Buffer::Heap(b) => Ok(b.freeze()),
+            Buffer::File(f) => f
+                .seal()
+                .map_err(|e| StorageError::Internal(format!("sealing a cache entry: {e}"))),
         }
     }
 }
@@ -294,12 +363,12 @@ mod tests {
         let fill = Arc::new(Fill::default());
         fill.stream(meta(6), 6, None);
         let early = body(fill.join().await).await;
-        fill.push(Bytes::from_static(b"abc"));
+        fill.push(Bytes::from_static(b"abc")).unwrap();
         let late = body(fill.join().await)
             .await
             .range(RangeDecision::Partial { start: 2, end: 4 });
-        fill.push(Bytes::from_static(b"def"));
-        assert_eq!(fill.finish(Ok(())).as_deref(), Some(&b"abcdef"[..]));
+        fill.push(Bytes::from_static(b"def")).unwrap();
+        assert_eq!(fill.finish(Ok(())).unwrap(), &b"abcdef"[..]);
         let after = body(fill.join().await).await;
         assert_eq!(early.collect().await.unwrap().to_bytes(), "abcdef");
         assert_eq!(late.collect().await.unwrap().to_bytes(), "cde");
@@ -307,12 +376,27 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_large_fill_goes_into_a_sealed_file_with_readers_joining_mid_way() {
+        let data: Vec<u8> = (0..crate::zerocopy::MIN_BYTES * 2).map(|i| (i % 241) as u8).collect();
+        let half = data.len() / 2;
+        let fill = Arc::new(Fill::default());
+        fill.stream(meta(data.len() as u64), data.len(), None);
+        fill.push(Bytes::copy_from_slice(&data[..half])).unwrap();
+        let late = body(fill.join().await).await;
+        fill.push(Bytes::copy_from_slice(&data[half..])).unwrap();
+        let whole = fill.finish(Ok(())).unwrap();
+        assert_eq!(&whole[..], &data[..]);
+        assert!(crate::zerocopy::regions() >= 1, "the entry should be a sealed file");
+        assert_eq!(late.collect().await.unwrap().to_bytes(), &data[..]);
+    }
+
+    #[tokio::test]
     async fn a_failure_mid_fill_breaks_every_reader() {
         let fill = Arc::new(Fill::default());
         fill.stream(meta(6), 6, None);
         let early = body(fill.join().await).await;
-        fill.push(Bytes::from_static(b"abc"));
-        assert!(fill.finish(Err(StorageError::Timeout("stalled".into()))).is_none());
+        fill.push(Bytes::from_static(b"abc")).unwrap();
+        assert!(fill.finish(Err(StorageError::Timeout("stalled".into()))).is_err());
         let after = body(fill.join().await).await;
         assert!(early.collect().await.is_err());
         assert!(after.collect().await.is_err());
@@ -324,8 +408,8 @@ mod tests {
         let fill = Arc::new(Fill::default());
         fill.stream(meta(3), 3, Some(budget.clone().try_acquire_many_owned(3).unwrap()));
         let reader = body(fill.join().await).await;
-        fill.push(Bytes::from_static(b"abc"));
-        fill.finish(Ok(()));
+        fill.push(Bytes::from_static(b"abc")).unwrap();
+        fill.finish(Ok(())).unwrap();
         assert_eq!(budget.available_permits(), 7, "a reader is still reading");
         let late = body(fill.join().await).await;
         drop(reader);
@@ -338,7 +422,7 @@ mod tests {
         let fill = Arc::new(Fill::default());
         fill.stream(meta(6), 6, None);
         let reader = body(fill.join().await).await;
-        fill.push(Bytes::from_static(b"abc"));
+        fill.push(Bytes::from_static(b"abc")).unwrap();
         drop(fill);
         assert!(reader.collect().await.is_err());
     }

@@ -6,7 +6,8 @@
 //! a hit's CPU. A disk-backed nginx avoids it with `sendfile`, which hands page-cache pages to
 //! the socket. Here, a large cache entry lives in a `memfd` (an anonymous file in memory): its
 //! bytes are written once, the file is **sealed** (no write, shrink or grow, ever again) and
-//! mapped read-only, and the entry's `Bytes` is that mapping. Everything that reads the entry
+//! mapped read-only, and the entry's `Bytes` is that mapping. A fill writes a large object
+//! straight into its file ([`Unsealed`]), so it is copied once, as on the heap. Everything that reads the entry
 //! (ranges, HTTP/2, HEAD) sees ordinary bytes. The connection's I/O type, [`SendfileStream`],
 //! recognises a buffer that lies inside such a mapping when hyper writes it, and sends it with
 //! `sendfile` from the file at the matching offset instead: the same bytes, without the copy.
@@ -94,40 +95,98 @@ impl Drop for Region {
     }
 }
 
+/// An in-memory file being written, sealed and mapped when complete: a large cache entry as
+/// it fills, so its bytes are copied once, into the file.
+#[derive(Debug)]
+pub struct Unsealed {
+    file: File,
+    len: usize,
+}
+
+impl Unsealed {
+    /// A new file for an object of `capacity` bytes; `None` (keep it on the heap) when it is
+    /// small, the entry limit is reached, or the system refuses.
+    pub fn create(capacity: usize) -> Option<Self> {
+        if capacity < MIN_BYTES || regions() >= MAX_REGIONS.load(Ordering::Relaxed) {
+            return None;
+        }
+        let flags = MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING;
+        match rustix::fs::memfd_create("gateway-cache", flags) {
+            Ok(fd) => Some(Self {
+                file: File::from(fd),
+                len: 0,
+            }),
+            Err(e) => {
+                tracing::debug!(error = %e, "cache entry kept on the heap: no memory file");
+                None
+            }
+        }
+    }
+
+    /// Appends `data`.
+    ///
+    /// # Errors
+    /// The system refused the memory.
+    pub fn write(&mut self, data: &[u8]) -> io::Result<()> {
+        self.file.write_all(data)?;
+        self.len += data.len();
+        Ok(())
+    }
+
+    /// Bytes written so far.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether nothing has been written yet.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// A copy of the bytes written so far (for a reader that joins mid-way).
+    ///
+    /// # Errors
+    /// The file cannot be read.
+    pub fn copy(&self) -> io::Result<Bytes> {
+        let mut buf = vec![0; self.len];
+        std::os::unix::fs::FileExt::read_exact_at(&self.file, &mut buf, 0)?;
+        Ok(buf.into())
+    }
+
+    /// Seals the file and maps it: `Bytes` that [`SendfileStream`] sends without copying.
+    ///
+    /// # Errors
+    /// The system refused to seal or map it.
+    pub fn seal(self) -> io::Result<Bytes> {
+        rustix::fs::fcntl_add_seals(
+            &self.file,
+            SealFlags::WRITE | SealFlags::SHRINK | SealFlags::GROW | SealFlags::SEAL,
+        )?;
+        // SAFETY: the file was created by `create`, has no name, and is now sealed against
+        // every write, shrink and grow, and against removing those seals: its contents cannot
+        // change while mapped (see the module's safety section).
+        let map = unsafe { memmap2::Mmap::map(&self.file)? };
+        let fd = Arc::new(OwnedFd::from(self.file));
+        REGIONS
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(map.as_ptr() as usize, (map.len(), fd));
+        Ok(Bytes::from_owner(Region { map }))
+    }
+}
+
 /// `data` in a sealed in-memory file, as `Bytes` that [`SendfileStream`] sends without
 /// copying; `None` (keep it on the heap) when it is small, the entry limit is reached, or the
 /// system refuses.
 pub fn seal(data: &[u8]) -> Option<Bytes> {
-    if data.len() < MIN_BYTES || regions() >= MAX_REGIONS.load(Ordering::Relaxed) {
-        return None;
-    }
-    match sealed_file(data) {
+    let mut file = Unsealed::create(data.len())?;
+    match file.write(data).and_then(|()| file.seal()) {
         Ok(bytes) => Some(bytes),
         Err(e) => {
             tracing::debug!(error = %e, "cache entry kept on the heap: no sealed memory file");
             None
         }
     }
-}
-
-fn sealed_file(data: &[u8]) -> io::Result<Bytes> {
-    let fd = rustix::fs::memfd_create("gateway-cache", MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING)?;
-    let mut file = File::from(fd);
-    file.write_all(data)?;
-    rustix::fs::fcntl_add_seals(
-        &file,
-        SealFlags::WRITE | SealFlags::SHRINK | SealFlags::GROW | SealFlags::SEAL,
-    )?;
-    // SAFETY: the file was created above, has no name, and is sealed against every write,
-    // shrink and grow, and against removing those seals: its contents cannot change while
-    // mapped (see the module's safety section).
-    let map = unsafe { memmap2::Mmap::map(&file)? };
-    let fd = Arc::new(OwnedFd::from(file));
-    REGIONS
-        .write()
-        .unwrap_or_else(|p| p.into_inner())
-        .insert(map.as_ptr() as usize, (map.len(), fd));
-    Ok(Bytes::from_owner(Region { map }))
 }
 
 /// The file and offset of `buf` when it lies wholly inside a sealed mapping.
