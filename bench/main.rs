@@ -485,42 +485,32 @@ async fn main() -> Result<(), Error> {
         let www = dir.path().join("www");
         std::fs::create_dir_all(&www)?;
         std::fs::write(www.join(GIF_KEY), &gif)?;
-        let temp_paths = |d: &Path| {
+        // An nginx `http` block serving `inner`, with its files under `d`.
+        let http = |d: &Path, inner: String| {
             format!(
-                "client_body_temp_path {d}; proxy_temp_path {d}; fastcgi_temp_path {d}; uwsgi_temp_path {d}; scgi_temp_path {d};",
+                "http {{ access_log off; sendfile on; tcp_nopush on; keepalive_requests 10000000;\n\
+                 client_body_temp_path {d}; proxy_temp_path {d}; fastcgi_temp_path {d}; uwsgi_temp_path {d}; scgi_temp_path {d};\n\
+                 {inner} }}\n",
                 d = d.display()
             )
         };
         let static_addr = free_addr();
         let static_dir = dir.path().join("nginx-static");
-        let nginx_static = store::start_nginx(
-            &nginx,
-            &static_dir,
-            &format!(
-                "http {{ access_log off; sendfile on; tcp_nopush on; keepalive_requests 10000000; {t}\n\
-             server {{ listen {static_addr}; root {w}; }} }}\n",
-                t = temp_paths(&static_dir),
-                w = www.display()
-            ),
-        )?;
+        let static_server = format!("server {{ listen {static_addr}; root {}; }}", www.display());
+        let nginx_static = store::start_nginx(&nginx, &static_dir, &http(&static_dir, static_server))?;
         let cache_addr = free_addr();
         let cache_dir = dir.path().join("nginx-cache");
-        let nginx_cache = store::start_nginx(
-            &nginx,
-            &cache_dir,
-            &format!(
-                "http {{ access_log off; sendfile on; tcp_nopush on; keepalive_requests 10000000; {t}\n\
-             proxy_cache_path {c}/cache levels=1:2 keys_zone=s3:10m max_size=1g inactive=60m use_temp_path=off;\n\
+        let cache_server = format!(
+            "proxy_cache_path {c}/cache levels=1:2 keys_zone=s3:10m max_size=1g inactive=60m use_temp_path=off;\n\
              upstream store {{ server {web}; keepalive 16; }}\n\
              server {{ listen {cache_addr}; location / {{ proxy_pass http://store; proxy_http_version 1.1;\n\
              proxy_set_header Connection \"\"; proxy_set_header Host {host}; proxy_cache s3;\n\
-             proxy_cache_valid 200 60s; proxy_cache_lock on; add_header X-Cache $upstream_cache_status; }} }} }}\n",
-                t = temp_paths(&cache_dir),
-                c = cache_dir.display(),
-                web = garage.web,
-                host = garage.web_host,
-            ),
-        )?;
+             proxy_cache_valid 200 60s; proxy_cache_lock on; add_header X-Cache $upstream_cache_status; }} }}",
+            c = cache_dir.display(),
+            web = garage.web,
+            host = garage.web_host,
+        );
+        let nginx_cache = store::start_nginx(&nginx, &cache_dir, &http(&cache_dir, cache_server))?;
         wait_http(static_addr, "/gateway.gif").await?;
         wait_http(cache_addr, "/gateway.gif").await?;
 
