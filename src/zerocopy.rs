@@ -153,11 +153,28 @@ impl Unsealed {
         Ok(buf.into())
     }
 
-    /// Seals the file and maps it: `Bytes` that [`SendfileStream`] sends without copying.
+    /// Seals the file and maps it: `Bytes` that [`SendfileStream`] sends without copying. When
+    /// the system refuses to seal or map it, the bytes are read back onto the heap instead.
     ///
     /// # Errors
-    /// The system refused to seal or map it.
+    /// Neither worked.
     pub fn seal(self) -> io::Result<Bytes> {
+        let map = match self.seal_and_map() {
+            Ok(map) => map,
+            Err(e) => {
+                tracing::debug!(error = %e, "cache entry moved to the heap: the memory file cannot be sealed or mapped");
+                return self.copy();
+            }
+        };
+        let fd = Arc::new(OwnedFd::from(self.file));
+        REGIONS
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(map.as_ptr() as usize, (map.len(), fd));
+        Ok(Bytes::from_owner(Region { map }))
+    }
+
+    fn seal_and_map(&self) -> io::Result<memmap2::Mmap> {
         rustix::fs::fcntl_add_seals(
             &self.file,
             SealFlags::WRITE | SealFlags::SHRINK | SealFlags::GROW | SealFlags::SEAL,
@@ -165,13 +182,7 @@ impl Unsealed {
         // SAFETY: the file was created by `create`, has no name, and is now sealed against
         // every write, shrink and grow, and against removing those seals: its contents cannot
         // change while mapped (see the module's safety section).
-        let map = unsafe { memmap2::Mmap::map(&self.file)? };
-        let fd = Arc::new(OwnedFd::from(self.file));
-        REGIONS
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(map.as_ptr() as usize, (map.len(), fd));
-        Ok(Bytes::from_owner(Region { map }))
+        unsafe { memmap2::Mmap::map(&self.file) }
     }
 }
 
