@@ -7,7 +7,8 @@
 //! - the GIF from nginx-static (sendfile from local disk: the practical upper bound), from
 //!   nginx `proxy_cache` in front of the store, and from `gateway serve` as a cache hit and with
 //!   the cache off: req/s, p50, p99 and server CPU per request (utime + stime from `/proc`, the
-//!   steadiest figure on 2 shared cores), each also against nginx-static;
+//!   steadiest figure on 2 shared cores), each also against nginx-static; the load comes from
+//!   `wrk` (installed by run.sh), else from this process;
 //! - the time to first byte of a 16 MiB cache miss, against a direct mTLS + SigV4 client
 //!   (curl) of the store;
 //! - a 256 MiB object streamed through the gateway against that direct client, and the
@@ -64,6 +65,8 @@ struct Stats {
     micros: Vec<u32>,
     /// Server CPU time (utime + stime) while this load ran, in seconds.
     cpu: f64,
+    /// Per-round (p50, p99) in ms, when `wrk` measured the latencies.
+    wrk_percentiles: Vec<(f64, f64)>,
 }
 
 impl Stats {
@@ -74,6 +77,7 @@ impl Stats {
         self.elapsed += other.elapsed;
         self.micros.extend(other.micros);
         self.cpu += other.cpu;
+        self.wrk_percentiles.extend(other.wrk_percentiles);
     }
     /// Server CPU milliseconds per request.
     fn cpu_ms(&self) -> f64 {
@@ -84,7 +88,12 @@ impl Stats {
     }
     fn percentile(&mut self, p: f64) -> f64 {
         if self.micros.is_empty() {
-            return f64::NAN;
+            // wrk's per-round figures (p50 or p99): their median.
+            let rounds = self
+                .wrk_percentiles
+                .iter()
+                .map(|&(p50, p99)| if p < 0.9 { p50 } else { p99 });
+            return median(rounds.collect());
         }
         self.micros.sort_unstable();
         let i = ((self.micros.len() as f64 - 1.0) * p).round() as usize;
@@ -362,12 +371,81 @@ fn clock_ticks() -> f64 {
 }
 
 /// Runs the load against `addr` and charges the server process `pid` (and its children) for
-/// the CPU it used meanwhile.
+/// the CPU it used meanwhile. The load comes from `wrk` when it is installed (a C load
+/// generator, lighter on the shared cores), else from this process.
 async fn measured(pid: u32, addr: SocketAddr, conns: usize, slice: Duration) -> Stats {
     let before = cpu_seconds(pid);
-    let mut s = load_http(addr, "/gateway.gif", conns, slice).await;
+    static SAID: std::sync::Once = std::sync::Once::new();
+    let mut s = match wrk(addr, conns, slice) {
+        Some(s) => {
+            SAID.call_once(|| eprintln!("bench: load from wrk"));
+            s
+        }
+        None => {
+            SAID.call_once(|| eprintln!("bench: wrk not found or failed; load from this process"));
+            load_http(addr, "/gateway.gif", conns, slice).await
+        }
+    };
     s.cpu = cpu_seconds(pid) - before;
     s
+}
+
+/// One `wrk --latency` run: requests, errors, and p50/p99; `None` when wrk is not installed.
+fn wrk(addr: SocketAddr, conns: usize, slice: Duration) -> Option<Stats> {
+    let out = Command::new("wrk")
+        .args([
+            "-t2",
+            &format!("-c{conns}"),
+            // wrk takes whole seconds.
+            &format!("-d{}s", slice.as_secs().max(1)),
+            "--latency",
+        ])
+        .arg(format!("http://{addr}/gateway.gif"))
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    // "  50%   40.12ms" / "99%    1.20s"
+    let ms = |label: &str| {
+        let v = text
+            .lines()
+            .find_map(|l| l.trim().strip_prefix(label))?
+            .trim()
+            .to_string();
+        let (num, unit) = v.split_at(v.find(|c: char| c.is_ascii_alphabetic())?);
+        let n: f64 = num.parse().ok()?;
+        Some(match unit {
+            "us" => n / 1000.0,
+            "s" => n * 1000.0,
+            _ => n,
+        })
+    };
+    let count = |label: &str| -> u64 {
+        text.lines()
+            .find(|l| l.contains(label))
+            .and_then(|l| l.split_whitespace().find_map(|w| w.parse().ok()))
+            .unwrap_or(0)
+    };
+    let seconds = text
+        .lines()
+        .find(|l| l.contains("requests in"))
+        .and_then(|l| l.split("requests in").nth(1))
+        .and_then(|r| r.trim().split('s').next()?.parse::<f64>().ok())?;
+    let socket_errors: u64 = text
+        .lines()
+        .find(|l| l.contains("Socket errors"))
+        .map(|l| {
+            l.split_whitespace()
+                .filter_map(|w| w.trim_end_matches(',').parse::<u64>().ok())
+                .sum()
+        })
+        .unwrap_or(0);
+    Some(Stats {
+        requests: count("requests in"),
+        errors: count("Non-2xx") + socket_errors,
+        elapsed: Duration::from_secs_f64(seconds),
+        wrk_percentiles: vec![(ms("50%")?, ms("99%")?)],
+        ..Stats::default()
+    })
 }
 
 /// `curl` as the direct mTLS + SigV4 client of `key`: (time to first byte, total time, bytes).

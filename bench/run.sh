@@ -4,14 +4,14 @@
 #   bench/run.sh                           # 10 s per target, 64 connections
 #   BENCH_SECONDS=30 BENCH_CONNS=128 bench/run.sh
 #
-# Installs nginx (the baseline) and curl (the direct client) when missing, builds Garage (the
+# Installs nginx (the baseline), curl (the direct client) and wrk (the load) when missing, builds Garage (the
 # production S3 store) once per machine when missing (cargo install garage --locked, about 20
 # minutes on 2 cores), builds the gateway and the benchmark in release mode, and prints the
 # machine it ran on with the results.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-for pkg in nginx curl; do
+for pkg in nginx curl wrk; do
     if ! command -v "$pkg" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$pkg" ]; then
         sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo -n"
         $sudo apt-get update -qq >/dev/null
