@@ -186,20 +186,6 @@ impl Unsealed {
     }
 }
 
-/// `data` in a sealed in-memory file, as `Bytes` that [`SendfileStream`] sends without
-/// copying; `None` (keep it on the heap) when it is small, the entry limit is reached, or the
-/// system refuses.
-pub fn seal(data: &[u8]) -> Option<Bytes> {
-    let mut file = Unsealed::create(data.len())?;
-    match file.write(data).and_then(|()| file.seal()) {
-        Ok(bytes) => Some(bytes),
-        Err(e) => {
-            tracing::debug!(error = %e, "cache entry kept on the heap: no sealed memory file");
-            None
-        }
-    }
-}
-
 /// The file and offset of `buf` when it lies wholly inside a sealed mapping.
 fn lookup(buf: &[u8]) -> Option<(Arc<OwnedFd>, u64)> {
     let at = buf.as_ptr() as usize;
@@ -256,15 +242,15 @@ impl AsyncWrite for SendfileStream {
     ) -> Poll<io::Result<usize>> {
         // Plain buffers before the first mapped one go in one writev; a mapped one at the front
         // goes with sendfile. Either way the caller learns how much was written and calls again.
-        match bufs.iter().position(|b| !b.is_empty() && lookup(b).is_some()) {
+        let mapped = bufs
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| !b.is_empty())
+            .find_map(|(i, b)| Some((i, lookup(b)?)));
+        match mapped {
             None => Pin::new(&mut self.tcp).poll_write_vectored(cx, bufs),
-            Some(0) => {
-                let Some((fd, offset)) = lookup(&bufs[0]) else {
-                    return Pin::new(&mut self.tcp).poll_write_vectored(cx, bufs);
-                };
-                self.poll_sendfile(cx, &fd, offset, bufs[0].len())
-            }
-            Some(i) => Pin::new(&mut self.tcp).poll_write_vectored(cx, &bufs[..i]),
+            Some((0, (fd, offset))) => self.poll_sendfile(cx, &fd, offset, bufs[0].len()),
+            Some((i, _)) => Pin::new(&mut self.tcp).poll_write_vectored(cx, &bufs[..i]),
         }
     }
 
@@ -285,6 +271,13 @@ impl AsyncWrite for SendfileStream {
 mod tests {
     use super::*;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// `data` sealed the way a fill seals an entry.
+    fn seal(data: &[u8]) -> Option<Bytes> {
+        let mut file = Unsealed::create(data.len())?;
+        file.write(data).ok()?;
+        file.seal().ok()
+    }
 
     #[test]
     fn small_objects_stay_on_the_heap() {
