@@ -15,8 +15,8 @@ use crate::{Error, Proc, free_addr};
 
 /// The running store.
 pub struct Garage {
-    _garage: Proc,
-    _front: Proc,
+    garage: Proc,
+    front: Proc,
     /// `https://127.0.0.1:PORT` of the mTLS front.
     pub endpoint: String,
     /// Garage's website endpoint (plain HTTP, no auth; the bucket is published there).
@@ -61,6 +61,12 @@ fn field(text: &str, label: &str) -> Option<String> {
 }
 
 impl Garage {
+    /// CPU seconds (utime + stime) used so far by Garage and its TLS front (nginx's workers
+    /// included).
+    pub fn cpu_seconds(&self) -> f64 {
+        crate::cpu_seconds(self.garage.0.id()) + crate::cpu_seconds(self.front.0.id())
+    }
+
     /// Starts Garage in `dir`, creates `bucket` and a key for it, publishes it on the website
     /// endpoint, and puts the mTLS front (server certificate and client CA from `tls`) before it.
     pub async fn start(dir: &Path, tls: &Path, nginx: &str, bucket: &str) -> Result<Self, Error> {
@@ -137,8 +143,8 @@ impl Garage {
             ),
         )?;
         let store = Self {
-            _garage: garage,
-            _front: front,
+            garage,
+            front,
             endpoint: format!("https://{front_addr}"),
             web,
             web_host: format!("{bucket}.web.localhost"),
