@@ -25,6 +25,8 @@ pub struct App {
     pub cache: Option<Arc<ObjectCache>>,
     /// Whether each request is logged.
     pub access_log: bool,
+    /// Content codings offered for text assets.
+    pub compression: crate::compression::CompressionConfig,
     /// Whether this gateway should receive traffic.
     pub readiness: Arc<Readiness>,
 }
@@ -44,6 +46,7 @@ impl App {
             site: config.site.clone(),
             cache: ObjectCache::new(config.cache, metrics).map(Arc::new),
             access_log: config.access_log,
+            compression: config.compression.clone(),
         })
     }
 }

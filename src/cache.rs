@@ -43,6 +43,7 @@ use moka::future::Cache;
 use moka::policy::EvictionPolicy;
 use tokio::sync::Semaphore;
 
+use crate::compression::{Encoding, variant_etag};
 use crate::error::StorageError;
 use crate::fill::{Fill, FillBody, FillRefusal, Joined};
 use crate::metrics::Metrics;
@@ -101,6 +102,19 @@ enum Slot {
     Object(Arc<CachedObject>),
     /// Not kept: too large, or its `Cache-Control` forbids a shared cache. Stream it.
     Pass,
+    /// A coded representation ([`crate::compression`]) of the object held under the key it
+    /// was made from, with that object's ETag at the time; `None` when the coding does not
+    /// make the object smaller. Held under [`variant_key`], which no request path can name.
+    Variant {
+        source: Option<String>,
+        object: Option<Arc<CachedObject>>,
+    },
+}
+
+/// The cache key of `key`'s representation in `encoding`: a NUL cannot be in a request's key
+/// ([`crate::key`] refuses control characters), so it never collides with an object's.
+fn variant_key(key: &str, encoding: Encoding) -> String {
+    format!("\0{}\0{key}", encoding.token())
 }
 
 #[derive(Clone, Debug)]
@@ -309,13 +323,20 @@ impl ObjectCache {
         if config.max_bytes == 0 {
             return None;
         }
+        // The compression series start at zero (this module is where codings are counted).
+        for encoding in Encoding::ALL {
+            metrics.compressed_responses.with_label_values(&[encoding.token()]);
+            for outcome in ["compressed", "no_gain"] {
+                metrics.compressions.with_label_values(&[encoding.token(), outcome]);
+            }
+        }
         let evictions = metrics.cache_evictions.clone();
         let entries = Cache::builder()
             .max_capacity(config.max_bytes)
             .weigher(|key: &String, entry: &Entry| {
                 let body = match &entry.slot {
-                    Slot::Object(o) => o.body.len() as u64,
-                    Slot::Pass => 0,
+                    Slot::Object(o) | Slot::Variant { object: Some(o), .. } => o.body.len() as u64,
+                    Slot::Pass | Slot::Variant { object: None, .. } => 0,
                 };
                 u32::try_from(key.len() as u64 + body + ENTRY_OVERHEAD).unwrap_or(u32::MAX)
             })
@@ -363,7 +384,7 @@ impl ObjectCache {
     fn entry(&self, slot: Slot) -> Entry {
         let policy = match &slot {
             Slot::Object(o) => Policy::of(o.meta.cache_control.as_deref(), self.config.ttl),
-            Slot::Pass => Policy::DoNotStore,
+            Slot::Pass | Slot::Variant { .. } => Policy::DoNotStore,
         };
         let (ttl, stale_while_revalidate) = match policy {
             Policy::Store {
@@ -447,7 +468,7 @@ impl ObjectCache {
                     return self.revalidate(storage, key, &entry, obj, age).await;
                 }
                 Slot::Object(obj) => return self.revalidate(storage, key, &entry, obj, age).await,
-                Slot::Pass => self.entries.invalidate(key).await,
+                Slot::Pass | Slot::Variant { .. } => self.entries.invalidate(key).await,
             }
         }
         if !fill {
@@ -693,7 +714,7 @@ impl ObjectCache {
                         ttl: Some(signed_secs(fresh.ttl, fresh.validated.elapsed())),
                     },
                 ),
-                Slot::Pass => Lookup::Bypass,
+                Slot::Pass | Slot::Variant { .. } => Lookup::Bypass,
             }),
             Err(e) => match &*e {
                 FillError::Missing => Ok(Lookup::Missing(CacheStatus::Revalidated)),
@@ -713,6 +734,62 @@ impl ObjectCache {
                 }
             },
         }
+    }
+
+    /// `obj` (held under `key`) coded with `encoding`, from memory, or compressed now and kept
+    /// beside it; `None` when the coding does not make it smaller. Requests for the same
+    /// representation meanwhile wait for the one compression, which runs off the async threads.
+    pub async fn variant(&self, key: &str, obj: &Arc<CachedObject>, encoding: Encoding) -> Option<Arc<CachedObject>> {
+        let name = variant_key(key, encoding);
+        let current = |entry: &Entry| match &entry.slot {
+            Slot::Variant { source, object } if *source == obj.meta.etag => Some(object.clone()),
+            _ => None,
+        };
+        if let Some(entry) = self.entries.get(&name).await {
+            if let Some(found) = current(&entry) {
+                return found;
+            }
+            // Made from an earlier version of the object.
+            self.entries.invalidate(&name).await;
+        }
+        let source = obj.clone();
+        let metrics = self.metrics.clone();
+        let make = async move {
+            let made = tokio::task::spawn_blocking(move || {
+                let body = encoding.compress(&source.body);
+                let smaller = body.len() < source.body.len();
+                metrics
+                    .compressions
+                    .with_label_values(&[encoding.token(), if smaller { "compressed" } else { "no_gain" }])
+                    .inc();
+                smaller.then(|| {
+                    let mut meta = source.meta.clone();
+                    meta.etag = meta.etag.as_deref().map(|e| variant_etag(e, encoding));
+                    meta.content_length = Some(body.len() as u64);
+                    meta.stored.content_encoding = Some(encoding.token().to_string());
+                    Arc::new(CachedObject {
+                        meta,
+                        body: Bytes::from(body),
+                    })
+                })
+            })
+            .await
+            .ok()
+            .flatten();
+            Entry {
+                slot: Slot::Variant {
+                    source: obj.meta.etag.clone(),
+                    object: made,
+                },
+                validated: Instant::now(),
+                generation: self.generation.fetch_add(1, Ordering::Relaxed),
+                failing: Arc::new(AtomicBool::new(false)),
+                ttl: self.config.ttl,
+                stale_while_revalidate: false,
+            }
+        };
+        let entry = self.entries.get_with(name, make).await;
+        current(&entry).flatten()
     }
 
     /// Updates the size gauges (moka counts lazily) before `/metrics` is rendered.

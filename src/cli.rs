@@ -195,6 +195,26 @@ pub struct ServeArgs {
     )]
     pub cors_origins: Vec<String>,
 
+    /// Content codings offered for text assets, in order of preference (comma-separated: br,
+    /// zstd, gzip), or `off`. Objects served from the cache are compressed once per version
+    /// and coding, and the result is cached beside them.
+    #[arg(
+        long,
+        env = "GATEWAY_COMPRESSION",
+        default_value = "br,zstd,gzip",
+        value_name = "CODINGS"
+    )]
+    pub compression: String,
+
+    /// Objects smaller than this are sent as stored, whatever the client accepts.
+    #[arg(
+        long,
+        env = "GATEWAY_COMPRESSION_MIN_BYTES",
+        default_value = "1KiB",
+        value_name = "SIZE"
+    )]
+    pub compression_min_bytes: bytesize::ByteSize,
+
     /// Bytes of objects kept in memory; 0 turns the cache off.
     #[arg(long, env = "GATEWAY_CACHE_MAX_BYTES", default_value = "256MiB", value_name = "SIZE")]
     pub cache_max_bytes: bytesize::ByteSize,

@@ -21,6 +21,8 @@ pub struct ServeConfig {
     pub site: Site,
     /// The object cache.
     pub cache: crate::cache::CacheConfig,
+    /// Content codings for text assets.
+    pub compression: crate::compression::CompressionConfig,
     /// Where the operational endpoints listen; `None` serves them on `listen`.
     pub admin_listen: Option<SocketAddr>,
     /// Time /readyz fails before the listener closes, after a shutdown signal.
@@ -183,6 +185,7 @@ impl ServeConfig {
             listen,
             site: Site::from_args(args)?,
             cache: cache_config(args)?,
+            compression: compression_config(args)?,
             admin_listen: admin_address(listen, &args.admin_listen)?,
             shutdown_delay: args.shutdown_delay,
             limits: Limits {
@@ -212,6 +215,31 @@ fn positive(flag: &'static str, d: Duration) -> Result<Duration, ConfigError> {
     } else {
         Ok(d)
     }
+}
+
+fn compression_config(args: &ServeArgs) -> Result<crate::compression::CompressionConfig, ConfigError> {
+    use crate::compression::Encoding;
+    let mut encodings = Vec::new();
+    let list = args.compression.trim();
+    if !list.eq_ignore_ascii_case("off") {
+        for token in list.split(',').map(str::trim) {
+            let e = Encoding::from_token(token).filter(|_| !token.eq_ignore_ascii_case("x-gzip"));
+            match e {
+                Some(e) if !encodings.contains(&e) => encodings.push(e),
+                Some(_) => {}
+                None => {
+                    return Err(ConfigError::new(
+                        "--compression",
+                        format!("{token:?} is not a coding; use a list of br, zstd, gzip (e.g. br,gzip) or off"),
+                    ));
+                }
+            }
+        }
+    }
+    Ok(crate::compression::CompressionConfig {
+        encodings,
+        min_bytes: args.compression_min_bytes.as_u64(),
+    })
 }
 
 /// Largest object the cache may hold (its weigher counts in `u32`).

@@ -168,6 +168,7 @@ async fn serve(
         listen: local,
         site: Site::default(),
         cache: crate::cache::CacheConfig::default(),
+        compression: crate::compression::CompressionConfig::default(),
         admin_listen: admin_addr,
         shutdown_delay: Duration::ZERO,
         limits: crate::config::Limits::default(),

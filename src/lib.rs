@@ -20,8 +20,9 @@
 //!    [`circuit`] (the breaker that stops calls to a failing backend), [`missing`] (what a
 //!    missing key looks like: 404, or 403 without s3:ListBucket) and [`storage`] (S3 calls,
 //!    timed, counted, classified and passed through the breaker).
-//! 3. On the backend: [`fill`] (an object streaming to its readers while it fills the cache),
-//!    [`cache`] (the in-memory object cache), `readiness` (the background
+//! 3. On the backend: [`compression`] (content codings: what compresses, what a request
+//!    accepts), [`fill`] (an object streaming to its readers while it fills the cache),
+//!    [`cache`] (the in-memory object cache, compressed representations included), `readiness` (the background
 //!    probe, `gateway_backend_up`, draining), `listing` (directory listings from storage), `cors` (cross-origin policy),
 //!    `response` (object response headers).
 //! 4. Assembly: [`config`] (flags validated into a configuration before anything binds) and
@@ -50,6 +51,7 @@ pub mod cache;
 pub mod certs;
 pub mod circuit;
 pub mod cli;
+pub mod compression;
 pub(crate) mod conditional;
 pub mod config;
 pub(crate) mod conn;

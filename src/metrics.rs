@@ -67,6 +67,11 @@ pub struct Metrics {
     pub cache_evictions: IntCounterVec,
     /// `gateway_cache_entries`.
     pub cache_entries: IntGauge,
+    /// `gateway_compressions_total{encoding,outcome}`: objects compressed into the cache
+    /// (`compressed`), or found not to shrink (`no_gain`); each happens once per version.
+    pub compressions: IntCounterVec,
+    /// `gateway_compressed_responses_total{encoding}`: answers sent in a content coding.
+    pub compressed_responses: IntCounterVec,
     /// `gateway_cache_size_bytes`: weighted size held (bodies plus per-entry overhead).
     pub cache_bytes: IntGauge,
 }
@@ -206,6 +211,22 @@ impl Metrics {
             &["cause"],
         )
         .expect("valid metric");
+        let compressions = IntCounterVec::new(
+            Opts::new(
+                "gateway_compressions_total",
+                "Objects compressed into the cache, by coding and outcome (compressed, no_gain).",
+            ),
+            &["encoding", "outcome"],
+        )
+        .expect("valid metric");
+        let compressed_responses = IntCounterVec::new(
+            Opts::new(
+                "gateway_compressed_responses_total",
+                "Answers sent in a content coding the gateway chose, by coding.",
+            ),
+            &["encoding"],
+        )
+        .expect("valid metric");
         let cache_entries = IntGauge::new("gateway_cache_entries", "Entries in the cache.").expect("valid metric");
         let cache_bytes = IntGauge::new("gateway_cache_size_bytes", "Bytes held by the cache.").expect("valid metric");
         let build_info = IntGaugeVec::new(
@@ -258,6 +279,8 @@ impl Metrics {
             Box::new(cache_stale_served.clone()),
             Box::new(cache_evictions.clone()),
             Box::new(cache_entries.clone()),
+            Box::new(compressions.clone()),
+            Box::new(compressed_responses.clone()),
             Box::new(cache_bytes.clone()),
             Box::new(prometheus::process_collector::ProcessCollector::for_self()),
         ] {
@@ -287,6 +310,8 @@ impl Metrics {
             cache_stale_served,
             cache_evictions,
             cache_entries,
+            compressions,
+            compressed_responses,
             cache_bytes,
         }
     }

@@ -170,23 +170,41 @@ async fn serve_key_as(
         let force = cache.config().honor_no_cache && wants_revalidation(req.headers);
         match cache.lookup(&app.storage, key, force, !range_request).await? {
             Lookup::Object(obj, served) => {
+                let varies = compressible(app, key, &obj.meta);
+                // A range is of the object as stored; so is everything the client does not
+                // accept in a coding.
+                let coding = (varies && !req.headers.contains_key(header::RANGE))
+                    .then(|| app.compression.negotiate(req.headers))
+                    .flatten();
+                let coded = match coding {
+                    Some(encoding) => cache.variant(key, &obj, encoding).await.map(|v| (encoding, v)),
+                    None => None,
+                };
+                let (obj, coding) = match coded {
+                    Some((encoding, variant)) => (variant, Some(encoding)),
+                    None => (obj, None),
+                };
                 let len = obj.body.len() as u64;
                 let body = |range| match range {
                     RangeDecision::Partial { start, end } => full(obj.body.slice(start as usize..=end as usize)),
                     _ => full(obj.body.clone()),
                 };
-                return Ok(cache_headers(
-                    respond_from(app, req, key, &obj.meta, len, mode, body),
-                    served,
-                ));
+                let resp = respond_from(app, req, key, &obj.meta, len, mode, body);
+                if let Some(encoding) = coding
+                    && resp.headers().contains_key(header::CONTENT_ENCODING)
+                {
+                    app.metrics
+                        .compressed_responses
+                        .with_label_values(&[encoding.token()])
+                        .inc();
+                }
+                return Ok(cache_headers(vary(resp, varies), served));
             }
             Lookup::Filling(meta, fill, served) => {
                 let len = meta.content_length.unwrap_or(0);
                 let body = |range| boxed(fill.range(range));
-                return Ok(cache_headers(
-                    respond_from(app, req, key, &meta, len, mode, body),
-                    served,
-                ));
+                let resp = respond_from(app, req, key, &meta, len, mode, body);
+                return Ok(cache_headers(vary(resp, compressible(app, key, &meta)), served));
             }
             Lookup::Missing(_) => return Err(StorageError::NotFound),
             // A range on a miss is fetched as a range, never as the whole object.
@@ -197,6 +215,27 @@ async fn serve_key_as(
     stream_key(app, req, key, mode)
         .await
         .map(|resp| cache_headers(resp, Served::streamed(streamed_as)))
+}
+
+/// Whether answers for `meta` depend on `Accept-Encoding`: a compressible object small enough
+/// to be cached (only cached objects are compressed).
+fn compressible(app: &App, key: &str, meta: &ObjectMeta) -> bool {
+    app.cache.as_ref().is_some_and(|cache| {
+        meta.content_length
+            .is_some_and(|n| n <= cache.config().max_object_bytes)
+            && app.compression.eligible(key, meta)
+    })
+}
+
+/// Adds `Vary: Accept-Encoding` to an answer about an object whose representation depends on
+/// it, whichever representation this one is (RFC 9110 §12.5.5), so that a shared cache keeps
+/// them apart.
+fn vary(mut resp: Response<Body>, varies: bool) -> Response<Body> {
+    if varies {
+        resp.headers_mut()
+            .append(header::VARY, HeaderValue::from_static("accept-encoding"));
+    }
+    resp
 }
 
 /// Answers from the cache: the metadata is at hand, and `body` gives the bytes of a range
@@ -257,14 +296,16 @@ async fn stream_key(app: &App, req: &ObjectRequest<'_>, key: &str, mode: Mode) -
             StatusCode::OK
         };
         let len = obj.meta.content_length;
-        return Ok(response::object(
+        let varies = compressible(app, key, &obj.meta);
+        let resp = response::object(
             cache_control,
             key,
             &obj.meta,
             status,
             len.map(|n| (RangeDecision::Full, n)),
             streamed(obj.body),
-        ));
+        );
+        return Ok(vary(resp, varies));
     }
 
     // Read the validators first; a range is then fetched pinned to the ETag evaluated, and
@@ -272,8 +313,9 @@ async fn stream_key(app: &App, req: &ObjectRequest<'_>, key: &str, mode: Mode) -
     for _ in 0..2 {
         let meta = app.storage.head(key).await?;
         let len = meta.content_length.unwrap_or(0);
+        let varies = compressible(app, key, &meta);
         let (status, range) = match decide(req, &meta, mode) {
-            Decision::NotModified => return Ok(not_modified(cache_control, &meta)),
+            Decision::NotModified => return Ok(vary(not_modified(cache_control, &meta), varies)),
             Decision::Failed => return Ok(precondition_failed()),
             Decision::Unsatisfiable(len) => return Ok(unsatisfiable(len)),
             Decision::Send(status, range) => (status, range),
@@ -291,14 +333,8 @@ async fn stream_key(app: &App, req: &ObjectRequest<'_>, key: &str, mode: Mode) -
                 Err(e) => return Err(e),
             }
         };
-        return Ok(response::object(
-            cache_control,
-            key,
-            &meta,
-            status,
-            Some((range, len)),
-            body,
-        ));
+        let resp = response::object(cache_control, key, &meta, status, Some((range, len)), body);
+        return Ok(vary(resp, varies));
     }
     Err(StorageError::Backend {
         status: 503,

@@ -22,6 +22,7 @@ module "values" {
   metrics                 = var.metrics
   network_policy          = var.network_policy
   cache_max_bytes         = var.cache_max_bytes
+  compression             = var.compression
 }
 
 locals {

@@ -140,6 +140,13 @@ variable "network_policy" {
   nullable = false
 }
 
+variable "compression" {
+  description = "Content codings the gateway offers for text assets, in order of preference (br, zstd, gzip); empty turns compression off (the chart's gateway.compression)."
+  type        = list(string)
+  default     = ["br", "zstd", "gzip"]
+  nullable    = false
+}
+
 variable "cache_max_bytes" {
   description = "Bytes of objects each gateway pod keeps in memory (the chart's gateway.cache.maxBytes); the pod's memory limit must hold it."
   type        = string

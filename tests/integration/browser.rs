@@ -90,3 +90,46 @@ async fn chromium_shows_the_gif() {
     println!("screenshot: {}", shot.display());
     gw.stop().await;
 }
+
+/// A page and its script, both compressed by the gateway, load in Chromium and the script
+/// runs: the browser decodes what the gateway codes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chromium_runs_a_compressed_script() {
+    let backend = Backend::start().await;
+    let padding: String = (0..200).map(|i| format!("<!-- line {i} of padding -->\n")).collect();
+    let page = format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><script src=\"app.js\"></script></head>\
+         <body><p id=\"result\">pending</p>{padding}</body></html>"
+    );
+    let script: String = (0..400)
+        .map(|i| format!("var line{i} = 'a line of the script, number {i}';\n"))
+        .chain(std::iter::once(
+            "window.addEventListener('load', () => { document.getElementById('result').textContent = 'script ran: ' + line399; });\n"
+                .to_string(),
+        ))
+        .collect();
+    backend.put("site.html", page, "text/html").await;
+    backend.put("app.js", script, "application/javascript").await;
+    let gw = Gateway::start(backend.args()).await;
+    // Cached first: codings are made from the cached copy.
+    for path in ["/site.html", "/app.js"] {
+        crate::util::get(&gw.url(path)).await;
+    }
+
+    let dom = run_chromium(&gw.url("/site.html"), &["--dump-dom".to_string()]).await;
+    assert!(
+        dom.contains("script ran: a line of the script, number 399"),
+        "the compressed script did not run:\n{dom}"
+    );
+    let mut coded = 0.0;
+    for coding in ["br", "zstd", "gzip"] {
+        coded += gw
+            .metric(&format!("gateway_compressed_responses_total{{encoding=\"{coding}\"}}"))
+            .await;
+    }
+    assert!(
+        coded >= 2.0,
+        "Chromium got {coded} compressed answers, expected the page and the script"
+    );
+    gw.stop().await;
+}

@@ -24,6 +24,9 @@ mod conformance;
 // Headless Chromium loads a page and the GIF through the gateway.
 mod browser;
 
+// Content codings: negotiation, codings kept in the cache, what goes as stored.
+mod compression;
+
 // The object cache: hits, coalescing, revalidation, stale-if-error, negative cache, bounds.
 mod cache;
 

@@ -234,6 +234,10 @@ secretKey: {{ randAlphaNum 40 | quote }}
 - {{ .Values.gateway.errorCacheControl | quote }}
 - --missing-object-status
 - {{ .Values.gateway.missingObjectStatus | quote }}
+- --compression
+- {{ .Values.gateway.compression | join "," | default "off" | quote }}
+- --compression-min-bytes
+- {{ .Values.gateway.compressionMinBytes | quote }}
 - --cache-max-bytes
 - {{ .Values.gateway.cache.maxBytes | quote }}
 - --cache-max-object-bytes

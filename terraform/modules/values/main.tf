@@ -65,7 +65,8 @@ locals {
       }
     }
     gateway = {
-      cache = { maxBytes = var.cache_max_bytes }
+      cache       = { maxBytes = var.cache_max_bytes }
+      compression = var.compression
     }
     resources = {
       requests = { cpu = "100m", memory = local.memory_limit }

@@ -232,6 +232,18 @@ variable "network_policy" {
   }
 }
 
+variable "compression" {
+  description = "Content codings the gateway offers for text assets, in order of preference (br, zstd, gzip); empty turns compression off (the chart's gateway.compression)."
+  type        = list(string)
+  default     = ["br", "zstd", "gzip"]
+  nullable    = false
+
+  validation {
+    condition     = alltrue([for c in var.compression : contains(["br", "zstd", "gzip"], c)]) && length(distinct(var.compression)) == length(var.compression)
+    error_message = "compression must list distinct codings among \"br\", \"zstd\" and \"gzip\"."
+  }
+}
+
 variable "cache_max_bytes" {
   description = "Bytes of objects each gateway pod keeps in memory (the chart's gateway.cache.maxBytes); the pod's memory limit must hold it."
   type        = string

@@ -100,6 +100,12 @@ run "ingress_autoscaling_and_monitoring" {
     metrics         = { service_monitor = true, service_monitor_labels = { release = "kps" }, dashboard = true }
     network_policy  = { enabled = true, ingress_namespace = "ingress" }
     cache_max_bytes = "1GiB"
+    compression     = ["gzip"]
+  }
+
+  assert {
+    condition     = length(output.values.gateway.compression) == 1 && output.values.gateway.compression[0] == "gzip"
+    error_message = "compression values"
   }
 
   assert {
@@ -129,6 +135,14 @@ run "ingress_autoscaling_and_monitoring" {
 }
 
 # --- every validation rule ------------------------------------------------------------------
+
+run "rejects_unknown_coding" {
+  command = plan
+  variables {
+    compression = ["deflate"]
+  }
+  expect_failures = [var.compression]
+}
 
 run "rejects_bad_namespace" {
   command = plan
