@@ -215,6 +215,11 @@ pub struct ServeArgs {
     )]
     pub compression_min_bytes: bytesize::ByteSize,
 
+    /// Send a precompressed sibling (`app.js.br`, `.zst`, `.gz` beside `app.js`) when the bucket
+    /// holds one, in place of the gateway's own compression (one more lookup per coding, cached).
+    #[arg(long, env = "GATEWAY_COMPRESSION_STATIC")]
+    pub compression_static: bool,
+
     /// Bytes of objects kept in memory; 0 turns the cache off.
     #[arg(long, env = "GATEWAY_CACHE_MAX_BYTES", default_value = "256MiB", value_name = "SIZE")]
     pub cache_max_bytes: bytesize::ByteSize,

@@ -52,6 +52,15 @@ impl Encoding {
         .map(|(_, e)| e)
     }
 
+    /// The file extension of a precompressed sibling in this coding (`.br`, `.zst`, `.gz`).
+    pub fn extension(self) -> &'static str {
+        match self {
+            Encoding::Br => ".br",
+            Encoding::Zstd => ".zst",
+            Encoding::Gzip => ".gz",
+        }
+    }
+
     /// `bytes` compressed with this coding. Levels favour ratio over speed, since each object
     /// version is compressed once and served many times: Brotli 5, zstd 9, gzip 6.
     pub fn compress(self, bytes: &[u8]) -> Vec<u8> {
@@ -88,6 +97,9 @@ pub struct CompressionConfig {
     pub encodings: Vec<Encoding>,
     /// Smaller objects go as stored (the framing costs more than it saves).
     pub min_bytes: u64,
+    /// Whether a precompressed sibling (`app.js.br`, `app.js.zst`, `app.js.gz`) is sent in
+    /// place of the gateway's own compression when the bucket holds one.
+    pub static_siblings: bool,
 }
 
 impl Default for CompressionConfig {
@@ -95,6 +107,7 @@ impl Default for CompressionConfig {
         Self {
             encodings: Encoding::ALL.to_vec(),
             min_bytes: 1024,
+            static_siblings: false,
         }
     }
 }

@@ -239,6 +239,7 @@ fn compression_config(args: &ServeArgs) -> Result<crate::compression::Compressio
     Ok(crate::compression::CompressionConfig {
         encodings,
         min_bytes: args.compression_min_bytes.as_u64(),
+        static_siblings: args.compression_static,
     })
 }
 

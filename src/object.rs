@@ -12,7 +12,10 @@ use http::{HeaderMap, HeaderValue, Method, Response, StatusCode, header};
 
 use crate::app::App;
 use crate::body::{Body, boxed, empty, full, streamed, text};
-use crate::cache::{CacheStatus, Lookup, Served};
+use std::sync::Arc;
+
+use crate::cache::{CacheStatus, CachedObject, Lookup, ObjectCache, Served};
+use crate::compression::Encoding;
 use crate::conditional::{Precondition, evaluate_preconditions, has_preconditions, if_range_allows};
 use crate::error::StorageError;
 use crate::fallback::{self, Mode};
@@ -177,7 +180,7 @@ async fn serve_key_as(
                     .then(|| app.compression.negotiate(req.headers))
                     .flatten();
                 let coded = match coding {
-                    Some(encoding) => cache.variant(key, &obj, encoding).await.map(|v| (encoding, v)),
+                    Some(encoding) => coded(app, cache, key, &obj, encoding).await.map(|v| (encoding, v)),
                     None => None,
                 };
                 let (obj, coding) = match coded {
@@ -215,6 +218,33 @@ async fn serve_key_as(
     stream_key(app, req, key, mode)
         .await
         .map(|resp| cache_headers(resp, Served::streamed(streamed_as)))
+}
+
+/// `obj` (cached under `key`) in `encoding`: its precompressed sibling (`app.js.br` beside
+/// `app.js`) when `--compression-static` is on and the sibling is in the cache or the bucket,
+/// else the gateway's own compression, kept in the cache.
+async fn coded(
+    app: &App,
+    cache: &Arc<ObjectCache>,
+    key: &str,
+    obj: &Arc<CachedObject>,
+    encoding: Encoding,
+) -> Option<Arc<CachedObject>> {
+    if app.compression.static_siblings {
+        let name = format!("{key}{}", encoding.extension());
+        // A sibling still filling, failing or absent leaves the coding to the gateway.
+        if let Ok(Lookup::Object(sibling, _)) = cache.lookup(&app.storage, &name, false, true).await {
+            let mut meta = sibling.meta.clone();
+            meta.content_type = Some(crate::content_type::content_type(obj.meta.content_type.as_deref(), key));
+            meta.cache_control.clone_from(&obj.meta.cache_control);
+            meta.stored.content_encoding = Some(encoding.token().to_string());
+            return Some(Arc::new(CachedObject {
+                meta,
+                body: sibling.body.clone(),
+            }));
+        }
+    }
+    cache.variant(key, obj, encoding).await
 }
 
 /// Whether answers for `meta` depend on `Accept-Encoding`: a compressible object small enough

@@ -204,3 +204,43 @@ async fn a_replaced_object_is_compressed_again() {
     assert_ne!(first.header("etag"), second.header("etag"));
     gw.stop().await;
 }
+
+/// With `--compression-static`, a precompressed sibling (`app.js.br`) is sent for its coding,
+/// with the object's type and the sibling's own ETag; a coding without a sibling is made by the
+/// gateway; without the flag the sibling is ignored.
+#[tokio::test]
+async fn precompressed_siblings_win_when_present() {
+    let backend = Backend::start().await;
+    let js = script();
+    let built = js.replace("gateway", "sibling");
+    backend.put("app.js", js.clone(), "application/javascript").await;
+    let br = gateway::compression::Encoding::Br.compress(built.as_bytes());
+    backend.put("app.js.br", br.clone(), "application/octet-stream").await;
+
+    let gw = Gateway::start_with(backend.args(), &["--compression-static"]).await;
+    get(&gw.url("/app.js")).await;
+    let sibling_etag = get(&gw.url("/app.js.br")).await.header("etag").to_string();
+    for _ in 0..2 {
+        let r = get_accepting(&gw, "/app.js", "br, gzip", &[]).await;
+        assert_eq!((r.status, r.header("content-encoding")), (200, "br"));
+        assert!(r.header("content-type").starts_with("application/javascript"));
+        assert_eq!(r.header("vary"), "accept-encoding");
+        assert_eq!(r.header("etag"), sibling_etag);
+        assert_eq!(r.body.as_ref(), br.as_slice());
+        assert_eq!(decode("br", &r.body), built.as_bytes());
+    }
+    let gz = get_accepting(&gw, "/app.js", "gzip", &[]).await;
+    assert_eq!(decode("gzip", &gz.body), js.as_bytes());
+    assert_eq!(
+        gw.metric("gateway_compressions_total{encoding=\"br\",outcome=\"compressed\"}")
+            .await,
+        0.0
+    );
+    gw.stop().await;
+
+    let gw = Gateway::start(backend.args()).await;
+    get(&gw.url("/app.js")).await;
+    let r = get_accepting(&gw, "/app.js", "br", &[]).await;
+    assert_eq!(decode("br", &r.body), js.as_bytes());
+    gw.stop().await;
+}

@@ -238,6 +238,9 @@ secretKey: {{ randAlphaNum 40 | quote }}
 - {{ .Values.gateway.compression | join "," | default "off" | quote }}
 - --compression-min-bytes
 - {{ .Values.gateway.compressionMinBytes | quote }}
+{{- if .Values.gateway.compressionStatic }}
+- --compression-static
+{{- end }}
 - --cache-max-bytes
 - {{ .Values.gateway.cache.maxBytes | quote }}
 - --cache-max-object-bytes
