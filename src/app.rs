@@ -25,6 +25,8 @@ pub struct App {
     pub cache: Option<Arc<ObjectCache>>,
     /// Whether each request is logged.
     pub access_log: bool,
+    /// The bearer token of `POST /purge`; `None` turns purging off.
+    pub admin_token: Option<crate::backend::Secret>,
     /// Content codings offered for text assets.
     pub compression: crate::compression::CompressionConfig,
     /// Whether this gateway should receive traffic.
@@ -46,6 +48,7 @@ impl App {
             site: config.site.clone(),
             cache: ObjectCache::new(config.cache, metrics).map(Arc::new),
             access_log: config.access_log,
+            admin_token: config.admin_token.clone(),
             compression: config.compression.clone(),
         })
     }

@@ -281,8 +281,21 @@ impl From<StorageError> for FillError {
     }
 }
 
+/// What a purge removes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Purge {
+    /// One object key.
+    Key(String),
+    /// Every key that starts with this.
+    Prefix(String),
+    /// Everything.
+    All,
+}
+
 /// The cache of one gateway.
 pub struct ObjectCache {
+    /// Purges so far: a fill that started before one is not kept.
+    purges: AtomicU64,
     entries: Cache<String, Entry>,
     /// Keys known to be missing, with when that was learnt.
     negative: Cache<String, ()>,
@@ -372,6 +385,7 @@ impl ObjectCache {
             config,
             metrics,
             generation: AtomicU64::new(0),
+            purges: AtomicU64::new(0),
         })
     }
 
@@ -517,6 +531,7 @@ impl ObjectCache {
             }
         }
         let _filling = Filling(&self, &key);
+        let purges = self.purges.load(Ordering::SeqCst);
         let result = match storage.get(&key).await {
             Ok(obj) => self.read_into(&fill, obj).await,
             Err(e) => {
@@ -529,6 +544,10 @@ impl ObjectCache {
                 Err(e)
             }
         };
+        if self.purges.load(Ordering::SeqCst) != purges {
+            // Purged meanwhile: what was read may be the version the purge was meant to drop.
+            return;
+        }
         match result {
             Ok(entry) => self.entries.insert(key.clone(), entry).await,
             Err(FillError::Missing) => self.negative.insert(key.clone(), ()).await,
@@ -790,6 +809,65 @@ impl ObjectCache {
         };
         let entry = self.entries.get_with(name, make).await;
         current(&entry).flatten()
+    }
+
+    /// Removes what `scope` names from memory (objects, their codings, remembered 404s), so
+    /// that the next request asks the backend; returns how many entries went. Fills in
+    /// progress when the purge happens serve their readers but are not kept.
+    pub async fn purge(&self, scope: &Purge) -> u64 {
+        self.purges.fetch_add(1, Ordering::SeqCst);
+        let names = |key: &str| {
+            std::iter::once(key.to_string())
+                .chain(Encoding::ALL.into_iter().map(|e| variant_key(key, e)))
+                .collect::<Vec<_>>()
+        };
+        let mut gone = 0;
+        match scope {
+            Purge::Key(key) => {
+                for name in names(key) {
+                    gone += u64::from(self.entries.remove(&name).await.is_some());
+                }
+                gone += u64::from(self.negative.remove(key).await.is_some());
+            }
+            Purge::Prefix(prefix) => {
+                // The object key of an entry: a coding's entry names its object after the
+                // second NUL.
+                let object_key = |name: &str| -> String {
+                    match name.strip_prefix('\0') {
+                        Some(rest) => rest.split_once('\0').map_or(rest, |(_, k)| k).to_string(),
+                        None => name.to_string(),
+                    }
+                };
+                let doomed: Vec<String> = self
+                    .entries
+                    .iter()
+                    .map(|(name, _)| name.to_string())
+                    .filter(|name| object_key(name).starts_with(prefix.as_str()))
+                    .collect();
+                for name in doomed {
+                    gone += u64::from(self.entries.remove(&name).await.is_some());
+                }
+                let doomed: Vec<String> = self
+                    .negative
+                    .iter()
+                    .map(|(key, _)| key.to_string())
+                    .filter(|key| key.starts_with(prefix.as_str()))
+                    .collect();
+                for key in doomed {
+                    gone += u64::from(self.negative.remove(&key).await.is_some());
+                }
+            }
+            Purge::All => {
+                self.entries.run_pending_tasks().await;
+                self.negative.run_pending_tasks().await;
+                gone = self.entries.entry_count() + self.negative.entry_count();
+                self.entries.invalidate_all();
+                self.negative.invalidate_all();
+                self.entries.run_pending_tasks().await;
+                self.negative.run_pending_tasks().await;
+            }
+        }
+        gone
     }
 
     /// Updates the size gauges (moka counts lazily) before `/metrics` is rendered.

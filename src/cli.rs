@@ -281,6 +281,11 @@ pub struct ServeArgs {
     )]
     pub admin_listen: String,
 
+    /// File holding the bearer token of `POST /purge` on the admin port (a mounted Secret);
+    /// without it, purging is off.
+    #[arg(long, env = "GATEWAY_ADMIN_TOKEN_FILE", value_name = "FILE")]
+    pub admin_token_file: Option<PathBuf>,
+
     /// After SIGTERM, how long /readyz fails while requests are still accepted, so load
     /// balancers stop sending traffic before the listener closes.
     #[arg(long, env = "GATEWAY_SHUTDOWN_DELAY", default_value = "5s", value_parser = parse_duration, value_name = "DURATION")]
@@ -357,6 +362,16 @@ pub struct SeedArgs {
     /// How long to keep retrying while the backend is unreachable or starting.
     #[arg(long, env = "GATEWAY_WAIT", default_value = "120s", value_parser = parse_duration, value_name = "DURATION")]
     pub wait: Duration,
+
+    /// After writing the object, POST this purge URL to every address its host name resolves
+    /// to (every gateway pod behind a headless Service), e.g.
+    /// `http://gw-admin-headless:9090/purge?key=gateway.gif`.
+    #[arg(long, env = "GATEWAY_PURGE_URL", value_name = "URL", requires = "admin_token_file")]
+    pub purge_url: Option<String>,
+
+    /// File holding the gateways' purge token (`--admin-token-file` of `serve`).
+    #[arg(long, env = "GATEWAY_ADMIN_TOKEN_FILE", value_name = "FILE")]
+    pub admin_token_file: Option<PathBuf>,
 
     /// The bucket and how to reach it.
     #[command(flatten)]

@@ -23,6 +23,8 @@ pub struct ServeConfig {
     pub cache: crate::cache::CacheConfig,
     /// Content codings for text assets.
     pub compression: crate::compression::CompressionConfig,
+    /// The bearer token of `POST /purge`; `None` turns purging off.
+    pub admin_token: Option<crate::backend::Secret>,
     /// Where the operational endpoints listen; `None` serves them on `listen`.
     pub admin_listen: Option<SocketAddr>,
     /// Time /readyz fails before the listener closes, after a shutdown signal.
@@ -187,6 +189,7 @@ impl ServeConfig {
             cache: cache_config(args)?,
             compression: compression_config(args)?,
             admin_listen: admin_address(listen, &args.admin_listen)?,
+            admin_token: args.admin_token_file.as_deref().map(admin_token).transpose()?,
             shutdown_delay: args.shutdown_delay,
             limits: Limits {
                 header_read_timeout: positive("--header-read-timeout", args.header_read_timeout)?,
@@ -206,6 +209,27 @@ impl ServeConfig {
             backend: BackendConfig::from_args(&args.backend)?,
         })
     }
+}
+
+/// The purge token in `path`: its first line, at least 16 characters.
+///
+/// # Errors
+/// A [`ConfigError`] for `--admin-token-file` when the file cannot be read or holds no token.
+pub fn admin_token(path: &std::path::Path) -> Result<crate::backend::Secret, ConfigError> {
+    const FLAG: &str = "--admin-token-file";
+    let raw = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError::new(FLAG, format!("cannot read {}: {e}", path.display())))?;
+    let token = raw.lines().next().unwrap_or("").trim();
+    if token.len() < 16 || !token.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(ConfigError::new(
+            FLAG,
+            format!(
+                "{} must hold a token of at least 16 printable characters (e.g. `openssl rand -hex 32`)",
+                path.display()
+            ),
+        ));
+    }
+    Ok(crate::backend::Secret::new(token))
 }
 
 /// `d`, unless it is zero.

@@ -170,6 +170,7 @@ async fn serve(
         cache: crate::cache::CacheConfig::default(),
         compression: crate::compression::CompressionConfig::default(),
         admin_listen: admin_addr,
+        admin_token: None,
         shutdown_delay: Duration::ZERO,
         limits: crate::config::Limits::default(),
         access_log: true,

@@ -30,7 +30,8 @@
 //! 5. Requests: `fallback` (the not-found policy), `object` (GET/HEAD of an object),
 //!    `admin` (health, readiness, metrics), `router` (method and path to handler, request
 //!    bookkeeping), [`server`] (accept loops, graceful shutdown).
-//! 6. Commands: [`seed`], [`certs`] and, with the `demo` feature, [`demo`] with its in-process
+//! 6. Commands: [`seed`] (with [`purge`], which tells running gateways to drop what it
+//!    replaced), [`certs`] and, with the `demo` feature, [`demo`] with its in-process
 //!    S3 backend [`embedded`].
 //!
 //! # Features
@@ -69,6 +70,7 @@ pub(crate) mod listing;
 pub mod metrics;
 pub mod missing;
 pub(crate) mod object;
+pub mod purge;
 pub(crate) mod range;
 pub(crate) mod readiness;
 pub(crate) mod response;

@@ -70,7 +70,18 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Seed(args) => {
             let plan = gateway::seed::plan_from_args(&args)?;
             let backend = BackendConfig::from_args(&args.backend)?;
-            gateway::seed::run(&backend, &plan).await?;
+            let purge =
+                gateway::purge::PurgeTarget::from_args(args.purge_url.as_deref(), args.admin_token_file.as_deref())?;
+            let outcome = gateway::seed::run(&backend, &plan).await?;
+            if let Some(purge) = purge.filter(|_| outcome.changed()) {
+                let report = purge.purge_all().await;
+                for (addr, why) in &report.failed {
+                    eprintln!(
+                        "seed: warning: gateway {addr} did not purge: {why} (its copy ends with its --cache-ttl)"
+                    );
+                }
+                println!("seed: purged {} gateway(s)", report.purged.len());
+            }
             Ok(())
         }
         Command::Certs(args) => {

@@ -67,6 +67,8 @@ pub struct Metrics {
     pub cache_evictions: IntCounterVec,
     /// `gateway_cache_entries`.
     pub cache_entries: IntGauge,
+    /// `gateway_purge_requests_total{outcome}`: key, prefix, all, unauthorized, invalid.
+    pub purge_requests: IntCounterVec,
     /// `gateway_compressions_total{encoding,outcome}`: objects compressed into the cache
     /// (`compressed`), or found not to shrink (`no_gain`); each happens once per version.
     pub compressions: IntCounterVec,
@@ -227,6 +229,17 @@ impl Metrics {
             &["encoding"],
         )
         .expect("valid metric");
+        let purge_requests = IntCounterVec::new(
+            Opts::new(
+                "gateway_purge_requests_total",
+                "POST /purge requests, by outcome (key, prefix, all, unauthorized, invalid).",
+            ),
+            &["outcome"],
+        )
+        .expect("valid metric");
+        for outcome in ["key", "prefix", "all", "unauthorized", "invalid"] {
+            purge_requests.with_label_values(&[outcome]);
+        }
         let cache_entries = IntGauge::new("gateway_cache_entries", "Entries in the cache.").expect("valid metric");
         let cache_bytes = IntGauge::new("gateway_cache_size_bytes", "Bytes held by the cache.").expect("valid metric");
         let build_info = IntGaugeVec::new(
@@ -280,6 +293,7 @@ impl Metrics {
             Box::new(cache_evictions.clone()),
             Box::new(cache_entries.clone()),
             Box::new(compressions.clone()),
+            Box::new(purge_requests.clone()),
             Box::new(compressed_responses.clone()),
             Box::new(cache_bytes.clone()),
             Box::new(prometheus::process_collector::ProcessCollector::for_self()),
@@ -312,6 +326,7 @@ impl Metrics {
             cache_entries,
             compressions,
             compressed_responses,
+            purge_requests,
             cache_bytes,
         }
     }

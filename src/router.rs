@@ -217,6 +217,9 @@ async fn dispatch(app: &App, routes: Routes, parts: &http::request::Parts) -> Re
     if parts.uri.path_and_query().map_or(0, |p| p.as_str().len()) > MAX_URI_BYTES {
         return text(StatusCode::URI_TOO_LONG, "request target too long\n");
     }
+    if routes != Routes::Objects && path == admin::PURGE {
+        return admin::purge(app, parts).await;
+    }
     if *method == Method::OPTIONS
         && let Some(cors) = &app.site.cors
     {

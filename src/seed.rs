@@ -40,6 +40,13 @@ pub enum Outcome {
     KeptExisting,
 }
 
+impl Outcome {
+    /// Whether the bucket changed (gateways may hold the old object, or remember a 404).
+    pub fn changed(self) -> bool {
+        matches!(self, Outcome::Created | Outcome::Replaced)
+    }
+}
+
 impl std::fmt::Display for Outcome {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {

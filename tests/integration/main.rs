@@ -27,6 +27,9 @@ mod browser;
 // Content codings: negotiation, codings kept in the cache, what goes as stored.
 mod compression;
 
+// POST /purge: the token, a key, a prefix, everything.
+mod purge;
+
 // The object cache: hits, coalescing, revalidation, stale-if-error, negative cache, bounds.
 mod cache;
 

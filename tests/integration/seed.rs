@@ -137,3 +137,67 @@ async fn seed_fails_fast_on_permanent_errors() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("gave up after"), "{stderr}");
 }
+
+/// `--purge-url`: after replacing the object, the real `gateway seed` purges it from every
+/// gateway its host resolves to, so the new bytes are served at once despite a one-hour TTL;
+/// a gateway that cannot be reached is a warning, not a failure.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seed_purges_the_gateways() {
+    let backend = Backend::start().await;
+    backend.put("page.txt", "old", "text/plain").await;
+    let token = backend.dir.path().join("admin-token");
+    std::fs::write(&token, "0123456789abcdef0123456789abcdef\n").unwrap();
+    let gw = Gateway::start_with(
+        backend.args(),
+        &["--admin-token-file", token.to_str().unwrap(), "--cache-ttl", "1h"],
+    )
+    .await;
+    get(&gw.url("/page.txt")).await;
+    assert_eq!(get(&gw.url("/page.txt")).await.header("x-cache"), "HIT");
+
+    let file = backend.dir.path().join("page.txt");
+    std::fs::write(&file, "new").unwrap();
+    let url = format!("http://{}/purge?key=page.txt", gw.admin_addr);
+    let args = backend.seed_cli(
+        &backend.args(),
+        &[
+            "--file",
+            file.to_str().unwrap(),
+            "--purge-url",
+            &url,
+            "--admin-token-file",
+            token.to_str().unwrap(),
+        ],
+    );
+    let mut run = Binary::spawn(&args);
+    assert_eq!(run.wait().await, 0, "{}", run.stderr());
+    assert!(run.stdout().contains("purged 1 gateway(s)"), "{}", run.stdout());
+    let r = get(&gw.url("/page.txt")).await;
+    assert_eq!((r.header("x-cache"), r.body.as_ref()), ("MISS", b"new".as_ref()));
+    assert!(!run.stderr().contains("0123456789abcdef"), "the token was logged");
+
+    // A gateway that is gone: the object is written, the purge is a warning.
+    std::fs::write(&file, "newer").unwrap();
+    let args = backend.seed_cli(
+        &backend.args(),
+        &[
+            "--file",
+            file.to_str().unwrap(),
+            "--purge-url",
+            &format!("http://127.0.0.1:{}/purge?key=page.txt", crate::util::free_port()),
+            "--admin-token-file",
+            token.to_str().unwrap(),
+        ],
+    );
+    let mut run = Binary::spawn(&args);
+    assert_eq!(run.wait().await, 0, "{}", run.stderr());
+    assert!(run.stderr().contains("did not purge"), "{}", run.stderr());
+    assert!(run.stdout().contains("purged 0 gateway(s)"), "{}", run.stdout());
+    gw.stop().await;
+
+    // --purge-url without the token file is a usage error.
+    let args = backend.seed_cli(&backend.args(), &["--purge-url", &url]);
+    let mut run = Binary::spawn(&args);
+    assert_eq!(run.wait().await, 2, "{}", run.stderr());
+    assert!(run.stderr().contains("--admin-token-file"), "{}", run.stderr());
+}
