@@ -81,7 +81,8 @@ def test_checksum_rolls_pods_when_flags_change():
 
     # Fixed credentials and TLS material, so only the flags differ between the renders.
     fixed = ["--set", "s3.existingSecret=creds", "--set", "tls.mode=existingSecrets",
-             "--set", "tls.existingSecrets.client=c", "--set", "tls.existingSecrets.server=s"]
+             "--set", "tls.existingSecrets.client=c", "--set", "tls.existingSecrets.server=s",
+             "--set", "gateway.purge.existingSecret=t"]
     assert checksum(*fixed) == checksum(*fixed)
     assert checksum(*fixed) != checksum(*fixed, "--set", "s3.bucket=other")
     assert checksum(*fixed) != checksum(*fixed, "--set", "gateway.cache.ttl=5s")
@@ -181,6 +182,33 @@ def test_seed_is_a_hook_not_part_of_the_gateway_pods(ci_render):
     assert not spec.get("initContainers")
     assert [c["name"] for c in spec["containers"]] == ["gateway"]
     assert not render("--set", "seed.enabled=false").of_kind("Job")
+
+
+def test_seed_purges_every_gateway_pod(ci_render):
+    dep, job = ci_render.one("Deployment"), ci_render.one("Job", "-seed")
+    serve, seed = container(dep, "gateway")["args"], container(job, "seed")["args"]
+    token = "/etc/gateway/admin-token/token"
+    assert flag(serve, "--admin-token-file") == token and flag(seed, "--admin-token-file") == token
+    admin = ci_render.one("Service", "-admin")
+    assert admin["spec"]["clusterIP"] == "None" and admin["spec"]["publishNotReadyAddresses"] is True
+    assert admin["spec"]["selector"] == ci_render.one("Service", "gw-gateway")["spec"]["selector"]
+    port = admin["spec"]["ports"][0]["port"]
+    assert flag(seed, "--purge-url") == f"http://gw-gateway-admin.web.svc:{port}/purge?key=gateway.gif"
+    secret = ci_render.one("Secret", "-admin-token")
+    assert len(base64.b64decode(secret["data"]["token"])) >= 16
+    for workload in (dep, job):
+        vols = {v["name"]: v for v in pod_spec(workload)["volumes"]}
+        assert vols["admin-token"]["secret"]["secretName"] == "gw-gateway-admin-token"
+    # Off: no token, no flag, no Secret.
+    r = render("--set", "gateway.purge.enabled=false")
+    assert "--admin-token-file" not in container(r.one("Deployment"), "gateway")["args"]
+    assert "--purge-url" not in container(r.one("Job", "-seed"), "seed")["args"]
+    assert not [s for s in r.of_kind("Secret") if s["metadata"]["name"].endswith("-admin-token")]
+    # A Secret of one's own.
+    r = render("--set", "gateway.purge.existingSecret=my-token")
+    assert not [s for s in r.of_kind("Secret") if s["metadata"]["name"].endswith("-admin-token")]
+    vols = {v["name"]: v for v in pod_spec(r.one("Deployment"))["volumes"]}
+    assert vols["admin-token"]["secret"]["secretName"] == "my-token"
 
 
 def test_seed_writes_where_the_gateway_serves_from():
@@ -308,7 +336,8 @@ def test_minio_disabled_removes_every_minio_object():
     assert not r.of_kind("StatefulSet") and not r.of_kind("PersistentVolumeClaim")
     args = container(r.one("Deployment"), "gateway")["args"]
     assert flag(args, "--endpoint") == "https://minio.storage.svc.cluster.local:9000"
-    assert not [d for d in r.of_kind("Secret")], "no Secret is generated for an external S3"
+    secrets = [d["metadata"]["name"] for d in r.of_kind("Secret")]
+    assert secrets == ["gw-gateway-admin-token"], "no Secret but the purge token is generated for an external S3"
 
 
 @pytest.mark.parametrize(
@@ -456,12 +485,15 @@ def test_network_policies_follow_the_ports():
     assert ports["http"][0]["namespaceSelector"]["matchLabels"] == {"kubernetes.io/metadata.name": "ingress-nginx"}
     assert ports["admin"][0]["namespaceSelector"]["matchLabels"] == {"kubernetes.io/metadata.name": "monitoring"}
     egress = policies["gw-gateway-egress"]["spec"]["egress"]
-    assert {p["port"] for rule in egress for p in rule["ports"]} == {53, 9443}
+    # DNS, MinIO, and the gateways' admin port (the seed job's purge).
+    assert {p["port"] for rule in egress for p in rule["ports"]} == {53, 9090, 9443}
+    seed_from = [peer["podSelector"]["matchLabels"] for peer in ports["admin"] if "podSelector" in peer]
+    assert seed_from and seed_from[0]["app.kubernetes.io/component"] == "seed"
     minio = policies["gw-gateway-minio"]["spec"]
     assert minio["egress"] == [] and minio["ingress"][0]["ports"] == [{"port": "s3-mtls", "protocol": "TCP"}]
     external = render("-f", str(CHART / "ci" / "external-s3-values.yaml"))
     egress = external.one("NetworkPolicy", "-egress")["spec"]["egress"]
-    assert {p["port"] for rule in egress for p in rule["ports"]} == {53, 9000}
+    assert {p["port"] for rule in egress for p in rule["ports"]} == {53, 9000, 9090}
 
 
 def test_helm_test_fetches_the_gif_through_the_service(ci_render):

@@ -9,6 +9,7 @@ Kubernetes Service name does not resolve here), so the chart is rendered in its 
 with that endpoint; the arguments come from the same template either way.
 """
 
+import base64
 import os
 import signal
 import subprocess
@@ -134,6 +135,9 @@ def system(tmp_path):
         "e2e-credentials": {"access-key": ACCESS_KEY.encode(), "secret-key": SECRET_KEY.encode()},
         "e2e-client-tls": {"tls.crt": pem["client.pem"], "tls.key": pem["client-key.pem"], "ca.crt": pem["ca.pem"]},
     }
+    # The Secret the chart generates (the purge token), as the cluster would hold it.
+    for secret in chart.of_kind("Secret"):
+        secrets[secret["metadata"]["name"]] = {k: base64.b64decode(v) for k, v in secret["data"].items()}
     yield {"gateway": gateway, "chart": chart, "secrets": secrets, "root": tmp_path / "pod", "proxy": proxy}
     proxy.stop()
     s3.kill()
@@ -171,6 +175,16 @@ def test_seed_job_then_deployment_serve_the_gif_through_the_mtls_proxy(system):
             ["sh", "-c", script], env={**os.environ, "URL": url + ".missing"}, capture_output=True, text=True
         )
         assert missing.returncode != 0, "the helm test must fail when the GIF is not served"
+
+        # The seed job's purge, with its token: pointed at this gateway (the headless Service's
+        # name does not resolve here), it makes the gateway read the object again.
+        assert get(f"http://127.0.0.1:{port}/gateway.gif")[0] == 200
+        purge = seed_args[seed_args.index("--purge-url") + 1]
+        local = purge.replace(purge.split("/")[2], f"127.0.0.1:{admin}")
+        token = (system["root"] / "etc/gateway/admin-token/token").read_text()
+        req = urllib.request.Request(local, method="POST", headers={"Authorization": f"Bearer {token}"})
+        with urllib.request.urlopen(req, timeout=10) as r:
+            assert (r.status, r.read()) == (200, b'{"purged":1}\n')
     finally:
         code = server.terminate()
     assert code == 0, server.log()

@@ -134,6 +134,51 @@ app.kubernetes.io/part-of: gateway
 - {{ .Values.gateway.logLevel | quote }}
 {{- end }}
 
+{{/* The Secret holding the purge token; empty when purging is off. */}}
+{{- define "gateway.adminTokenSecret" -}}
+{{- if .Values.gateway.purge.enabled }}
+{{- .Values.gateway.purge.existingSecret | default (printf "%s-admin-token" (include "gateway.fullname" .)) }}
+{{- end }}
+{{- end }}
+
+{{/* The purge token's file, mounted from its Secret. */}}
+{{- define "gateway.adminTokenFile" -}}
+/etc/gateway/admin-token/token
+{{- end }}
+
+{{/* The purge token volume and its mount (for the gateway and the seed job). */}}
+{{- define "gateway.adminTokenVolumes" -}}
+{{- with include "gateway.adminTokenSecret" . }}
+- name: admin-token
+  secret:
+    secretName: {{ . }}
+    defaultMode: 0440
+    items:
+      - key: token
+        path: token
+{{- end }}
+{{- end }}
+
+{{- define "gateway.adminTokenVolumeMounts" -}}
+{{- if include "gateway.adminTokenSecret" . }}
+- name: admin-token
+  mountPath: /etc/gateway/admin-token
+  readOnly: true
+{{- end }}
+{{- end }}
+
+{{/*
+The purge token generated when no Secret is given, reused from the cluster on upgrades.
+*/}}
+{{- define "gateway.generatedAdminToken" -}}
+{{- $existing := lookup "v1" "Secret" .Release.Namespace (include "gateway.adminTokenSecret" .) }}
+{{- if and $existing $existing.data }}
+{{- index $existing.data "token" | b64dec }}
+{{- else }}
+{{- randAlphaNum 40 }}
+{{- end }}
+{{- end }}
+
 {{/* Volumes with the credentials and the client certificate, mounted read-only. */}}
 {{- define "gateway.backendVolumes" -}}
 - name: credentials
@@ -240,6 +285,10 @@ secretKey: {{ randAlphaNum 40 | quote }}
 - {{ .Values.gateway.compressionMinBytes | quote }}
 {{- if .Values.gateway.compressionStatic }}
 - --compression-static
+{{- end }}
+{{- if include "gateway.adminTokenSecret" . }}
+- --admin-token-file
+- {{ include "gateway.adminTokenFile" . | quote }}
 {{- end }}
 - --cache-max-bytes
 - {{ .Values.gateway.cache.maxBytes | quote }}
