@@ -294,8 +294,9 @@ pub enum Purge {
 
 /// The cache of one gateway.
 pub struct ObjectCache {
-    /// Purges so far: a fill that started before one is not kept.
-    purges: AtomicU64,
+    /// Entries last validated before this instant are stale whatever their TTL (set when change
+    /// events may have been missed); `None` until then.
+    stale_before: Mutex<Option<Instant>>,
     entries: Cache<String, Entry>,
     /// Keys known to be missing, with when that was learnt.
     negative: Cache<String, ()>,
@@ -385,7 +386,7 @@ impl ObjectCache {
             config,
             metrics,
             generation: AtomicU64::new(0),
-            purges: AtomicU64::new(0),
+            stale_before: Mutex::new(None),
         })
     }
 
@@ -454,7 +455,7 @@ impl ObjectCache {
         }
         if let Some(entry) = self.entries.get(key).await {
             let age = entry.validated.elapsed();
-            let fresh = age < entry.ttl && !force;
+            let fresh = age < entry.ttl && !force && !self.marked_stale(&entry);
             let served = |status| Served {
                 status,
                 ttl: Some(signed_secs(entry.ttl, age)),
@@ -463,7 +464,8 @@ impl ObjectCache {
                 Slot::Object(obj) if fresh => return Ok(Lookup::Object(obj.clone(), served(CacheStatus::Hit))),
                 Slot::Pass if fresh => return Ok(Lookup::Bypass),
                 Slot::Object(obj) if !force => {
-                    let past = age - entry.ttl;
+                    // Stale by its age, or marked stale before its TTL ran out (then "past" is 0).
+                    let past = age.saturating_sub(entry.ttl);
                     if entry.failing.load(Ordering::Relaxed) && past < self.config.stale_if_error {
                         // The last revalidation failed: do not wait for the backend again.
                         self.revalidate_in_background(storage, key, &entry, obj);
@@ -531,7 +533,6 @@ impl ObjectCache {
             }
         }
         let _filling = Filling(&self, &key);
-        let purges = self.purges.load(Ordering::SeqCst);
         let result = match storage.get(&key).await {
             Ok(obj) => self.read_into(&fill, obj).await,
             Err(e) => {
@@ -544,7 +545,7 @@ impl ObjectCache {
                 Err(e)
             }
         };
-        if self.purges.load(Ordering::SeqCst) != purges {
+        if fill.discarded() {
             // Purged meanwhile: what was read may be the version the purge was meant to drop.
             return;
         }
@@ -815,7 +816,16 @@ impl ObjectCache {
     /// that the next request asks the backend; returns how many entries went. Fills in
     /// progress when the purge happens serve their readers but are not kept.
     pub async fn purge(&self, scope: &Purge) -> u64 {
-        self.purges.fetch_add(1, Ordering::SeqCst);
+        for (key, fill) in self.fills.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+            let hit = match scope {
+                Purge::Key(k) => k == key,
+                Purge::Prefix(p) => key.starts_with(p.as_str()),
+                Purge::All => true,
+            };
+            if hit {
+                fill.discard();
+            }
+        }
         let names = |key: &str| {
             std::iter::once(key.to_string())
                 .chain(Encoding::ALL.into_iter().map(|e| variant_key(key, e)))
@@ -868,6 +878,22 @@ impl ObjectCache {
             }
         }
         gone
+    }
+
+    /// Makes every entry held now stale: the next request for each revalidates it with the
+    /// backend (a conditional GET, served stale meanwhile within the stale-while-revalidate
+    /// window). For when changes may have gone unseen, e.g. while the change subscription was
+    /// down.
+    pub fn mark_all_stale(&self) {
+        *self.stale_before.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+    }
+
+    /// Whether `entry` was validated before the last [`ObjectCache::mark_all_stale`].
+    fn marked_stale(&self, entry: &Entry) -> bool {
+        self.stale_before
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some_and(|at| entry.validated < at)
     }
 
     /// Updates the size gauges (moka counts lazily) before `/metrics` is rendered.

@@ -73,6 +73,15 @@ pub enum MissingObjectStatus {
     Forbidden,
 }
 
+/// Whether to follow the bucket's change events (`--bucket-events`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BucketEvents {
+    /// Subscribe (MinIO's ListenBucketNotification); on a backend without it, rely on the TTL.
+    Auto,
+    /// Do not subscribe.
+    Off,
+}
+
 /// How to reach the bucket: shared by `serve` and `seed`.
 #[derive(Debug, Clone, Default, Args)]
 pub struct BackendArgs {
@@ -219,6 +228,12 @@ pub struct ServeArgs {
     /// holds one, in place of the gateway's own compression (one more lookup per coding, cached).
     #[arg(long, env = "GATEWAY_COMPRESSION_STATIC")]
     pub compression_static: bool,
+
+    /// Follow the bucket's change events (MinIO's ListenBucketNotification, needs
+    /// s3:ListenBucketNotification) and drop changed objects from the cache at once; `auto`
+    /// falls back to --cache-ttl on a backend without the API.
+    #[arg(long, env = "GATEWAY_BUCKET_EVENTS", value_enum, default_value_t = BucketEvents::Auto, value_name = "MODE")]
+    pub bucket_events: BucketEvents,
 
     /// Bytes of objects kept in memory; 0 turns the cache off.
     #[arg(long, env = "GATEWAY_CACHE_MAX_BYTES", default_value = "256MiB", value_name = "SIZE")]

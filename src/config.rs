@@ -23,6 +23,8 @@ pub struct ServeConfig {
     pub cache: crate::cache::CacheConfig,
     /// Content codings for text assets.
     pub compression: crate::compression::CompressionConfig,
+    /// Whether to follow the bucket's change events.
+    pub bucket_events: crate::cli::BucketEvents,
     /// The bearer token of `POST /purge`; `None` turns purging off.
     pub admin_token: Option<crate::backend::Secret>,
     /// Where the operational endpoints listen; `None` serves them on `listen`.
@@ -189,6 +191,7 @@ impl ServeConfig {
             cache: cache_config(args)?,
             compression: compression_config(args)?,
             admin_listen: admin_address(listen, &args.admin_listen)?,
+            bucket_events: args.bucket_events,
             admin_token: args.admin_token_file.as_deref().map(admin_token).transpose()?,
             shutdown_delay: args.shutdown_delay,
             limits: Limits {

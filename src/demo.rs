@@ -171,6 +171,7 @@ async fn serve(
         compression: crate::compression::CompressionConfig::default(),
         admin_listen: admin_addr,
         admin_token: None,
+        bucket_events: crate::cli::BucketEvents::Auto,
         shutdown_delay: Duration::ZERO,
         limits: crate::config::Limits::default(),
         access_log: true,

@@ -148,6 +148,7 @@ pub fn s3_service(root: &Path, access_key: &str, secret_key: &str) -> anyhow::Re
 pub struct Faults {
     ignore_range: AtomicBool,
     without_list_bucket: AtomicBool,
+    without_listen: AtomicBool,
 }
 
 impl Faults {
@@ -166,6 +167,17 @@ impl Faults {
         self.without_list_bucket.store(on, Ordering::Relaxed);
     }
 
+    /// Answer `ListenBucketNotification` as backends without it do (Garage, AWS S3): the
+    /// request is taken for a ListObjects, and the answer is its XML.
+    pub fn without_listen(&self, on: bool) {
+        self.without_listen.store(on, Ordering::Relaxed);
+    }
+
+    /// Whether `ListenBucketNotification` is to be answered as a ListObjects.
+    pub(crate) fn refuses_listen(&self) -> bool {
+        self.without_listen.load(Ordering::Relaxed)
+    }
+
     fn denies_listing(&self) -> bool {
         self.without_list_bucket.load(Ordering::Relaxed)
     }
@@ -180,13 +192,18 @@ fn s3_service_with(
     let fs = s3s_fs::FileSystem::new(root)
         .map_err(|e| anyhow::anyhow!("{e:?}"))
         .with_context(|| format!("cannot serve S3 from {}", root.display()))?;
+    let root = root.canonicalize()?;
+    let (events, _) = tokio::sync::broadcast::channel(EVENT_BACKLOG);
+    let listen = crate::embedded_events::ListenRoute::new(root.clone(), events.clone(), faults.clone());
     let store = Store {
         fs,
-        root: root.canonicalize()?,
+        root,
         faults,
+        events,
     };
     let mut builder = s3s::service::S3ServiceBuilder::new(store);
     builder.set_auth(s3s::auth::SimpleAuth::from_single(access_key, secret_key));
+    builder.set_route(listen);
     Ok(builder.build())
 }
 
@@ -201,7 +218,13 @@ struct Store {
     fs: s3s_fs::FileSystem,
     root: std::path::PathBuf,
     faults: Arc<Faults>,
+    /// Change events for `ListenBucketNotification` subscribers.
+    events: tokio::sync::broadcast::Sender<crate::embedded_events::BucketEvent>,
 }
+
+/// Change events a slow subscriber may fall behind by before it misses some (MinIO, too,
+/// drops events for a subscriber that does not keep up).
+const EVENT_BACKLOG: usize = 1024;
 
 impl Store {
     /// The MD5 ETag s3s-fs gives an object written in one PUT.
@@ -329,14 +352,37 @@ impl s3s::S3 for Store {
         &self,
         req: s3s::S3Request<s3s::dto::PutObjectInput>,
     ) -> s3s::S3Result<s3s::S3Response<s3s::dto::PutObjectOutput>> {
-        self.fs.put_object(req).await
+        let (bucket, key, size) = (
+            req.input.bucket.clone(),
+            req.input.key.clone(),
+            req.input.content_length,
+        );
+        let resp = self.fs.put_object(req).await?;
+        let etag = resp.output.e_tag.as_ref().map(|e| e.value().to_string());
+        let _ = self.events.send(crate::embedded_events::BucketEvent {
+            name: "s3:ObjectCreated:Put",
+            bucket,
+            key,
+            size: size.and_then(|n| u64::try_from(n).ok()),
+            etag,
+        });
+        Ok(resp)
     }
 
     async fn delete_object(
         &self,
         req: s3s::S3Request<s3s::dto::DeleteObjectInput>,
     ) -> s3s::S3Result<s3s::S3Response<s3s::dto::DeleteObjectOutput>> {
-        self.fs.delete_object(req).await
+        let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
+        let resp = self.fs.delete_object(req).await?;
+        let _ = self.events.send(crate::embedded_events::BucketEvent {
+            name: "s3:ObjectRemoved:Delete",
+            bucket,
+            key,
+            size: None,
+            etag: None,
+        });
+        Ok(resp)
     }
 
     async fn head_bucket(

@@ -62,6 +62,9 @@ pub enum Joined {
 pub struct Fill {
     phase: watch::Sender<Phase>,
     inner: Mutex<Inner>,
+    /// Set by a purge of its key while it runs: its readers get what it reads, the cache does
+    /// not keep it (it may be the version the purge was meant to drop).
+    discard: std::sync::atomic::AtomicBool,
 }
 
 #[derive(Debug, Default)]
@@ -84,11 +87,22 @@ impl Default for Fill {
         Self {
             phase: watch::Sender::new(Phase::Starting),
             inner: Mutex::default(),
+            discard: std::sync::atomic::AtomicBool::new(false),
         }
     }
 }
 
 impl Fill {
+    /// Marks the fill as not to be kept (its key was purged while it ran).
+    pub fn discard(&self) {
+        self.discard.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Whether the fill was purged while it ran.
+    pub fn discarded(&self) -> bool {
+        self.discard.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     fn inner(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }

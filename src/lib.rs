@@ -20,7 +20,8 @@
 //!    [`circuit`] (the breaker that stops calls to a failing backend), [`missing`] (what a
 //!    missing key looks like: 404, or 403 without s3:ListBucket) and [`storage`] (S3 calls,
 //!    timed, counted, classified and passed through the breaker).
-//! 3. On the backend: [`compression`] (content codings: what compresses, what a request
+//! 3. On the backend: [`events`] (the bucket's change events, dropping changed objects from
+//!    the cache), [`compression`] (content codings: what compresses, what a request
 //!    accepts), [`fill`] (an object streaming to its readers while it fills the cache),
 //!    [`cache`] (the in-memory object cache, compressed representations included), `readiness` (the background
 //!    probe, `gateway_backend_up`, draining), `listing` (directory listings from storage), `cors` (cross-origin policy),
@@ -62,7 +63,10 @@ pub(crate) mod cors;
 pub mod demo;
 #[cfg(feature = "demo")]
 pub mod embedded;
+#[cfg(feature = "demo")]
+pub mod embedded_events;
 pub mod error;
+pub mod events;
 pub(crate) mod fallback;
 pub mod fill;
 pub mod key;

@@ -67,6 +67,13 @@ pub struct Metrics {
     pub cache_evictions: IntCounterVec,
     /// `gateway_cache_entries`.
     pub cache_entries: IntGauge,
+    /// `gateway_bucket_events_total{kind}`: change events received (created, removed, other).
+    pub bucket_events: IntCounterVec,
+    /// `gateway_bucket_event_invalidations_total`: cache entries dropped because of them.
+    pub bucket_event_invalidations: IntCounter,
+    /// `gateway_bucket_events_state{state}`: 1 for the subscription's state (subscribed,
+    /// retrying, unsupported), 0 for the others; all 0 when off.
+    pub bucket_events_state: IntGaugeVec,
     /// `gateway_purge_requests_total{outcome}`: key, prefix, all, unauthorized, invalid.
     pub purge_requests: IntCounterVec,
     /// `gateway_compressions_total{encoding,outcome}`: objects compressed into the cache
@@ -229,6 +236,33 @@ impl Metrics {
             &["encoding"],
         )
         .expect("valid metric");
+        let bucket_events = IntCounterVec::new(
+            Opts::new(
+                "gateway_bucket_events_total",
+                "Change events received from the bucket, by kind (created, removed, other).",
+            ),
+            &["kind"],
+        )
+        .expect("valid metric");
+        for kind in ["created", "removed", "other"] {
+            bucket_events.with_label_values(&[kind]);
+        }
+        let bucket_event_invalidations = IntCounter::new(
+            "gateway_bucket_event_invalidations_total",
+            "Cache entries dropped because a change event named their object.",
+        )
+        .expect("valid metric");
+        let bucket_events_state = IntGaugeVec::new(
+            Opts::new(
+                "gateway_bucket_events_state",
+                "1 for the state of the change-event subscription (subscribed, retrying, unsupported).",
+            ),
+            &["state"],
+        )
+        .expect("valid metric");
+        for state in ["subscribed", "retrying", "unsupported"] {
+            bucket_events_state.with_label_values(&[state]);
+        }
         let purge_requests = IntCounterVec::new(
             Opts::new(
                 "gateway_purge_requests_total",
@@ -294,6 +328,9 @@ impl Metrics {
             Box::new(cache_entries.clone()),
             Box::new(compressions.clone()),
             Box::new(purge_requests.clone()),
+            Box::new(bucket_events.clone()),
+            Box::new(bucket_event_invalidations.clone()),
+            Box::new(bucket_events_state.clone()),
             Box::new(compressed_responses.clone()),
             Box::new(cache_bytes.clone()),
             Box::new(prometheus::process_collector::ProcessCollector::for_self()),
@@ -327,6 +364,9 @@ impl Metrics {
             compressions,
             compressed_responses,
             purge_requests,
+            bucket_events,
+            bucket_event_invalidations,
+            bucket_events_state,
             cache_bytes,
         }
     }

@@ -202,6 +202,19 @@ pub async fn serve(
     // whether the bucket is reachable; the listeners serve either way (the backend may come
     // up later, and cached objects need no backend).
     let prober = tokio::spawn(app.readiness.clone().run(config.backend_probe_interval));
+    // Change events drop changed objects from the cache at once (nothing to drop without one).
+    let events = match (&app.cache, config.bucket_events) {
+        (Some(cache), crate::cli::BucketEvents::Auto) => Some(tokio::spawn(
+            crate::events::Subscription::new(
+                app.storage.clone(),
+                cache.clone(),
+                &config.site.prefix,
+                app.metrics.clone(),
+            )
+            .run(),
+        )),
+        _ => None,
+    };
     let reloader = tokio::spawn(reload_tls(
         config.backend.tls.clone(),
         app.metrics.clone(),
@@ -243,6 +256,9 @@ pub async fn serve(
     }
     reloader.abort();
     prober.abort();
+    if let Some(events) = events {
+        events.abort();
+    }
 }
 
 /// Checks the backend TLS files every `interval` and swaps in what changed; a rejected file is

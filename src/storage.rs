@@ -141,6 +141,19 @@ pub enum Retries {
     CallerManaged,
 }
 
+/// The key named in the GetObject that carries a `ListenBucketNotification` request; the
+/// request's target is rewritten before it is signed, so this name is never sent.
+const LISTEN_PLACEHOLDER: &str = "gateway-listen";
+
+/// What `ListenBucketNotification` gave.
+#[derive(Debug)]
+pub enum Listen {
+    /// The event stream: one JSON record per line, and `{"Records":null}` keep-alives.
+    Stream(ByteStream),
+    /// The backend does not offer the API (it is MinIO's own), with what it answered.
+    NotOffered(String),
+}
+
 /// A handle on the configured bucket.
 #[derive(Clone, Debug)]
 pub struct Storage {
@@ -284,6 +297,76 @@ impl Storage {
             content_range: out.content_range().map(str::to_string),
             body: out.body.into_inner(),
         })
+    }
+
+    /// Opens MinIO's `ListenBucketNotification` stream for objects created and removed under
+    /// `prefix`, with a keep-alive record every `ping`: `GET /{bucket}?events=...&prefix=P&ping=N`
+    /// signed like any S3 call (MinIO documents it with its Go client's
+    /// `ListenBucketNotification`; the server side is `cmd/listen-notification-handlers.go`).
+    /// The SDK has no such operation, so a GetObject is sent with its target rewritten before
+    /// signing, and its body, which the SDK streams without parsing, is the event stream.
+    ///
+    /// # Errors
+    /// Backend trouble, as for any call; a backend without the API is [`Listen::NotOffered`].
+    pub async fn listen(&self, prefix: &str, ping: std::time::Duration) -> Result<Listen, StorageError> {
+        use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+        let enc = |s: &str| utf8_percent_encode(s, NON_ALPHANUMERIC).to_string();
+        let query = format!(
+            "events={}&events={}&prefix={}&ping={}",
+            enc("s3:ObjectCreated:*"),
+            enc("s3:ObjectRemoved:*"),
+            enc(prefix),
+            ping.as_secs().max(1)
+        );
+        let req = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(LISTEN_PLACEHOLDER)
+            .customize()
+            // The stream is quiet between events; the caller watches its keep-alives instead.
+            .config_override(
+                aws_sdk_s3::config::Builder::default()
+                    .stalled_stream_protection(StalledStreamProtectionConfig::disabled()),
+            )
+            .mutate_request(move |req| {
+                // `/{bucket}/<placeholder>?x-id=GetObject` (or `/<placeholder>` with virtual
+                // hosts) becomes `/{bucket}?events=...`.
+                let uri = req.uri().to_string();
+                let marker = format!("/{LISTEN_PLACEHOLDER}");
+                if let Some(at) = uri.rfind(&marker) {
+                    let base = &uri[..at];
+                    let has_path = base.split_once("://").is_some_and(|(_, rest)| rest.contains('/'));
+                    let slash = if has_path { "" } else { "/" };
+                    let _ = req.set_uri(format!("{base}{slash}?{query}"));
+                }
+            });
+        match self.unguarded("ListenBucketNotification", req.send()).await {
+            Ok(out) => {
+                let content_type = out.content_type().unwrap_or("").to_ascii_lowercase();
+                if content_type.starts_with("text/event-stream") {
+                    Ok(Listen::Stream(out.body))
+                } else {
+                    // Garage and AWS take the request for a ListObjects and answer XML.
+                    Ok(Listen::NotOffered(format!(
+                        "the backend answered {content_type:?}, not an event stream"
+                    )))
+                }
+            }
+            Err(StorageError::Backend { status, code, .. }) if matches!(status, 400 | 405 | 501) => {
+                Ok(Listen::NotOffered(format!("the backend answered {status} {code}")))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Deletes an object (absent already is not an error, as in S3).
+    ///
+    /// # Errors
+    /// Backend trouble.
+    pub async fn delete(&self, key: &str) -> Result<(), StorageError> {
+        let req = self.client.delete_object().bucket(&self.bucket).key(key);
+        self.timed("DeleteObject", req.send()).await.map(|_| ())
     }
 
     /// One page (up to 1000 entries) of the keys and sub-"directories" directly under `prefix`.

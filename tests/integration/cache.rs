@@ -59,7 +59,15 @@ async fn revalidation_after_ttl() {
     backend.put("page.txt", "v1", "text/plain").await;
     let gw = Gateway::start_with(
         backend.args(),
-        &["--cache-ttl", "2s", "--cache-stale-while-revalidate", "0s"],
+        // The TTL path: change events would show the change at once (tests/integration/events.rs).
+        &[
+            "--cache-ttl",
+            "2s",
+            "--cache-stale-while-revalidate",
+            "0s",
+            "--bucket-events",
+            "off",
+        ],
     )
     .await;
     assert_eq!(get(&gw.url("/page.txt")).await.header("x-cache"), "MISS");
@@ -133,7 +141,12 @@ async fn missing_keys_are_remembered_briefly() {
     let backend = Backend::start().await;
     // An empty bucket: a key missing from it is a 404 (a missing bucket would be a 502).
     backend.storage().create_bucket().await.unwrap();
-    let gw = Gateway::start_with(backend.args(), &["--cache-negative-ttl", "3s"]).await;
+    // The TTL path: change events would show the new key at once.
+    let gw = Gateway::start_with(
+        backend.args(),
+        &["--cache-negative-ttl", "3s", "--bucket-events", "off"],
+    )
+    .await;
     for _ in 0..5 {
         assert_eq!(get(&gw.url("/late.txt")).await.status, 404);
     }

@@ -88,7 +88,15 @@ async fn a_timed_out_miss_is_one_attempt() {
     proxy.set(Fault::BlackHole);
     let gw = Gateway::start_with(
         via(&backend, &proxy, Duration::from_secs(2)),
-        &["--circuit-breaker-failures", "0", "--backend-probe-interval", "1h"],
+        // No change subscription: only the miss may connect.
+        &[
+            "--circuit-breaker-failures",
+            "0",
+            "--backend-probe-interval",
+            "1h",
+            "--bucket-events",
+            "off",
+        ],
     )
     .await;
     // The startup probe hangs too; wait until it has given up.

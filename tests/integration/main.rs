@@ -27,6 +27,9 @@ mod browser;
 // Content codings: negotiation, codings kept in the cache, what goes as stored.
 mod compression;
 
+// Change events: MinIO's ListenBucketNotification drops changed objects at once.
+mod events;
+
 // POST /purge: the token, a key, a prefix, everything.
 mod purge;
 

@@ -286,6 +286,8 @@ secretKey: {{ randAlphaNum 40 | quote }}
 {{- if .Values.gateway.compressionStatic }}
 - --compression-static
 {{- end }}
+- --bucket-events
+- {{ .Values.gateway.bucketEvents | quote }}
 {{- if include "gateway.adminTokenSecret" . }}
 - --admin-token-file
 - {{ include "gateway.adminTokenFile" . | quote }}
