@@ -11,13 +11,15 @@
 //!   `wrk` (installed by run.sh), else from this process;
 //! - the time to first byte of a 16 MiB cache miss, against a direct mTLS + SigV4 client
 //!   (curl) of the store;
+//! - compression of a 300 KiB script: the CPU one compression costs per coding, the size it
+//!   gives, and the CPU per hit of each coding against the object sent as stored;
 //! - a 256 MiB object streamed through the gateway against that direct client, and the
 //!   gateway's peak RSS.
 //!
 //! Then, against the embedded backend (s3s-fs), which can be made to misbehave: backend calls
 //! behind 10,000 hits of one key, and the resilience run (`resilience.rs`).
 //!
-//! Environment: `BENCH_ONLY` (some of `hits,ttfb,stream,hotkey,resilience`; default all),
+//! Environment: `BENCH_ONLY` (some of `hits,compression,ttfb,stream,hotkey,resilience`; default all),
 //! `BENCH_SECONDS` (per target, default 10), `BENCH_CONNS` (default 64),
 //! `GATEWAY_BIN` (default `target/release/gateway`), `NGINX` (default `nginx`), `GARAGE`
 //! (default `garage`).
@@ -392,17 +394,23 @@ async fn measured(pid: u32, addr: SocketAddr, conns: usize, slice: Duration) -> 
 
 /// One `wrk --latency` run: requests, errors, and p50/p99; `None` when wrk is not installed.
 fn wrk(addr: SocketAddr, conns: usize, slice: Duration) -> Option<Stats> {
-    let out = Command::new("wrk")
-        .args([
-            "-t2",
-            &format!("-c{conns}"),
-            // wrk takes whole seconds.
-            &format!("-d{}s", slice.as_secs().max(1)),
-            "--latency",
-        ])
-        .arg(format!("http://{addr}/gateway.gif"))
-        .output()
-        .ok()?;
+    wrk_on(addr, "/gateway.gif", &[], conns, slice)
+}
+
+/// [`wrk`] on `path` with extra request `headers` (`Name: value`).
+fn wrk_on(addr: SocketAddr, path: &str, headers: &[&str], conns: usize, slice: Duration) -> Option<Stats> {
+    let mut cmd = Command::new("wrk");
+    cmd.args([
+        "-t2",
+        &format!("-c{conns}"),
+        // wrk takes whole seconds.
+        &format!("-d{}s", slice.as_secs().max(1)),
+        "--latency",
+    ]);
+    for h in headers {
+        cmd.args(["-H", h]);
+    }
+    let out = cmd.arg(format!("http://{addr}{path}")).output().ok()?;
     let text = String::from_utf8_lossy(&out.stdout);
     // "  50%   40.12ms" / "99%    1.20s"
     let ms = |label: &str| {
@@ -446,6 +454,134 @@ fn wrk(addr: SocketAddr, conns: usize, slice: Duration) -> Option<Stats> {
         wrk_percentiles: vec![(ms("50%")?, ms("99%")?)],
         ..Stats::default()
     })
+}
+
+/// A text asset as sites ship them: about 300 KiB of script, varied enough that it compresses
+/// as real code does (several-fold), not as a repeated line would.
+fn script_asset(seed: u64) -> Bytes {
+    let words = [
+        "const", "function", "return", "value", "element", "document", "render", "state", "props", "index",
+    ];
+    let mut out = String::new();
+    let mut x = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    while out.len() < 300 << 10 {
+        x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        let (a, b, n) = (
+            words[(x >> 33) as usize % 10],
+            words[(x >> 40) as usize % 10],
+            (x >> 20) % 100_000,
+        );
+        out.push_str(&format!("  {a} {b}{n} = {b}({n}, \"{a}-{n:x}\");\n"));
+    }
+    Bytes::from(out)
+}
+
+/// Compression: the CPU one compression costs the gateway (per object version and coding,
+/// made from the cached copy), the size it gives, and the CPU per hit of each coding against
+/// the same object sent as stored, in alternating rounds.
+async fn compression(
+    bin: &Path,
+    tls: &Path,
+    store: &BackendRef,
+    storage: &Storage,
+    conns: usize,
+    secs: u64,
+) -> Result<(), Error> {
+    const OBJECTS: usize = 8;
+    let put = |key: String, body: Bytes| async move {
+        let opts = PutOptions {
+            content_type: "application/javascript",
+            ..Default::default()
+        };
+        storage.put(&key, body, &opts).await
+    };
+    let (gw, addr) = gateway_with(bin, tls, store, &[]).await?;
+    let pid = gw.0.id();
+    let codings = ["br", "zstd", "gzip"];
+    println!(
+        "\nCompression of a {} KiB script (text that compresses as code does), the gateway's own codings:\n",
+        script_asset(0).len() >> 10
+    );
+    println!(
+        "| coding | size × stored | CPU ms per compression (once per object version) | hit CPU ms/request | hit req/s | hit CPU × stored |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|");
+    let mut rows = Vec::new();
+    for (c, coding) in codings.iter().enumerate() {
+        // Distinct objects, each cached first (as stored), then asked for in the coding: the
+        // gateway's CPU meanwhile is the compressions'.
+        let mut stored = Vec::new();
+        for i in 0..OBJECTS {
+            let key = format!("assets/{coding}-{i}.js");
+            put(key.clone(), script_asset((c * OBJECTS + i) as u64)).await?;
+            stored.push(
+                get_once(addr, &format!("/{key}"))
+                    .await
+                    .ok_or("cannot warm the cache")?,
+            );
+        }
+        let before = cpu_seconds(pid);
+        let mut size = 0.0;
+        for (i, stored) in stored.iter().enumerate() {
+            let coded = coded_size(addr, &format!("/assets/{coding}-{i}.js"), coding).await?;
+            size += coded as f64 / *stored as f64;
+        }
+        let per = (cpu_seconds(pid) - before) * 1000.0 / OBJECTS as f64;
+        rows.push((coding, size / OBJECTS as f64, per));
+    }
+    // Hits: one object, as stored and in each coding, alternating.
+    let hot = "/assets/br-0.js";
+    let headers: Vec<Vec<String>> = std::iter::once(Vec::new())
+        .chain(codings.iter().map(|c| vec![format!("Accept-Encoding: {c}")]))
+        .collect();
+    let mut stats: Vec<Stats> = (0..headers.len()).map(|_| Stats::default()).collect();
+    let slice = Duration::from_secs(secs) / ROUNDS;
+    for _ in 0..ROUNDS {
+        for (i, h) in headers.iter().enumerate() {
+            let h: Vec<&str> = h.iter().map(String::as_str).collect();
+            let before = cpu_seconds(pid);
+            let mut s = wrk_on(addr, hot, &h, conns, slice).ok_or("wrk is needed for the compression figures")?;
+            s.cpu = cpu_seconds(pid) - before;
+            stats[i].merge(s);
+        }
+    }
+    let stored_cpu = stats[0].cpu_ms();
+    for ((coding, size, per), s) in rows.iter().zip(stats.iter().skip(1)) {
+        println!(
+            "| {coding} | {size:.3} | {per:.1} | {:.3} | {:.0} | {:.2} |",
+            s.cpu_ms(),
+            s.rps(),
+            s.cpu_ms() / stored_cpu
+        );
+    }
+    println!(
+        "| as stored | 1.000 | | {stored_cpu:.3} | {:.0} | 1.00 |",
+        stats[0].rps()
+    );
+    drop(gw);
+    Ok(())
+}
+
+/// One GET of `path` in `coding`: the bytes sent, checking that it was coded.
+async fn coded_size(addr: SocketAddr, path: &str, coding: &str) -> Result<u64, Error> {
+    let tcp = TcpStream::connect(addr).await?;
+    let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp)).await?;
+    tokio::spawn(conn);
+    let req = http::Request::get(path)
+        .header("host", "bench")
+        .header("accept-encoding", coding)
+        .body(Empty::<Bytes>::new())?;
+    let resp = send.send_request(req).await?;
+    let got = resp
+        .headers()
+        .get("content-encoding")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    if got != coding {
+        return Err(format!("{path}: asked for {coding}, got {got:?}").into());
+    }
+    Ok(resp.into_body().collect().await?.to_bytes().len() as u64)
 }
 
 /// `curl` as the direct mTLS + SigV4 client of `key`: (time to first byte, total time, bytes).
@@ -656,6 +792,10 @@ async fn main() -> Result<(), Error> {
             );
         }
         drop((hit_gw, miss_gw, nginx_static, nginx_cache));
+    }
+
+    if wants("compression") {
+        compression(&bin, &tls, &garage_ref, &garage_storage, conns, secs).await?;
     }
 
     if wants("ttfb") {

@@ -8,7 +8,7 @@ use http::{Response, StatusCode, header};
 
 use crate::app::App;
 use crate::body::{Body, text};
-use crate::cache::Purge;
+use crate::cache::{Purge, cache_name};
 
 /// Answers an operational endpoint; `None` when `path` is not one.
 pub async fn handle(app: &App, path: &str) -> Option<Response<Body>> {
@@ -75,7 +75,7 @@ pub async fn purge(app: &App, parts: &http::request::Parts) -> Response<Body> {
         );
         return resp;
     }
-    let scope = match scope(parts.uri.query(), &app.site.prefix) {
+    let scope = match scope(parts.uri.query()).and_then(|asked| resolve(app, asked)) {
         Ok(scope) => scope,
         Err(message) => {
             outcome("invalid");
@@ -112,31 +112,77 @@ fn authorized(headers: &http::HeaderMap, token: &str) -> bool {
     given.is_some_and(|given| Sha256::digest(given.as_bytes()) == Sha256::digest(token.as_bytes()))
 }
 
+/// What a purge query names, before it is resolved against the sites.
+#[derive(Debug, PartialEq, Eq)]
+struct Asked {
+    /// `site=NAME`, if given.
+    site: Option<String>,
+    what: What,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum What {
+    /// A key relative to the site's prefix.
+    Key(String),
+    /// A prefix relative to the site's prefix.
+    Prefix(String),
+    All,
+}
+
 /// The purge a query asks for: exactly one of `key=K`, `prefix=P` (percent-decoded, a leading
-/// `/` dropped, under the site's `prefix`) or `all`.
-fn scope(query: Option<&str>, site_prefix: &str) -> Result<Purge, &'static str> {
-    const USAGE: &str = "name one of key=KEY, prefix=PREFIX or all";
-    let mut found = None;
+/// `/` dropped) or `all`, and optionally `site=NAME`.
+fn scope(query: Option<&str>) -> Result<Asked, String> {
+    const USAGE: &str = "name one of key=KEY, prefix=PREFIX or all (and site=NAME with several sites)";
+    let (mut found, mut site) = (None, None);
     for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
         let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
         let value = percent_encoding::percent_decode_str(value)
             .decode_utf8()
-            .map_err(|_| "the value is not UTF-8")?;
-        let value = value.strip_prefix('/').unwrap_or(&value);
+            .map_err(|_| "the value is not UTF-8".to_string())?;
+        let value = value.strip_prefix('/').unwrap_or(&value).to_string();
         if value.chars().any(char::is_control) {
-            return Err("the value holds a control character");
+            return Err("the value holds a control character".into());
         }
-        let scope = match name {
-            "key" if !value.is_empty() => Purge::Key(format!("{site_prefix}{value}")),
-            "prefix" => Purge::Prefix(format!("{site_prefix}{value}")),
-            "all" => Purge::All,
-            _ => return Err(USAGE),
+        let what = match name {
+            "site" if site.is_none() => {
+                site = Some(value);
+                continue;
+            }
+            "key" if !value.is_empty() => What::Key(value),
+            "prefix" => What::Prefix(value),
+            "all" => What::All,
+            _ => return Err(USAGE.into()),
         };
-        if found.replace(scope).is_some() {
-            return Err(USAGE);
+        if found.replace(what).is_some() {
+            return Err(USAGE.into());
         }
     }
-    found.ok_or(USAGE)
+    Ok(Asked {
+        site,
+        what: found.ok_or(USAGE)?,
+    })
+}
+
+/// The cache names an asked purge covers: keys and prefixes are under the site's prefix in
+/// the site's bucket; `all` without a site is everything.
+fn resolve(app: &App, asked: Asked) -> Result<Purge, String> {
+    let hosted = match (&asked.site, &asked.what) {
+        (Some(name), _) => app
+            .sites
+            .by_name(name)
+            .ok_or_else(|| format!("no site is named {name:?}"))?,
+        (None, What::All) => return Ok(Purge::All),
+        (None, _) => app
+            .sites
+            .fallback()
+            .ok_or("this gateway serves several sites: name one with site=NAME")?,
+    };
+    let name = |rel: &str| cache_name(&hosted.storage, &hosted.site.key(rel));
+    Ok(match &asked.what {
+        What::Key(k) => Purge::Key(name(k)),
+        What::Prefix(p) => Purge::Prefix(name(p)),
+        What::All => Purge::Prefix(name("")),
+    })
 }
 
 #[cfg(test)]
@@ -145,13 +191,19 @@ mod tests {
 
     #[test]
     fn purge_scopes() {
+        let asked = |site: Option<&str>, what| {
+            Ok(Asked {
+                site: site.map(String::from),
+                what,
+            })
+        };
+        assert_eq!(scope(Some("key=/app.js")), asked(None, What::Key("app.js".into())));
+        assert_eq!(scope(Some("key=a%20b.txt")), asked(None, What::Key("a b.txt".into())));
         assert_eq!(
-            scope(Some("key=/app.js"), "site/"),
-            Ok(Purge::Key("site/app.js".into()))
+            scope(Some("prefix=assets/")),
+            asked(None, What::Prefix("assets/".into()))
         );
-        assert_eq!(scope(Some("key=a%20b.txt"), ""), Ok(Purge::Key("a b.txt".into())));
-        assert_eq!(scope(Some("prefix=assets/"), ""), Ok(Purge::Prefix("assets/".into())));
-        assert_eq!(scope(Some("all"), "site/"), Ok(Purge::All));
+        assert_eq!(scope(Some("all&site=docs")), asked(Some("docs"), What::All));
         for bad in [
             None,
             Some(""),
@@ -159,8 +211,9 @@ mod tests {
             Some("key=a&all"),
             Some("path=x"),
             Some("key=%0a"),
+            Some("site=a&site=b&all"),
         ] {
-            assert!(scope(bad, "").is_err(), "{bad:?}");
+            assert!(scope(bad).is_err(), "{bad:?}");
         }
     }
 

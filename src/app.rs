@@ -6,10 +6,11 @@ use std::sync::Arc;
 
 use crate::cache::ObjectCache;
 use crate::circuit::Circuit;
-use crate::config::{ServeConfig, Site};
+use crate::config::ServeConfig;
 use crate::metrics::Metrics;
 use crate::missing::MissingKeys;
 use crate::readiness::Readiness;
+use crate::sites::Sites;
 use crate::storage::{Retries, Storage};
 
 /// A running gateway's shared state.
@@ -19,8 +20,8 @@ pub struct App {
     pub storage: Storage,
     /// Every metric.
     pub metrics: Arc<Metrics>,
-    /// How paths map to objects and what responses look like.
-    pub site: Site,
+    /// The sites, by host: how paths map to objects and what responses look like.
+    pub sites: Sites,
     /// The object cache; `None` when turned off.
     pub cache: Option<Arc<ObjectCache>>,
     /// Whether each request is logged.
@@ -42,14 +43,25 @@ impl App {
             .with_circuit(circuit)
             .with_missing(Arc::new(MissingKeys::new(config.missing_object_status)));
         Arc::new(Self {
-            readiness: Arc::new(Readiness::new(storage.clone(), metrics.clone(), &config.site.prefix)),
+            readiness: Arc::new(Readiness::new(storage.clone(), metrics.clone(), probe_prefix(config))),
+            sites: Sites::new(&config.sites, &storage),
             storage,
             metrics: metrics.clone(),
-            site: config.site.clone(),
             cache: ObjectCache::new(config.cache, metrics).map(Arc::new),
             access_log: config.access_log,
             admin_token: config.admin_token.clone(),
             compression: config.compression.clone(),
         })
     }
+}
+
+/// The key prefix the readiness probe uses in `--bucket`: the first site's there (a key that
+/// cannot exist is probed under it, so a prefix-scoped policy allows the probe).
+fn probe_prefix(config: &ServeConfig) -> &str {
+    config
+        .sites
+        .sites
+        .iter()
+        .find(|s| s.bucket == config.backend.bucket)
+        .map_or("", |s| s.site.prefix.as_str())
 }

@@ -177,7 +177,11 @@ fn validate_endpoint(endpoint: &str) -> Result<bool, ConfigError> {
 
 /// S3 bucket naming rules: 3-63 characters of lowercase letters, digits, `.` and `-`,
 /// starting and ending with a letter or digit.
-fn validate_bucket(bucket: &str) -> Result<(), ConfigError> {
+/// Checks an S3 bucket name (3-63 lowercase letters, digits, dots and hyphens).
+///
+/// # Errors
+/// A [`ConfigError`] for `--bucket`.
+pub fn validate_bucket(bucket: &str) -> Result<(), ConfigError> {
     let ok_chars = bucket
         .bytes()
         .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-');

@@ -111,6 +111,18 @@ enum Slot {
     },
 }
 
+/// The name of `key` of `storage`'s bucket in the cache: `bucket/key` (a bucket name holds no
+/// `/`), so that sites serving other buckets never share an entry. Every map of the cache is
+/// keyed by these names.
+pub fn cache_name(storage: &Storage, key: &str) -> String {
+    format!("{}/{key}", storage.bucket())
+}
+
+/// The object key of a cache name of `storage`'s bucket.
+fn object_key<'a>(storage: &Storage, name: &'a str) -> &'a str {
+    name.get(storage.bucket().len() + 1..).unwrap_or(name)
+}
+
 /// The cache key of `key`'s representation in `encoding`: a NUL cannot be in a request's key
 /// ([`crate::key`] refuses control characters), so it never collides with an object's.
 fn variant_key(key: &str, encoding: Encoding) -> String {
@@ -432,7 +444,8 @@ impl ObjectCache {
         force_revalidate: bool,
         fill: bool,
     ) -> Result<Lookup, StorageError> {
-        let result = self.lookup_inner(storage, key, force_revalidate, fill).await;
+        let name = cache_name(storage, key);
+        let result = self.lookup_inner(storage, &name, force_revalidate, fill).await;
         let label = match &result {
             Ok(Lookup::Object(_, served) | Lookup::Filling(_, _, served)) => served.status.as_str(),
             Ok(Lookup::Missing(s)) => s.as_str(),
@@ -533,7 +546,7 @@ impl ObjectCache {
             }
         }
         let _filling = Filling(&self, &key);
-        let result = match storage.get(&key).await {
+        let result = match storage.get(object_key(&storage, &key)).await {
             Ok(obj) => self.read_into(&fill, obj).await,
             Err(e) => {
                 let e = FillError::from(e);
@@ -623,7 +636,7 @@ impl ObjectCache {
         obj: &Arc<CachedObject>,
     ) -> Result<Entry, FillError> {
         let etag = obj.meta.etag.as_deref();
-        let outcome = match storage.get_if_none_match(key, etag).await {
+        let outcome = match storage.get_if_none_match(object_key(storage, key), etag).await {
             Err(StorageError::NotModified) => Ok(("not_modified", self.entry(Slot::Object(obj.clone())))),
             Ok(new) => self.read_into(&Fill::default(), new).await.map(|e| ("modified", e)),
             Err(e) => Err(FillError::from(e)),
@@ -756,11 +769,18 @@ impl ObjectCache {
         }
     }
 
-    /// `obj` (held under `key`) coded with `encoding`, from memory, or compressed now and kept
-    /// beside it; `None` when the coding does not make it smaller. Requests for the same
-    /// representation meanwhile wait for the one compression, which runs off the async threads.
-    pub async fn variant(&self, key: &str, obj: &Arc<CachedObject>, encoding: Encoding) -> Option<Arc<CachedObject>> {
-        let name = variant_key(key, encoding);
+    /// `obj` (`key` of `storage`'s bucket) coded with `encoding`, from memory, or compressed
+    /// now and kept beside it; `None` when the coding does not make it smaller. Requests for the
+    /// same representation meanwhile wait for the one compression, which runs off the async
+    /// threads.
+    pub async fn variant(
+        &self,
+        storage: &Storage,
+        key: &str,
+        obj: &Arc<CachedObject>,
+        encoding: Encoding,
+    ) -> Option<Arc<CachedObject>> {
+        let name = variant_key(&cache_name(storage, key), encoding);
         let current = |entry: &Entry| match &entry.slot {
             Slot::Variant { source, object } if *source == obj.meta.etag => Some(object.clone()),
             _ => None,
@@ -814,7 +834,8 @@ impl ObjectCache {
 
     /// Removes what `scope` names from memory (objects, their codings, remembered 404s), so
     /// that the next request asks the backend; returns how many entries went. Fills in
-    /// progress when the purge happens serve their readers but are not kept.
+    /// progress when the purge happens serve their readers but are not kept. Keys and
+    /// prefixes are cache names ([`cache_name`]: `bucket/key`).
     pub async fn purge(&self, scope: &Purge) -> u64 {
         for (key, fill) in self.fills.lock().unwrap_or_else(|p| p.into_inner()).iter() {
             let hit = match scope {

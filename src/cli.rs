@@ -156,6 +156,11 @@ pub struct ServeArgs {
     #[arg(long, env = "GATEWAY_LISTEN", default_value = "0.0.0.0:8080", value_name = "ADDR")]
     pub listen: String,
 
+    /// Sites file (TOML): host names mapped to a bucket and prefix, each with its own documents,
+    /// CORS and Cache-Control; the flags below are every site's defaults.
+    #[arg(long, env = "GATEWAY_SITES", value_name = "FILE")]
+    pub sites: Option<PathBuf>,
+
     /// Object served for `/` and for paths ending in `/`.
     #[arg(long, env = "GATEWAY_INDEX", default_value = "index.html", value_name = "NAME")]
     pub index: String,

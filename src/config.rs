@@ -17,8 +17,8 @@ use crate::error::ConfigError;
 pub struct ServeConfig {
     /// Address to bind.
     pub listen: SocketAddr,
-    /// What is served and how.
-    pub site: Site,
+    /// What is served and how, by host.
+    pub sites: crate::sites::SitesConfig,
     /// The object cache.
     pub cache: crate::cache::CacheConfig,
     /// Content codings for text assets.
@@ -129,11 +129,24 @@ impl Site {
     /// # Errors
     /// A [`ConfigError`] naming the flag.
     pub fn from_args(args: &ServeArgs) -> Result<Self, ConfigError> {
-        let index = args.index.trim_matches('/').to_string();
+        Self::from_spec(&crate::sites::SiteSpec::default(), args)
+    }
+
+    /// Validates one site of the sites file: its own fields, else the flags of `serve`.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the flag of the field at fault.
+    pub fn from_spec(spec: &crate::sites::SiteSpec, args: &ServeArgs) -> Result<Self, ConfigError> {
+        let index = spec
+            .index
+            .as_deref()
+            .unwrap_or(&args.index)
+            .trim_matches('/')
+            .to_string();
         if index.is_empty() || index.split('/').any(|s| s == "." || s == "..") {
             return Err(ConfigError::new("--index", "must be an object name such as index.html"));
         }
-        let prefix = args.prefix.trim_start_matches('/');
+        let prefix = spec.prefix.as_deref().unwrap_or(&args.prefix).trim_start_matches('/');
         if prefix.split('/').any(|s| s == "." || s == "..") || prefix.contains('\0') {
             return Err(ConfigError::new(
                 "--prefix",
@@ -145,8 +158,8 @@ impl Site {
         } else {
             format!("{prefix}/")
         };
-        let document = |flag: &'static str, v: &Option<String>| -> Result<Option<String>, ConfigError> {
-            match v.as_deref().map(|d| d.trim_start_matches('/')) {
+        let document = |flag: &'static str, v: Option<&str>| -> Result<Option<String>, ConfigError> {
+            match v.map(|d| d.trim_start_matches('/')) {
                 None => Ok(None),
                 Some(d) if d.is_empty() || d.ends_with('/') || d.split('/').any(|s| s == "." || s == "..") => Err(
                     ConfigError::new(flag, format!("{d:?} must be an object key such as 404.html")),
@@ -158,17 +171,31 @@ impl Site {
             http::HeaderValue::from_str(v.trim())
                 .map_err(|_| ConfigError::new(flag, format!("must be a valid header value, e.g. {example}")))
         };
-        let cache_control = header("--cache-control", &args.cache_control, "public, max-age=300")?;
-        let error_cache_control = header("--error-cache-control", &args.error_cache_control, "no-store")?;
+        let cache_control = header(
+            "--cache-control",
+            spec.cache_control.as_deref().unwrap_or(&args.cache_control),
+            "public, max-age=300",
+        )?;
+        let error_cache_control = header(
+            "--error-cache-control",
+            spec.error_cache_control.as_deref().unwrap_or(&args.error_cache_control),
+            "no-store",
+        )?;
         Ok(Self {
             prefix,
             index,
-            error_document: document("--error-document", &args.error_document)?,
-            spa_fallback: document("--spa-fallback", &args.spa_fallback)?,
+            error_document: document(
+                "--error-document",
+                spec.error_document.as_deref().or(args.error_document.as_deref()),
+            )?,
+            spa_fallback: document(
+                "--spa-fallback",
+                spec.spa_fallback.as_deref().or(args.spa_fallback.as_deref()),
+            )?,
             cache_control,
             error_cache_control,
-            list_directories: args.list_directories,
-            cors: crate::cors::Cors::from_args(&args.cors_origins)?,
+            list_directories: spec.list_directories.unwrap_or(args.list_directories),
+            cors: crate::cors::Cors::from_args(spec.cors_origins.as_deref().unwrap_or(&args.cors_origins))?,
         })
     }
 
@@ -185,9 +212,10 @@ impl ServeConfig {
     /// A [`ConfigError`] naming the first flag that cannot be used.
     pub fn from_args(args: &ServeArgs) -> Result<Self, ConfigError> {
         let listen = parse_listen("--listen", &args.listen)?;
+        let backend = BackendConfig::from_args(&args.backend)?;
         Ok(Self {
             listen,
-            site: Site::from_args(args)?,
+            sites: crate::sites::SitesConfig::from_args(args, &backend.bucket)?,
             cache: cache_config(args)?,
             compression: compression_config(args)?,
             admin_listen: admin_address(listen, &args.admin_listen)?,
@@ -209,7 +237,7 @@ impl ServeConfig {
                 open_for: positive("--circuit-breaker-open", args.circuit_breaker_open)?,
             },
             shutdown_grace: args.shutdown_grace,
-            backend: BackendConfig::from_args(&args.backend)?,
+            backend,
         })
     }
 }

@@ -166,7 +166,7 @@ async fn serve(
 
     let config = ServeConfig {
         listen: local,
-        site: Site::default(),
+        sites: crate::sites::SitesConfig::single(&backend.bucket, Site::default()),
         cache: crate::cache::CacheConfig::default(),
         compression: crate::compression::CompressionConfig::default(),
         admin_listen: admin_addr,

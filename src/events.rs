@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
 
-use crate::cache::{ObjectCache, Purge};
+use crate::cache::{ObjectCache, Purge, cache_name};
 use crate::metrics::Metrics;
 use crate::storage::{Listen, Storage};
 
@@ -165,7 +165,7 @@ impl Subscription {
         };
         for (kind, key) in events {
             self.metrics.bucket_events.with_label_values(&[kind]).inc();
-            let purged = self.cache.purge(&Purge::Key(key.clone())).await;
+            let purged = self.cache.purge(&Purge::Key(cache_name(&self.storage, &key))).await;
             self.metrics.bucket_event_invalidations.inc_by(purged);
             tracing::debug!(kind, key = %key.escape_debug(), purged, "change event");
         }

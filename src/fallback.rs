@@ -13,6 +13,8 @@ use crate::cache::Lookup;
 use crate::config::Site;
 use crate::error::StorageError;
 use crate::key::ObjectPath;
+use crate::sites::Hosted;
+use crate::storage::Storage;
 
 /// How a key is being served.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,16 +44,17 @@ pub fn documents(site: &Site) -> impl Iterator<Item = (&str, Mode)> {
 /// Backend trouble while checking for the index or listing.
 pub async fn redirect_or_listing(
     app: &App,
+    hosted: &Hosted,
     method: &Method,
     path: &str,
     query: Option<&str>,
     object: &ObjectPath,
 ) -> Result<Option<Response<Body>>, StorageError> {
-    let site = &app.site;
+    let site = &hosted.site;
     let rel = object.rel.as_str();
     if !object.directory {
         // `/dir` where `dir/index.html` exists: redirect to `/dir/`, as S3 websites do.
-        if exists(app, &site.key(&format!("{rel}/{}", site.index))).await? {
+        if exists(app, &hosted.storage, &site.key(&format!("{rel}/{}", site.index))).await? {
             let location = directory_location(path, query);
             let mut resp = text(StatusCode::FOUND, "");
             resp.headers_mut().remove(header::CONTENT_TYPE);
@@ -62,7 +65,7 @@ pub async fn redirect_or_listing(
         }
     } else if site.list_directories {
         let dir = rel.strip_suffix(site.index.as_str()).unwrap_or(rel);
-        return crate::listing::render(&app.storage, &site.prefix, dir, method, query).await;
+        return crate::listing::render(&hosted.storage, &site.prefix, dir, method, query).await;
     }
     Ok(None)
 }
@@ -82,17 +85,17 @@ fn directory_location(path: &str, query: Option<&str>) -> String {
 /// Whether a key exists; through the cache when it is on, so that probing missing paths is
 /// answered from the negative cache instead of reaching the backend every time. A key too long
 /// to exist (the index under a long path) does not exist.
-async fn exists(app: &App, key: &str) -> Result<bool, StorageError> {
+async fn exists(app: &App, storage: &Storage, key: &str) -> Result<bool, StorageError> {
     if key.len() > crate::key::MAX_KEY_BYTES {
         return Ok(false);
     }
     if let Some(cache) = &app.cache {
         return Ok(!matches!(
-            cache.lookup(&app.storage, key, false, true).await?,
+            cache.lookup(storage, key, false, true).await?,
             Lookup::Missing(_)
         ));
     }
-    match app.storage.head(key).await {
+    match storage.head(key).await {
         Ok(_) => Ok(true),
         Err(StorageError::NotFound) => Ok(false),
         Err(e) => Err(e),

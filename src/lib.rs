@@ -83,6 +83,7 @@ pub(crate) mod s3http;
 pub mod seed;
 pub mod server;
 pub mod shutdown;
+pub mod sites;
 pub mod storage;
 pub mod telemetry;
 pub mod tls;

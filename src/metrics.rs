@@ -67,6 +67,9 @@ pub struct Metrics {
     pub cache_evictions: IntCounterVec,
     /// `gateway_cache_entries`.
     pub cache_entries: IntGauge,
+    /// `gateway_site_requests_total{site,class}`: object requests by site (the configured
+    /// names) and status class.
+    pub site_requests: IntCounterVec,
     /// `gateway_bucket_events_total{kind}`: change events received (created, removed, other).
     pub bucket_events: IntCounterVec,
     /// `gateway_bucket_event_invalidations_total`: cache entries dropped because of them.
@@ -236,6 +239,14 @@ impl Metrics {
             &["encoding"],
         )
         .expect("valid metric");
+        let site_requests = IntCounterVec::new(
+            Opts::new(
+                "gateway_site_requests_total",
+                "Object requests by site (the sites' configured names) and status class.",
+            ),
+            &["site", "class"],
+        )
+        .expect("valid metric");
         let bucket_events = IntCounterVec::new(
             Opts::new(
                 "gateway_bucket_events_total",
@@ -328,6 +339,7 @@ impl Metrics {
             Box::new(cache_entries.clone()),
             Box::new(compressions.clone()),
             Box::new(purge_requests.clone()),
+            Box::new(site_requests.clone()),
             Box::new(bucket_events.clone()),
             Box::new(bucket_event_invalidations.clone()),
             Box::new(bucket_events_state.clone()),
@@ -364,6 +376,7 @@ impl Metrics {
             compressions,
             compressed_responses,
             purge_requests,
+            site_requests,
             bucket_events,
             bucket_event_invalidations,
             bucket_events_state,
@@ -371,16 +384,17 @@ impl Metrics {
         }
     }
 
+    /// Records one answered object request of the site named `site`.
+    pub fn observe_site(&self, site: &str, status: http::StatusCode) {
+        self.site_requests
+            .with_label_values(&[site, status_class(status)])
+            .inc();
+    }
+
     /// Records one answered HTTP request.
     pub fn observe_http(&self, method: &http::Method, status: http::StatusCode, elapsed: Duration) {
         let method = method_label(method);
-        let class = match status.as_u16() {
-            100..=199 => "1xx",
-            200..=299 => "2xx",
-            300..=399 => "3xx",
-            400..=499 => "4xx",
-            _ => "5xx",
-        };
+        let class = status_class(status);
         self.http_requests.with_label_values(&[method, class]).inc();
         self.http_duration
             .with_label_values(&[method])
@@ -426,6 +440,17 @@ fn method_label(method: &http::Method) -> &'static str {
         http::Method::PUT => "PUT",
         http::Method::DELETE => "DELETE",
         _ => "OTHER",
+    }
+}
+
+/// `1xx` .. `5xx`.
+fn status_class(status: http::StatusCode) -> &'static str {
+    match status.as_u16() {
+        100..=199 => "1xx",
+        200..=299 => "2xx",
+        300..=399 => "3xx",
+        400..=499 => "4xx",
+        _ => "5xx",
     }
 }
 

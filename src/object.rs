@@ -22,6 +22,7 @@ use crate::fallback::{self, Mode};
 use crate::key::{ObjectPath, object_path};
 use crate::range::{RangeDecision, resolve_range};
 use crate::response::{self, as_not_found, cache_headers, not_modified, precondition_failed, unsatisfiable};
+use crate::sites::Hosted;
 use crate::storage::ObjectMeta;
 
 /// The parts of a request the object handler reads.
@@ -35,22 +36,24 @@ pub struct ObjectRequest<'a> {
     pub query: Option<&'a str>,
     /// Request headers.
     pub headers: &'a HeaderMap,
+    /// The site the request's host selected.
+    pub site: &'a Hosted,
 }
 
 /// Serves `GET`/`HEAD` for the object named by the request path.
 pub async fn object(app: &App, req: &ObjectRequest<'_>) -> Response<Body> {
-    let mut resp = match object_path(req.path, &app.site.prefix, &app.site.index) {
+    let mut resp = match object_path(req.path, &req.site.site.prefix, &req.site.site.index) {
         Err(e) => text(StatusCode::BAD_REQUEST, format!("bad request: {e}\n")),
         Ok(path) => match serve_key(app, req, &path.key, Mode::Requested).await {
             Ok(resp) => resp,
             Err(StorageError::NotFound) => match not_found(app, req, &path).await {
                 Ok(resp) => resp,
-                Err(e) => backend_failure(app, &path.key, &e),
+                Err(e) => backend_failure(app, req.site, &path.key, &e),
             },
-            Err(e) => backend_failure(app, &path.key, &e),
+            Err(e) => backend_failure(app, req.site, &path.key, &e),
         },
     };
-    if let Some(cors) = &app.site.cors {
+    if let Some(cors) = &req.site.site.cors {
         cors.apply(req.headers, resp.headers_mut());
     }
     resp
@@ -59,32 +62,32 @@ pub async fn object(app: &App, req: &ObjectRequest<'_>) -> Response<Body> {
 /// The answer for a missing key: a redirect or listing, else the first fallback document that
 /// exists, else 404.
 async fn not_found(app: &App, req: &ObjectRequest<'_>, path: &ObjectPath) -> Result<Response<Body>, StorageError> {
-    if let Some(resp) = fallback::redirect_or_listing(app, req.method, req.path, req.query, path).await? {
+    if let Some(resp) = fallback::redirect_or_listing(app, req.site, req.method, req.path, req.query, path).await? {
         return Ok(resp);
     }
-    for (doc, mode) in fallback::documents(&app.site) {
-        match serve_key(app, req, &app.site.key(doc), mode).await {
+    for (doc, mode) in fallback::documents(&req.site.site) {
+        match serve_key(app, req, &req.site.site.key(doc), mode).await {
             Err(StorageError::NotFound) => {}
             other => return other,
         }
     }
-    Ok(plain_not_found(app))
+    Ok(plain_not_found(req.site))
 }
 
 /// The plain 404, with the error policy's `Cache-Control`.
-fn plain_not_found(app: &App) -> Response<Body> {
+fn plain_not_found(site: &Hosted) -> Response<Body> {
     as_not_found(
         text(StatusCode::NOT_FOUND, "not found\n"),
-        &app.site.error_cache_control,
+        &site.site.error_cache_control,
     )
 }
 
 /// Answers a backend failure with its honest status; the cause goes to the log only. An open
 /// circuit says when to try again (`Retry-After`).
-fn backend_failure(app: &App, key: &str, e: &StorageError) -> Response<Body> {
+fn backend_failure(app: &App, site: &Hosted, key: &str, e: &StorageError) -> Response<Body> {
     let status = e.status(app.readiness.backend_up());
     if status == StatusCode::NOT_FOUND {
-        return plain_not_found(app);
+        return plain_not_found(site);
     }
     if status.is_client_error() {
         // The client's own mistake (a key the backend refuses): not a backend failure.
@@ -154,7 +157,7 @@ fn wants_revalidation(headers: &HeaderMap) -> bool {
 async fn serve_key(app: &App, req: &ObjectRequest<'_>, key: &str, mode: Mode) -> Result<Response<Body>, StorageError> {
     let resp = serve_key_as(app, req, key, mode).await?;
     Ok(if mode == Mode::ErrorDocument {
-        as_not_found(resp, &app.site.error_cache_control)
+        as_not_found(resp, &req.site.site.error_cache_control)
     } else {
         resp
     })
@@ -171,7 +174,7 @@ async fn serve_key_as(
     if let Some(cache) = &app.cache {
         let range_request = mode == Mode::Requested && req.headers.contains_key(header::RANGE);
         let force = cache.config().honor_no_cache && wants_revalidation(req.headers);
-        match cache.lookup(&app.storage, key, force, !range_request).await? {
+        match cache.lookup(&req.site.storage, key, force, !range_request).await? {
             Lookup::Object(obj, served) => {
                 let varies = compressible(app, key, &obj.meta);
                 // A range is of the object as stored; so is everything the client does not
@@ -180,7 +183,9 @@ async fn serve_key_as(
                     .then(|| app.compression.negotiate(req.headers))
                     .flatten();
                 let coded = match coding {
-                    Some(encoding) => coded(app, cache, key, &obj, encoding).await.map(|v| (encoding, v)),
+                    Some(encoding) => coded(app, req.site, cache, key, &obj, encoding)
+                        .await
+                        .map(|v| (encoding, v)),
                     None => None,
                 };
                 let (obj, coding) = match coded {
@@ -192,7 +197,7 @@ async fn serve_key_as(
                     RangeDecision::Partial { start, end } => full(obj.body.slice(start as usize..=end as usize)),
                     _ => full(obj.body.clone()),
                 };
-                let resp = respond_from(app, req, key, &obj.meta, len, mode, body);
+                let resp = respond_from(req, key, &obj.meta, len, mode, body);
                 if let Some(encoding) = coding
                     && resp.headers().contains_key(header::CONTENT_ENCODING)
                 {
@@ -206,7 +211,7 @@ async fn serve_key_as(
             Lookup::Filling(meta, fill, served) => {
                 let len = meta.content_length.unwrap_or(0);
                 let body = |range| boxed(fill.range(range));
-                let resp = respond_from(app, req, key, &meta, len, mode, body);
+                let resp = respond_from(req, key, &meta, len, mode, body);
                 return Ok(cache_headers(vary(resp, compressible(app, key, &meta)), served));
             }
             Lookup::Missing(_) => return Err(StorageError::NotFound),
@@ -225,6 +230,7 @@ async fn serve_key_as(
 /// else the gateway's own compression, kept in the cache.
 async fn coded(
     app: &App,
+    site: &Hosted,
     cache: &Arc<ObjectCache>,
     key: &str,
     obj: &Arc<CachedObject>,
@@ -233,7 +239,7 @@ async fn coded(
     if app.compression.static_siblings {
         let name = format!("{key}{}", encoding.extension());
         // A sibling still filling, failing or absent leaves the coding to the gateway.
-        if let Ok(Lookup::Object(sibling, _)) = cache.lookup(&app.storage, &name, false, true).await {
+        if let Ok(Lookup::Object(sibling, _)) = cache.lookup(&site.storage, &name, false, true).await {
             let mut meta = sibling.meta.clone();
             meta.content_type = Some(crate::content_type::content_type(obj.meta.content_type.as_deref(), key));
             meta.cache_control.clone_from(&obj.meta.cache_control);
@@ -244,7 +250,7 @@ async fn coded(
             }));
         }
     }
-    cache.variant(key, obj, encoding).await
+    cache.variant(&site.storage, key, obj, encoding).await
 }
 
 /// Whether answers for `meta` depend on `Accept-Encoding`: a compressible object small enough
@@ -271,7 +277,6 @@ fn vary(mut resp: Response<Body>, varies: bool) -> Response<Body> {
 /// Answers from the cache: the metadata is at hand, and `body` gives the bytes of a range
 /// (from memory, or reading along a fill).
 fn respond_from(
-    app: &App,
     req: &ObjectRequest<'_>,
     key: &str,
     meta: &ObjectMeta,
@@ -279,7 +284,7 @@ fn respond_from(
     mode: Mode,
     body: impl FnOnce(RangeDecision) -> Body,
 ) -> Response<Body> {
-    let cache_control = &app.site.cache_control;
+    let cache_control = &req.site.site.cache_control;
     match decide(req, meta, mode) {
         Decision::NotModified => not_modified(cache_control, meta),
         Decision::Failed => precondition_failed(),
@@ -314,12 +319,12 @@ fn check_range(range: RangeDecision, len: u64, got: Option<&str>) -> Result<(), 
 
 /// Serves one key straight from the backend, streaming the body.
 async fn stream_key(app: &App, req: &ObjectRequest<'_>, key: &str, mode: Mode) -> Result<Response<Body>, StorageError> {
-    let cache_control = &app.site.cache_control;
+    let cache_control = &req.site.site.cache_control;
     let validated = (mode != Mode::ErrorDocument && has_preconditions(req.headers))
         || (mode == Mode::Requested && req.headers.contains_key(header::RANGE));
     if *req.method == Method::GET && !validated {
         // The common case: one GetObject, streamed.
-        let obj = app.storage.get(key).await?;
+        let obj = req.site.storage.get(key).await?;
         let status = if mode == Mode::ErrorDocument {
             StatusCode::NOT_FOUND
         } else {
@@ -341,7 +346,7 @@ async fn stream_key(app: &App, req: &ObjectRequest<'_>, key: &str, mode: Mode) -
     // Read the validators first; a range is then fetched pinned to the ETag evaluated, and
     // evaluated again if the object changed in between.
     for _ in 0..2 {
-        let meta = app.storage.head(key).await?;
+        let meta = req.site.storage.head(key).await?;
         let len = meta.content_length.unwrap_or(0);
         let varies = compressible(app, key, &meta);
         let (status, range) = match decide(req, &meta, mode) {
@@ -353,7 +358,12 @@ async fn stream_key(app: &App, req: &ObjectRequest<'_>, key: &str, mode: Mode) -
         let body = if *req.method == Method::HEAD {
             empty()
         } else {
-            match app.storage.get_range(key, range.to_s3(), meta.etag.as_deref()).await {
+            match req
+                .site
+                .storage
+                .get_range(key, range.to_s3(), meta.etag.as_deref())
+                .await
+            {
                 Ok(obj) if obj.meta.etag == meta.etag => {
                     check_range(range, len, obj.content_range.as_deref())?;
                     streamed(obj.body)

@@ -220,13 +220,21 @@ async fn dispatch(app: &App, routes: Routes, parts: &http::request::Parts) -> Re
     if routes != Routes::Objects && path == admin::PURGE {
         return admin::purge(app, parts).await;
     }
+    // The site by host: `Host`, or the authority of an absolute target (HTTP/2's :authority).
+    let host = parts
+        .uri
+        .authority()
+        .map(http::uri::Authority::as_str)
+        .or_else(|| parts.headers.get(header::HOST).and_then(|v| v.to_str().ok()));
+    let site = app.sites.select(host);
+    let cors = site.and_then(|s| s.site.cors.as_ref());
     if *method == Method::OPTIONS
-        && let Some(cors) = &app.site.cors
+        && let Some(cors) = cors
     {
         return cors.preflight(&parts.headers);
     }
     if *method != Method::GET && *method != Method::HEAD {
-        let allow = if app.site.cors.is_some() {
+        let allow = if cors.is_some() {
             "GET, HEAD, OPTIONS"
         } else {
             "GET, HEAD"
@@ -247,11 +255,17 @@ async fn dispatch(app: &App, routes: Routes, parts: &http::request::Parts) -> Re
             "not found: this port serves /metrics, /healthz and /readyz\n",
         );
     }
+    let Some(site) = site else {
+        return text(StatusCode::NOT_FOUND, "not found: no site is served for this host\n");
+    };
     let req = ObjectRequest {
         method,
         path,
         query: parts.uri.query(),
         headers: &parts.headers,
+        site,
     };
-    object::object(app, &req).await
+    let resp = object::object(app, &req).await;
+    app.metrics.observe_site(&site.name, resp.status());
+    resp
 }

@@ -203,17 +203,16 @@ pub async fn serve(
     // up later, and cached objects need no backend).
     let prober = tokio::spawn(app.readiness.clone().run(config.backend_probe_interval));
     // Change events drop changed objects from the cache at once (nothing to drop without one).
-    let events = match (&app.cache, config.bucket_events) {
-        (Some(cache), crate::cli::BucketEvents::Auto) => Some(tokio::spawn(
-            crate::events::Subscription::new(
-                app.storage.clone(),
-                cache.clone(),
-                &config.site.prefix,
-                app.metrics.clone(),
-            )
-            .run(),
-        )),
-        _ => None,
+    let events: Vec<_> = match (&app.cache, config.bucket_events) {
+        (Some(cache), crate::cli::BucketEvents::Auto) => subscriptions(&app)
+            .into_iter()
+            .map(|(storage, prefix)| {
+                tokio::spawn(
+                    crate::events::Subscription::new(storage, cache.clone(), &prefix, app.metrics.clone()).run(),
+                )
+            })
+            .collect(),
+        _ => Vec::new(),
     };
     let reloader = tokio::spawn(reload_tls(
         config.backend.tls.clone(),
@@ -256,9 +255,32 @@ pub async fn serve(
     }
     reloader.abort();
     prober.abort();
-    if let Some(events) = events {
-        events.abort();
+    for subscription in events {
+        subscription.abort();
     }
+}
+
+/// One change subscription per bucket the sites read, for the keys under the prefix their
+/// sites share there (the whole bucket when they share none).
+fn subscriptions(app: &App) -> Vec<(crate::storage::Storage, String)> {
+    let mut by_bucket: Vec<(crate::storage::Storage, String)> = Vec::new();
+    for hosted in app.sites.all() {
+        let prefix = &hosted.site.prefix;
+        match by_bucket
+            .iter_mut()
+            .find(|(s, _)| s.bucket() == hosted.storage.bucket())
+        {
+            Some((_, shared)) => {
+                let mut common = shared.bytes().zip(prefix.bytes()).take_while(|(a, b)| a == b).count();
+                while !shared.is_char_boundary(common) {
+                    common -= 1;
+                }
+                shared.truncate(common);
+            }
+            None => by_bucket.push((hosted.storage.clone(), prefix.clone())),
+        }
+    }
+    by_bucket
 }
 
 /// Checks the backend TLS files every `interval` and swaps in what changed; a rejected file is

@@ -235,6 +235,14 @@ impl Storage {
         self.circuit.as_deref()
     }
 
+    /// The same client, circuit and policies for another bucket of the same backend.
+    pub fn for_bucket(&self, bucket: &str) -> Self {
+        Self {
+            bucket: bucket.to_string(),
+            ..self.clone()
+        }
+    }
+
     /// The bucket name.
     pub fn bucket(&self) -> &str {
         &self.bucket

@@ -30,6 +30,9 @@ mod compression;
 // Change events: MinIO's ListenBucketNotification drops changed objects at once.
 mod events;
 
+// Several sites by Host from a sites file.
+mod sites;
+
 // POST /purge: the token, a key, a prefix, everything.
 mod purge;
 

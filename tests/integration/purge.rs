@@ -160,7 +160,7 @@ fn a_short_token_is_refused() {
         "--endpoint",
         "https://127.0.0.1:9000",
         "--bucket",
-        "b",
+        "bucket",
         "--access-key",
         "a",
         "--secret-key",
