@@ -23,6 +23,8 @@ module "values" {
   network_policy          = var.network_policy
   cache_max_bytes         = var.cache_max_bytes
   compression             = var.compression
+  sites                   = var.sites
+  default_site            = var.default_site
 }
 
 locals {

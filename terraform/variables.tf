@@ -140,6 +140,32 @@ variable "network_policy" {
   nullable = false
 }
 
+variable "sites" {
+  description = "Several sites by Host (the chart's gateway.sites): each with name and hosts, and optionally bucket, prefix, index, error_document, spa_fallback, cache_control, error_cache_control, list_directories, cors_origins. Empty: one site for every host."
+  type = list(object({
+    name                = string
+    hosts               = list(string)
+    bucket              = optional(string)
+    prefix              = optional(string)
+    index               = optional(string)
+    error_document      = optional(string)
+    spa_fallback        = optional(string)
+    cache_control       = optional(string)
+    error_cache_control = optional(string)
+    list_directories    = optional(bool)
+    cors_origins        = optional(list(string))
+  }))
+  default  = []
+  nullable = false
+}
+
+variable "default_site" {
+  description = "The site (by name) for hosts no site names (the chart's gateway.defaultSite); empty: they get 404."
+  type        = string
+  default     = ""
+  nullable    = false
+}
+
 variable "compression" {
   description = "Content codings the gateway offers for text assets, in order of preference (br, zstd, gzip); empty turns compression off (the chart's gateway.compression)."
   type        = list(string)

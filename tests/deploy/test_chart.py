@@ -211,6 +211,38 @@ def test_seed_purges_every_gateway_pod(ci_render):
     assert vols["admin-token"]["secret"]["secretName"] == "my-token"
 
 
+# The fields of a [[sites]] table the gateway accepts (src/sites.rs SiteSpec; unknown fields
+# are refused at start-up).
+SITE_FIELDS = {"name", "hosts", "bucket", "prefix", "index", "error_document", "spa_fallback", "cache_control",
+               "error_cache_control", "list_directories", "cors_origins"}
+
+
+def test_sites_become_the_gateways_sites_file():
+    import tomllib
+    r = render("-f", str(CHART / "ci" / "full-values.yaml"))
+    cm = r.one("ConfigMap", "-sites")
+    sites = tomllib.loads(cm["data"]["sites.toml"])
+    assert sites["default_site"] == "www"
+    www, docs = sites["sites"]
+    assert www == {"name": "www", "hosts": ["gifs.example.com", "www.example.com"], "spa_fallback": "index.html"}
+    assert docs["bucket"] == "docs" and docs["list_directories"] is True and docs["cors_origins"] == ["https://example.com"]
+    for site in sites["sites"]:
+        assert set(site) <= SITE_FIELDS, set(site) - SITE_FIELDS
+    dep = r.one("Deployment")
+    assert flag(container(dep, "gateway")["args"], "--sites") == "/etc/gateway/sites/sites.toml"
+    vols = {v["name"]: v for v in pod_spec(dep)["volumes"]}
+    assert vols["sites"]["configMap"]["name"] == cm["metadata"]["name"]
+    mounts = {m["name"]: m["mountPath"] for m in container(dep, "gateway")["volumeMounts"]}
+    assert mounts["sites"] == "/etc/gateway/sites"
+    # A quote in a value stays a valid TOML string.
+    r = render("--set", "gateway.sites[0].name=a", "--set", "gateway.sites[0].hosts[0]=a.test",
+               "--set-string", "gateway.sites[0].cacheControl=public; x=\"y\"")
+    assert tomllib.loads(r.one("ConfigMap", "-sites")["data"]["sites.toml"])["sites"][0]["cache_control"] == 'public; x="y"'
+    # None: no file, no flag.
+    assert not [c for c in render().of_kind("ConfigMap") if c["metadata"]["name"].endswith("-sites")]
+    assert "--sites" not in container(render().one("Deployment"), "gateway")["args"]
+
+
 def test_seed_writes_where_the_gateway_serves_from():
     r = render("--set", "s3.prefix=site/")
     assert flag(container(r.one("Deployment"), "gateway")["args"], "--prefix") == "site/"

@@ -134,6 +134,34 @@ app.kubernetes.io/part-of: gateway
 - {{ .Values.gateway.logLevel | quote }}
 {{- end }}
 
+{{/*
+The gateway's sites file (TOML) from gateway.sites: camelCase values become the file's
+snake_case fields; strings are quoted (Go's quoting, a valid TOML basic string).
+*/}}
+{{- define "gateway.sitesToml" -}}
+{{- with .Values.gateway.defaultSite }}
+default_site = {{ . | quote }}
+{{- end }}
+{{- range .Values.gateway.sites }}
+
+[[sites]]
+name = {{ .name | quote }}
+hosts = [{{ range $i, $h := .hosts }}{{ if $i }}, {{ end }}{{ $h | quote }}{{ end }}]
+{{- $site := . }}
+{{- range $key := list "bucket" "prefix" "index" "errorDocument" "spaFallback" "cacheControl" "errorCacheControl" }}
+{{- if hasKey $site $key }}
+{{ $key | snakecase }} = {{ index $site $key | quote }}
+{{- end }}
+{{- end }}
+{{- if hasKey . "listDirectories" }}
+list_directories = {{ .listDirectories }}
+{{- end }}
+{{- if hasKey . "corsOrigins" }}
+cors_origins = [{{ range $i, $o := .corsOrigins }}{{ if $i }}, {{ end }}{{ $o | quote }}{{ end }}]
+{{- end }}
+{{- end }}
+{{- end }}
+
 {{/* The Secret holding the purge token; empty when purging is off. */}}
 {{- define "gateway.adminTokenSecret" -}}
 {{- if .Values.gateway.purge.enabled }}
@@ -288,6 +316,10 @@ secretKey: {{ randAlphaNum 40 | quote }}
 {{- end }}
 - --bucket-events
 - {{ .Values.gateway.bucketEvents | quote }}
+{{- if .Values.gateway.sites }}
+- --sites
+- /etc/gateway/sites/sites.toml
+{{- end }}
 {{- if include "gateway.adminTokenSecret" . }}
 - --admin-token-file
 - {{ include "gateway.adminTokenFile" . | quote }}

@@ -67,6 +67,21 @@ locals {
     gateway = {
       cache       = { maxBytes = var.cache_max_bytes }
       compression = var.compression
+      # The chart's camelCase fields; a field left out is not written (the chart's defaults).
+      sites = [for s in var.sites : { for k, v in {
+        name              = s.name
+        hosts             = s.hosts
+        bucket            = s.bucket
+        prefix            = s.prefix
+        index             = s.index
+        errorDocument     = s.error_document
+        spaFallback       = s.spa_fallback
+        cacheControl      = s.cache_control
+        errorCacheControl = s.error_cache_control
+        listDirectories   = s.list_directories
+        corsOrigins       = s.cors_origins
+      } : k => v if v != null }]
+      defaultSite = var.default_site
     }
     resources = {
       requests = { cpu = "100m", memory = local.memory_limit }

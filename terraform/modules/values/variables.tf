@@ -232,6 +232,42 @@ variable "network_policy" {
   }
 }
 
+variable "sites" {
+  description = "Several sites by Host (the chart's gateway.sites): each with name and hosts, and optionally bucket, prefix, index, error_document, spa_fallback, cache_control, error_cache_control, list_directories, cors_origins. Empty: one site for every host."
+  type = list(object({
+    name                = string
+    hosts               = list(string)
+    bucket              = optional(string)
+    prefix              = optional(string)
+    index               = optional(string)
+    error_document      = optional(string)
+    spa_fallback        = optional(string)
+    cache_control       = optional(string)
+    error_cache_control = optional(string)
+    list_directories    = optional(bool)
+    cors_origins        = optional(list(string))
+  }))
+  default  = []
+  nullable = false
+
+  validation {
+    condition     = alltrue([for s in var.sites : can(regex("^[A-Za-z0-9_-]{1,64}$", s.name)) && length(s.hosts) > 0]) && length(distinct([for s in var.sites : s.name])) == length(var.sites)
+    error_message = "sites: each needs a distinct name (letters, digits, '-', '_') and at least one host."
+  }
+}
+
+variable "default_site" {
+  description = "The site (by name) for hosts no site names (the chart's gateway.defaultSite); empty: they get 404."
+  type        = string
+  default     = ""
+  nullable    = false
+
+  validation {
+    condition     = var.default_site == "" || contains([for s in var.sites : s.name], var.default_site)
+    error_message = "default_site must be the name of one of the sites."
+  }
+}
+
 variable "compression" {
   description = "Content codings the gateway offers for text assets, in order of preference (br, zstd, gzip); empty turns compression off (the chart's gateway.compression)."
   type        = list(string)

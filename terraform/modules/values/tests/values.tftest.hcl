@@ -101,6 +101,16 @@ run "ingress_autoscaling_and_monitoring" {
     network_policy  = { enabled = true, ingress_namespace = "ingress" }
     cache_max_bytes = "1GiB"
     compression     = ["gzip"]
+    sites = [
+      { name = "www", hosts = ["gifs.example.com"], spa_fallback = "index.html" },
+      { name = "docs", hosts = ["*.docs.example.com"], bucket = "docs", list_directories = true },
+    ]
+    default_site = "www"
+  }
+
+  assert {
+    condition     = output.values.gateway.sites[0].spaFallback == "index.html" && !contains(keys(output.values.gateway.sites[0]), "bucket") && output.values.gateway.sites[1].listDirectories && output.values.gateway.defaultSite == "www"
+    error_message = "sites values"
   }
 
   assert {
@@ -135,6 +145,15 @@ run "ingress_autoscaling_and_monitoring" {
 }
 
 # --- every validation rule ------------------------------------------------------------------
+
+run "rejects_default_site_that_is_not_a_site" {
+  command = plan
+  variables {
+    sites        = [{ name = "www", hosts = ["a.example.com"] }]
+    default_site = "docs"
+  }
+  expect_failures = [var.default_site]
+}
 
 run "rejects_unknown_coding" {
   command = plan
