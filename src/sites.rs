@@ -274,6 +274,10 @@ impl Sites {
 
     /// The site for a request's host (`Host`, or the authority of an absolute target).
     pub fn select(&self, host: Option<&str>) -> Option<&Arc<Hosted>> {
+        if self.exact.is_empty() && self.wildcards.is_empty() {
+            // One site for every host: nothing to match (no work per request).
+            return self.default.map(|i| &self.hosted[i]);
+        }
         let found = host.and_then(normalize).and_then(|h| {
             self.exact.get(&h).copied().or_else(|| {
                 self.wildcards
