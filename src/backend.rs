@@ -35,6 +35,23 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// Where the S3 credentials come from.
+#[derive(Clone, Debug)]
+pub enum CredentialSource {
+    /// Keys given to the gateway.
+    Static {
+        /// Access key id (not secret, but not logged either).
+        access_key: String,
+        /// Secret key.
+        secret_key: Secret,
+    },
+    /// Temporary keys from MinIO's AssumeRoleWithCertificate, asked for this long.
+    StsCertificate {
+        /// Lifetime asked for.
+        duration: Duration,
+    },
+}
+
 /// Validated settings for reaching the bucket.
 #[derive(Clone, Debug)]
 pub struct BackendConfig {
@@ -48,10 +65,8 @@ pub struct BackendConfig {
     pub region: String,
     /// Path-style addressing.
     pub path_style: bool,
-    /// Access key id (not secret, but not logged either).
-    pub access_key: String,
-    /// Secret key.
-    pub secret_key: Secret,
+    /// Where the credentials come from.
+    pub credentials: CredentialSource,
     /// TLS settings for the backend, already loaded and checked.
     pub tls: Arc<tls::BackendTls>,
     /// Where the trust and identity came from, for the startup log.
@@ -84,18 +99,39 @@ impl BackendConfig {
             return Err(ConfigError::new("--region", "must not be empty (MinIO uses us-east-1)"));
         }
 
-        let access_key = read_credential(
-            "--access-key",
-            args.access_key.as_deref(),
-            args.access_key_file.as_deref(),
-            "AWS_ACCESS_KEY_ID",
-        )?;
-        let secret_key = read_credential(
-            "--secret-key",
-            args.secret_key.as_deref(),
-            args.secret_key_file.as_deref(),
-            "AWS_SECRET_ACCESS_KEY",
-        )?;
+        let credentials = match args.credentials {
+            crate::cli::CredentialsMode::Static => CredentialSource::Static {
+                access_key: read_credential(
+                    "--access-key",
+                    args.access_key.as_deref(),
+                    args.access_key_file.as_deref(),
+                    "AWS_ACCESS_KEY_ID",
+                )?,
+                secret_key: Secret::new(read_credential(
+                    "--secret-key",
+                    args.secret_key.as_deref(),
+                    args.secret_key_file.as_deref(),
+                    "AWS_SECRET_ACCESS_KEY",
+                )?),
+            },
+            crate::cli::CredentialsMode::StsCertificate => {
+                if args.client_cert.is_none() || !https {
+                    return Err(ConfigError::new(
+                        "--credentials",
+                        "sts-certificate needs an https --endpoint and --client-cert/--client-key (the certificate is the identity)",
+                    ));
+                }
+                if args.sts_duration < Duration::from_secs(1) {
+                    return Err(ConfigError::new(
+                        "--sts-duration",
+                        "must be at least 1s (MinIO allows 15m to 365d)",
+                    ));
+                }
+                CredentialSource::StsCertificate {
+                    duration: args.sts_duration,
+                }
+            }
+        };
 
         let identity = match (&args.client_cert, &args.client_key) {
             (Some(c), Some(k)) => Some((c.as_path(), k.as_path())),
@@ -142,8 +178,7 @@ impl BackendConfig {
             bucket: bucket.to_string(),
             region: args.region.trim().to_string(),
             path_style: args.path_style,
-            access_key,
-            secret_key: Secret::new(secret_key),
+            credentials,
             tls: Arc::new(tls),
             tls_summary,
             connect_timeout: args.backend_connect_timeout,

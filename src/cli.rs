@@ -82,6 +82,16 @@ pub enum BucketEvents {
     Off,
 }
 
+/// Where the S3 credentials come from (`--credentials`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
+pub enum CredentialsMode {
+    /// Access key and secret key from the flags, files or environment.
+    #[default]
+    Static,
+    /// Temporary credentials from MinIO's AssumeRoleWithCertificate, for the client certificate.
+    StsCertificate,
+}
+
 /// How to reach the bucket: shared by `serve` and `seed`.
 #[derive(Debug, Clone, Default, Args)]
 pub struct BackendArgs {
@@ -113,6 +123,18 @@ pub struct BackendArgs {
     /// PEM private key of --client-cert.
     #[arg(long, env = "GATEWAY_CLIENT_KEY", value_name = "PATH")]
     pub client_key: Option<PathBuf>,
+
+    /// Where the S3 credentials come from: `static` keys (the flags below), or
+    /// `sts-certificate`: temporary keys MinIO issues for the client certificate
+    /// (AssumeRoleWithCertificate; the certificate's common name names the MinIO policy), so
+    /// no secret key is held.
+    #[arg(long, env = "GATEWAY_CREDENTIALS", value_enum, default_value_t = CredentialsMode::Static, value_name = "SOURCE")]
+    pub credentials: CredentialsMode,
+
+    /// Lifetime asked for temporary credentials (MinIO allows 15m to 365d and may grant less);
+    /// they are renewed at two thirds of it.
+    #[arg(long, env = "GATEWAY_STS_DURATION", default_value = "1h", value_parser = parse_duration, value_name = "DURATION")]
+    pub sts_duration: Duration,
 
     /// S3 access key id; falls back to AWS_ACCESS_KEY_ID.
     #[arg(

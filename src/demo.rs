@@ -36,6 +36,8 @@ pub fn backend_args(endpoint: String, bucket: &str, tls_dir: &Path, access_key: 
         ca_cert: Some(tls_dir.join("ca.pem")),
         client_cert: Some(tls_dir.join("client.pem")),
         client_key: Some(tls_dir.join("client-key.pem")),
+        credentials: crate::cli::CredentialsMode::Static,
+        sts_duration: Duration::from_secs(3600),
         access_key: Some(access_key.to_string()),
         access_key_file: None,
         secret_key: Some(secret_key.to_string()),

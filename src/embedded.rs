@@ -43,6 +43,7 @@ pub struct EmbeddedS3Config<'a> {
 pub struct EmbeddedS3 {
     addr: SocketAddr,
     faults: Arc<Faults>,
+    sts: Arc<crate::embedded_sts::Sts>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
 }
@@ -56,7 +57,8 @@ impl EmbeddedS3 {
         let addr = listener.local_addr()?;
         let acceptor = TlsAcceptor::from(Arc::new(server_tls(&cfg)?));
         let faults = Arc::new(Faults::default());
-        let service = s3_service_with(cfg.root, cfg.access_key, cfg.secret_key, faults.clone())?;
+        let sts = Arc::new(crate::embedded_sts::Sts::default());
+        let service = s3_service_with(cfg.root, cfg.access_key, cfg.secret_key, faults.clone(), sts.clone())?;
 
         let (stop, mut stopped) = oneshot::channel();
         let task = tokio::spawn(async move {
@@ -83,6 +85,20 @@ impl EmbeddedS3 {
                         }
                         Err(_) => return,
                     };
+                    // The client certificate goes with each request: AssumeRoleWithCertificate
+                    // reads its identity from it.
+                    let peer = tls
+                        .get_ref()
+                        .1
+                        .peer_certificates()
+                        .and_then(|c| c.first())
+                        .map(|c| crate::embedded_sts::PeerCertificate(c.to_vec()));
+                    let service = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+                        if let Some(peer) = &peer {
+                            req.extensions_mut().insert(peer.clone());
+                        }
+                        hyper::service::Service::call(&service, req)
+                    });
                     let _ = auto::Builder::new(TokioExecutor::new())
                         .serve_connection(TokioIo::new(tls), service)
                         .await;
@@ -92,6 +108,7 @@ impl EmbeddedS3 {
         Ok(Self {
             addr,
             faults,
+            sts,
             stop: Some(stop),
             task: Some(task),
         })
@@ -100,6 +117,11 @@ impl EmbeddedS3 {
     /// Switches for misbehaving as broken backends and proxies do, for tests.
     pub fn faults(&self) -> &Faults {
         &self.faults
+    }
+
+    /// Its STS: which certificate common names get temporary credentials, and for how long.
+    pub fn sts(&self) -> &crate::embedded_sts::Sts {
+        &self.sts
     }
 
     /// The address it listens on.
@@ -139,7 +161,7 @@ impl Drop for EmbeddedS3 {
 /// # Errors
 /// When `root` cannot be used.
 pub fn s3_service(root: &Path, access_key: &str, secret_key: &str) -> anyhow::Result<s3s::service::S3Service> {
-    s3_service_with(root, access_key, secret_key, Arc::default())
+    s3_service_with(root, access_key, secret_key, Arc::default(), Arc::default())
 }
 
 /// Ways the embedded backend can misbehave, switched at run time by tests: what some S3
@@ -188,6 +210,7 @@ fn s3_service_with(
     access_key: &str,
     secret_key: &str,
     faults: Arc<Faults>,
+    sts: Arc<crate::embedded_sts::Sts>,
 ) -> anyhow::Result<s3s::service::S3Service> {
     let fs = s3s_fs::FileSystem::new(root)
         .map_err(|e| anyhow::anyhow!("{e:?}"))
@@ -202,8 +225,11 @@ fn s3_service_with(
         events,
     };
     let mut builder = s3s::service::S3ServiceBuilder::new(store);
-    builder.set_auth(s3s::auth::SimpleAuth::from_single(access_key, secret_key));
-    builder.set_route(listen);
+    builder.set_auth(crate::embedded_sts::Auth::new(access_key, secret_key, sts.clone()));
+    builder.set_route(crate::embedded_sts::Routes(vec![
+        Box::new(listen),
+        Box::new(crate::embedded_sts::StsRoute::new(sts)),
+    ]));
     Ok(builder.build())
 }
 

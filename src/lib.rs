@@ -16,7 +16,8 @@
 //!    connection's activity, for idle timeouts), [`zerocopy`] (cache entries in sealed memory
 //!    files, sent with sendfile), and [`shutdown`], [`telemetry`] (signals, logs).
 //! 2. The backend: [`tls`] (rustls trust and identity, reloaded), `s3http` (the HTTP client
-//!    aws-sdk-s3 uses, presenting the client certificate), [`backend`] (its validated settings),
+//!    aws-sdk-s3 uses, presenting the client certificate), [`credentials`] (static keys, or
+//!    temporary ones MinIO issues for the client certificate), [`backend`] (its validated settings),
 //!    [`circuit`] (the breaker that stops calls to a failing backend), [`missing`] (what a
 //!    missing key looks like: 404, or 403 without s3:ListBucket) and [`storage`] (S3 calls,
 //!    timed, counted, classified and passed through the breaker).
@@ -59,12 +60,15 @@ pub mod config;
 pub(crate) mod conn;
 pub(crate) mod content_type;
 pub(crate) mod cors;
+pub mod credentials;
 #[cfg(feature = "demo")]
 pub mod demo;
 #[cfg(feature = "demo")]
 pub mod embedded;
 #[cfg(feature = "demo")]
 pub mod embedded_events;
+#[cfg(feature = "demo")]
+pub mod embedded_sts;
 pub mod error;
 pub mod events;
 pub(crate) mod fallback;

@@ -67,6 +67,12 @@ pub struct Metrics {
     pub cache_evictions: IntCounterVec,
     /// `gateway_cache_entries`.
     pub cache_entries: IntGauge,
+    /// `gateway_backend_credential_refreshes_total{outcome}`: temporary credentials fetched
+    /// (`ok`) or not (`error`), with `--credentials sts-certificate`.
+    pub credential_refreshes: IntCounterVec,
+    /// `gateway_backend_credentials_expiry_timestamp_seconds`: when the temporary credentials
+    /// in use expire (Unix time); 0 with static keys.
+    pub credential_expiry: IntGauge,
     /// `gateway_site_requests_total{site,class}`: object requests by site (the configured
     /// names) and status class.
     pub site_requests: IntCounterVec,
@@ -239,6 +245,22 @@ impl Metrics {
             &["encoding"],
         )
         .expect("valid metric");
+        let credential_refreshes = IntCounterVec::new(
+            Opts::new(
+                "gateway_backend_credential_refreshes_total",
+                "Temporary S3 credentials fetched from the STS, by outcome (ok, error).",
+            ),
+            &["outcome"],
+        )
+        .expect("valid metric");
+        for outcome in ["ok", "error"] {
+            credential_refreshes.with_label_values(&[outcome]);
+        }
+        let credential_expiry = IntGauge::new(
+            "gateway_backend_credentials_expiry_timestamp_seconds",
+            "When the temporary S3 credentials in use expire (Unix time); 0 with static keys.",
+        )
+        .expect("valid metric");
         let site_requests = IntCounterVec::new(
             Opts::new(
                 "gateway_site_requests_total",
@@ -340,6 +362,8 @@ impl Metrics {
             Box::new(compressions.clone()),
             Box::new(purge_requests.clone()),
             Box::new(site_requests.clone()),
+            Box::new(credential_refreshes.clone()),
+            Box::new(credential_expiry.clone()),
             Box::new(bucket_events.clone()),
             Box::new(bucket_event_invalidations.clone()),
             Box::new(bucket_events_state.clone()),
@@ -377,6 +401,8 @@ impl Metrics {
             compressed_responses,
             purge_requests,
             site_requests,
+            credential_refreshes,
+            credential_expiry,
             bucket_events,
             bucket_event_invalidations,
             bucket_events_state,

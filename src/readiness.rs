@@ -37,7 +37,7 @@ pub struct Readiness {
     /// Set when shutdown begins.
     draining: AtomicBool,
     /// The last probe's failure, for the `/readyz` body (its class only).
-    last_error: std::sync::Mutex<Option<&'static str>>,
+    last_error: std::sync::Mutex<Option<String>>,
 }
 
 impl Readiness {
@@ -82,11 +82,11 @@ impl Readiness {
 
     /// The `/readyz` answer: whether ready, and a body naming the backend's state.
     pub fn report(&self) -> (bool, String) {
-        let last_error = *self.last_error.lock().unwrap_or_else(|p| p.into_inner());
+        let last_error = self.last_error.lock().unwrap_or_else(|p| p.into_inner()).clone();
         let backend = if self.backend_up() {
             "backend: up".to_string()
         } else {
-            format!("backend: down ({})", last_error.unwrap_or("unknown"))
+            format!("backend: down ({})", last_error.as_deref().unwrap_or("unknown"))
         };
         if self.is_draining() {
             (false, format!("shutting down\n{backend}\n"))
@@ -153,7 +153,11 @@ impl Readiness {
                 }
             }
         }
-        *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = result.as_ref().err().map(|e| e.kind());
+        // The class, and for a refusal its code (e.g. `denied: AssumeRoleWithCertificate`).
+        *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = result.as_ref().err().map(|e| match e {
+            StorageError::Denied { code, .. } if !code.is_empty() => format!("denied: {code}"),
+            e => e.kind().to_string(),
+        });
         self.metrics.ready.set(i64::from(self.is_ready()));
         result
     }

@@ -214,10 +214,13 @@ pub async fn serve(
             .collect(),
         _ => Vec::new(),
     };
+    // Temporary credentials are renewed ahead of expiry by this one task.
+    let renewer = app.storage.sts().cloned().map(|sts| tokio::spawn(sts.keep_fresh()));
     let reloader = tokio::spawn(reload_tls(
         config.backend.tls.clone(),
         app.metrics.clone(),
         config.tls_reload_interval,
+        app.storage.sts().cloned(),
     ));
 
     let (phase_tx, phase_rx) = watch::channel(Phase::Serving);
@@ -255,6 +258,9 @@ pub async fn serve(
     }
     reloader.abort();
     prober.abort();
+    if let Some(renewer) = renewer {
+        renewer.abort();
+    }
     for subscription in events {
         subscription.abort();
     }
@@ -285,7 +291,12 @@ fn subscriptions(app: &App) -> Vec<(crate::storage::Storage, String)> {
 
 /// Checks the backend TLS files every `interval` and swaps in what changed; a rejected file is
 /// logged and counted, and the current trust and identity stay in use.
-async fn reload_tls(tls: Arc<crate::tls::BackendTls>, metrics: Arc<crate::metrics::Metrics>, interval: Duration) {
+async fn reload_tls(
+    tls: Arc<crate::tls::BackendTls>,
+    metrics: Arc<crate::metrics::Metrics>,
+    interval: Duration,
+    sts: Option<crate::credentials::CertificateCredentials>,
+) {
     loop {
         if let Some(t) = tls.client_cert_not_after() {
             metrics.tls_client_cert_expiry.set(t);
@@ -300,6 +311,15 @@ async fn reload_tls(tls: Arc<crate::tls::BackendTls>, metrics: Arc<crate::metric
                 Ok(()) => {
                     tracing::info!(file = event.what, "backend TLS files changed: new connections use them");
                     metrics.tls_reloads.with_label_values(&[event.what, "ok"]).inc();
+                    if let Some(sts) = sts.as_ref().filter(|_| event.what == "identity") {
+                        // The credentials belong to the old certificate: ask again with the new.
+                        match sts.renew().await {
+                            Ok(_) => tracing::info!("temporary S3 credentials renewed for the new client certificate"),
+                            Err(e) => {
+                                tracing::warn!(error = %e, "cannot renew the temporary S3 credentials for the new client certificate")
+                            }
+                        }
+                    }
                 }
                 Err(e) => {
                     tracing::warn!(file = event.what, error = %e, "rejected changed backend TLS files; keeping the current ones");

@@ -11,8 +11,8 @@ use std::time::{Instant, SystemTime};
 
 use aws_sdk_s3::Client;
 use aws_sdk_s3::config::{
-    BehaviorVersion, Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation,
-    StalledStreamProtectionConfig,
+    BehaviorVersion, Credentials, IdentityCache, Region, RequestChecksumCalculation, ResponseChecksumValidation,
+    SharedCredentialsProvider, StalledStreamProtectionConfig,
 };
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
@@ -22,8 +22,9 @@ use aws_smithy_types::retry::RetryConfig;
 use aws_smithy_types::timeout::TimeoutConfig;
 use bytes::Bytes;
 
-use crate::backend::BackendConfig;
+use crate::backend::{BackendConfig, CredentialSource};
 use crate::circuit::{Admission, Circuit, Health};
+use crate::credentials::CertificateCredentials;
 use crate::error::StorageError;
 use crate::metrics::Metrics;
 use crate::missing::MissingKeys;
@@ -164,6 +165,8 @@ pub struct Storage {
     circuit: Option<Arc<Circuit>>,
     /// Whether an `AccessDenied` on an object means it is missing.
     missing: Arc<MissingKeys>,
+    /// The temporary credentials, with `--credentials sts-certificate`.
+    sts: Option<CertificateCredentials>,
 }
 
 impl Storage {
@@ -174,13 +177,33 @@ impl Storage {
             Retries::Serve => RetryConfig::standard().with_max_attempts(2),
             Retries::CallerManaged => RetryConfig::disabled(),
         };
-        let creds = Credentials::new(&cfg.access_key, cfg.secret_key.expose(), None, None, "gateway-static");
-        let conf = aws_sdk_s3::Config::builder()
+        let mut builder = aws_sdk_s3::Config::builder();
+        let sts = match &cfg.credentials {
+            CredentialSource::Static { access_key, secret_key } => {
+                builder.set_credentials_provider(Some(SharedCredentialsProvider::new(Credentials::new(
+                    access_key,
+                    secret_key.expose(),
+                    None,
+                    None,
+                    "gateway-static",
+                ))));
+                None
+            }
+            CredentialSource::StsCertificate { duration } => {
+                let sts =
+                    CertificateCredentials::new(&cfg.endpoint, cfg.tls.config.clone(), *duration, metrics.clone());
+                builder.set_credentials_provider(Some(SharedCredentialsProvider::new(sts.clone())));
+                // The provider keeps and renews the credentials itself (ahead of expiry, one
+                // task); the SDK asks it on each request.
+                builder.set_identity_cache(IdentityCache::no_cache());
+                Some(sts)
+            }
+        };
+        let conf = builder
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new(cfg.region.clone()))
             .endpoint_url(&cfg.endpoint)
             .force_path_style(cfg.path_style)
-            .credentials_provider(creds)
             .http_client(http)
             .retry_config(retry)
             .timeout_config(
@@ -210,6 +233,7 @@ impl Storage {
             metrics,
             circuit: None,
             missing: Arc::default(),
+            sts,
         }
     }
 
@@ -241,6 +265,11 @@ impl Storage {
             bucket: bucket.to_string(),
             ..self.clone()
         }
+    }
+
+    /// The temporary credentials' keeper, with `--credentials sts-certificate`.
+    pub fn sts(&self) -> Option<&CertificateCredentials> {
+        self.sts.as_ref()
     }
 
     /// The bucket name.
@@ -635,6 +664,13 @@ where
     E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
 {
     let context = || error_chain(&err);
+    if let Some(refusal) = sts_refusal(&err) {
+        // The STS refused the certificate: a credentials problem, not an unreachable backend.
+        return StorageError::Denied {
+            code: "AssumeRoleWithCertificate".into(),
+            message: refusal,
+        };
+    }
     match &err {
         SdkError::ServiceError(service) => {
             let status = service.raw().status().as_u16();
@@ -671,6 +707,23 @@ where
         SdkError::ConstructionFailure(_) => StorageError::Internal(context()),
         _ => StorageError::BadResponse(context()),
     }
+}
+
+/// The STS's refusal of the client certificate, when that is why a call could not be made
+/// (the credentials provider failed with [`crate::credentials::StsError::Refused`]).
+fn sts_refusal<E>(err: &SdkError<E, HttpResponse>) -> Option<String>
+where
+    E: StdError + Send + Sync + 'static,
+{
+    let mut source: Option<&(dyn StdError + 'static)> = Some(err);
+    while let Some(e) = source {
+        let text = e.to_string();
+        if text.contains("AssumeRoleWithCertificate refused") {
+            return Some(text);
+        }
+        source = e.source();
+    }
+    None
 }
 
 /// S3 and MinIO error codes of a 400 that the key itself caused (MinIO's names are the

@@ -33,6 +33,9 @@ mod events;
 // Several sites by Host from a sites file.
 mod sites;
 
+// No static keys: temporary credentials for the client certificate.
+mod identity;
+
 // POST /purge: the token, a key, a prefix, everything.
 mod purge;
 

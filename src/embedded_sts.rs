@@ -1,0 +1,266 @@
+//! MinIO's `AssumeRoleWithCertificate` in the embedded backend, so that
+//! `--credentials sts-certificate` is tested against the real request over real mTLS.
+//!
+//! As MinIO documents it (`docs/sts/tls.md`, "AssumeRoleWithCertificate"):
+//! - `POST /?Action=AssumeRoleWithCertificate&Version=2011-06-15&DurationSeconds=N`, unsigned;
+//!   the identity is the client certificate of the TLS connection, already verified against
+//!   the CA (the acceptor requires it). Its common name names the policy; a common name without
+//!   one is refused (`AccessDenied`).
+//! - `DurationSeconds` defaults to 3600; the grant may be shorter than asked (here: at most
+//!   [`Sts::max_duration`], which tests shorten).
+//! - The answer is `<AssumeRoleWithCertificateResponse>` with `AccessKeyId`, `SecretAccessKey`,
+//!   `SessionToken` and `Expiration` (RFC 3339, UTC).
+//! - Requests signed with the temporary keys verify until `Expiration`; after it they are
+//!   refused with `InvalidAccessKeyId`, as MinIO refuses expired temporary keys.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// The DER client certificate of the TLS connection a request came on (request extension).
+#[derive(Clone, Debug)]
+pub struct PeerCertificate(pub Vec<u8>);
+
+/// Temporary keys issued, and which common names may have them.
+#[derive(Debug)]
+pub struct Sts {
+    policies: Mutex<HashMap<String, String>>,
+    issued: Mutex<HashMap<String, (String, SystemTime)>>,
+    max_duration: Mutex<Duration>,
+    count: AtomicU64,
+}
+
+impl Default for Sts {
+    /// The development PKI's client certificate (`gateway certs`, common name `gateway`) maps to
+    /// MinIO's built-in `readwrite` policy.
+    fn default() -> Self {
+        Self {
+            policies: Mutex::new(HashMap::from([("gateway".to_string(), "readwrite".to_string())])),
+            issued: Mutex::default(),
+            max_duration: Mutex::new(Duration::from_secs(12 * 3600)),
+            count: AtomicU64::new(0),
+        }
+    }
+}
+
+impl Sts {
+    /// Maps a certificate common name to a policy (`None` removes it).
+    pub fn policy(&self, common_name: &str, policy: Option<&str>) {
+        let mut policies = self.policies.lock().unwrap_or_else(|p| p.into_inner());
+        match policy {
+            Some(p) => policies.insert(common_name.to_string(), p.to_string()),
+            None => policies.remove(common_name),
+        };
+    }
+
+    /// Grants at most this lifetime, whatever is asked.
+    pub fn max_duration(&self, d: Duration) {
+        *self.max_duration.lock().unwrap_or_else(|p| p.into_inner()) = d;
+    }
+
+    /// Credentials issued so far.
+    pub fn issued(&self) -> u64 {
+        self.count.load(Ordering::SeqCst)
+    }
+
+    /// The secret of temporary `access_key`, while it is valid.
+    fn secret(&self, access_key: &str) -> Option<Result<String, ()>> {
+        let mut issued = self.issued.lock().unwrap_or_else(|p| p.into_inner());
+        let (secret, expires) = issued.get(access_key)?.clone();
+        if SystemTime::now() >= expires {
+            issued.remove(access_key);
+            return Some(Err(()));
+        }
+        Some(Ok(secret))
+    }
+}
+
+/// The embedded backend's keys: the static pair, and the temporary ones of [`Sts`].
+pub struct Auth {
+    access_key: String,
+    secret_key: String,
+    sts: std::sync::Arc<Sts>,
+}
+
+impl Auth {
+    /// Keys `access_key`/`secret_key`, and those `sts` issues.
+    pub fn new(access_key: &str, secret_key: &str, sts: std::sync::Arc<Sts>) -> Self {
+        Self {
+            access_key: access_key.to_string(),
+            secret_key: secret_key.to_string(),
+            sts,
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl s3s::auth::S3Auth for Auth {
+    async fn get_secret_key(&self, access_key: &str) -> s3s::S3Result<s3s::auth::SecretKey> {
+        if access_key == self.access_key {
+            return Ok(self.secret_key.clone().into());
+        }
+        match self.sts.secret(access_key) {
+            Some(Ok(secret)) => Ok(secret.into()),
+            Some(Err(())) => Err(s3s::s3_error!(InvalidAccessKeyId, "the temporary credentials expired")),
+            None => Err(s3s::s3_error!(InvalidAccessKeyId)),
+        }
+    }
+}
+
+/// The custom s3s route answering `AssumeRoleWithCertificate`.
+pub struct StsRoute {
+    sts: std::sync::Arc<Sts>,
+}
+
+impl StsRoute {
+    /// A route issuing credentials of `sts`.
+    pub fn new(sts: std::sync::Arc<Sts>) -> Self {
+        Self { sts }
+    }
+}
+
+/// A random token of `len` letters and digits.
+fn token(len: usize) -> String {
+    use rand::Rng;
+    const CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut rng = rand::rng();
+    (0..len)
+        .map(|_| char::from(CHARS[rng.random_range(0..CHARS.len())]))
+        .collect()
+}
+
+/// `t` as MinIO writes `Expiration`: RFC 3339, UTC, whole seconds.
+fn rfc3339(t: SystemTime) -> String {
+    let t = time::OffsetDateTime::from(t);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
+}
+
+#[async_trait::async_trait]
+impl s3s::route::S3Route for StsRoute {
+    fn is_match(
+        &self,
+        method: &hyper::Method,
+        uri: &hyper::Uri,
+        _headers: &hyper::HeaderMap,
+        _extensions: &mut hyper::http::Extensions,
+    ) -> bool {
+        *method == hyper::Method::POST
+            && uri.path() == "/"
+            && uri
+                .query()
+                .is_some_and(|q| q.split('&').any(|p| p == "Action=AssumeRoleWithCertificate"))
+    }
+
+    /// Unsigned: the client certificate is the identity.
+    async fn check_access(&self, _req: &mut s3s::S3Request<s3s::Body>) -> s3s::S3Result<()> {
+        Ok(())
+    }
+
+    async fn call(&self, req: s3s::S3Request<s3s::Body>) -> s3s::S3Result<s3s::S3Response<s3s::Body>> {
+        let der = req
+            .extensions
+            .get::<PeerCertificate>()
+            .ok_or_else(|| s3s::s3_error!(AccessDenied, "AssumeRoleWithCertificate needs a client certificate"))?;
+        let (_, cert) = x509_parser::parse_x509_certificate(&der.0)
+            .map_err(|_| s3s::s3_error!(InvalidRequest, "unreadable client certificate"))?;
+        let cn = cert
+            .subject()
+            .iter_common_name()
+            .next()
+            .and_then(|cn| cn.as_str().ok())
+            .unwrap_or("")
+            .to_string();
+        let policy = self
+            .sts
+            .policies
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&cn)
+            .cloned();
+        if policy.is_none() {
+            return Err(s3s::s3_error!(
+                AccessDenied,
+                "no policy is named by the certificate's common name {cn:?}"
+            ));
+        }
+        let mut asked = Duration::from_secs(3600);
+        for pair in req.uri.query().unwrap_or("").split('&') {
+            if let Some(v) = pair.strip_prefix("DurationSeconds=") {
+                asked = Duration::from_secs(
+                    v.parse()
+                        .map_err(|_| s3s::s3_error!(InvalidArgument, "DurationSeconds"))?,
+                );
+            }
+        }
+        let granted = asked.min(*self.sts.max_duration.lock().unwrap_or_else(|p| p.into_inner()));
+        // Whole seconds, as the answer says them.
+        let now = SystemTime::now();
+        let secs = now.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs() + granted.as_secs().max(1);
+        let expires = UNIX_EPOCH + Duration::from_secs(secs);
+        let (access_key, secret_key, session) = (token(20), token(40), token(64));
+        self.sts
+            .issued
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(access_key.clone(), (secret_key.clone(), expires));
+        self.sts.count.fetch_add(1, Ordering::SeqCst);
+        let xml = format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<AssumeRoleWithCertificateResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><AssumeRoleWithCertificateResult><Credentials><AccessKeyId>{access_key}</AccessKeyId><SecretAccessKey>{secret_key}</SecretAccessKey><Expiration>{}</Expiration><SessionToken>{session}</SessionToken></Credentials></AssumeRoleWithCertificateResult><ResponseMetadata><RequestId>{}</RequestId></ResponseMetadata></AssumeRoleWithCertificateResponse>",
+            rfc3339(expires),
+            token(16)
+        );
+        let mut resp = s3s::S3Response::new(s3s::Body::from(xml));
+        resp.headers
+            .insert("content-type", hyper::header::HeaderValue::from_static("text/xml"));
+        Ok(resp)
+    }
+}
+
+/// Several custom routes behind s3s's one: the first that matches answers.
+pub struct Routes(pub Vec<Box<dyn s3s::route::S3Route>>);
+
+/// Which of [`Routes`] matched (request extension).
+#[derive(Clone, Copy)]
+struct Matched(usize);
+
+#[async_trait::async_trait]
+impl s3s::route::S3Route for Routes {
+    fn is_match(
+        &self,
+        method: &hyper::Method,
+        uri: &hyper::Uri,
+        headers: &hyper::HeaderMap,
+        extensions: &mut hyper::http::Extensions,
+    ) -> bool {
+        match self.0.iter().position(|r| r.is_match(method, uri, headers, extensions)) {
+            Some(i) => {
+                extensions.insert(Matched(i));
+                true
+            }
+            None => false,
+        }
+    }
+
+    async fn check_access(&self, req: &mut s3s::S3Request<s3s::Body>) -> s3s::S3Result<()> {
+        let Some(Matched(i)) = req.extensions.get::<Matched>().copied() else {
+            return Err(s3s::s3_error!(InternalError));
+        };
+        self.0[i].check_access(req).await
+    }
+
+    async fn call(&self, req: s3s::S3Request<s3s::Body>) -> s3s::S3Result<s3s::S3Response<s3s::Body>> {
+        let Some(Matched(i)) = req.extensions.get::<Matched>().copied() else {
+            return Err(s3s::s3_error!(InternalError));
+        };
+        self.0[i].call(req).await
+    }
+}

@@ -1,0 +1,163 @@
+//! `--credentials sts-certificate`: no static key; temporary credentials from the embedded
+//! backend's `AssumeRoleWithCertificate` (MinIO's wire format) for the client certificate,
+//! renewed ahead of expiry under load, and a certificate without a policy refused clearly.
+
+use std::time::{Duration, Instant};
+
+use gateway::cli::{BackendArgs, CredentialsMode};
+
+use crate::util::{Backend, Binary, Gateway, get, seed_gif};
+
+/// The backend's flags with no key at all: the client certificate is the identity.
+fn keyless(backend: &Backend) -> BackendArgs {
+    BackendArgs {
+        access_key: None,
+        secret_key: None,
+        credentials: CredentialsMode::StsCertificate,
+        ..backend.args()
+    }
+}
+
+/// The real binary's argv for `command` with no key: TLS flags and `--credentials`.
+fn keyless_cli(backend: &Backend, command: &str, flags: &[&str]) -> Vec<String> {
+    let mut v: Vec<String> = [command].iter().chain(flags).map(|s| s.to_string()).collect();
+    v.extend([
+        "--endpoint".into(),
+        format!("https://{}", backend.addr),
+        "--bucket".into(),
+        crate::util::BUCKET.into(),
+        "--credentials".into(),
+        "sts-certificate".into(),
+    ]);
+    for (flag, name) in [
+        ("--ca-cert", "ca.pem"),
+        ("--client-cert", "client.pem"),
+        ("--client-key", "client-key.pem"),
+    ] {
+        v.extend([flag.to_string(), backend.tls(name).display().to_string()]);
+    }
+    v
+}
+
+/// Serve and seed with no static key: the seed job writes, the gateway serves, each with
+/// credentials the backend issued for the certificate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_and_seed_hold_no_key() {
+    let backend = Backend::start().await;
+    let mut seed = Binary::spawn(&keyless_cli(&backend, "seed", &[]));
+    assert_eq!(seed.wait().await, 0, "{}", seed.stderr());
+    assert!(seed.stdout().contains("created"), "{}", seed.stdout());
+    let issued_for_seed = backend.server.as_ref().unwrap().sts().issued();
+    assert!(issued_for_seed >= 1);
+
+    let gw = Gateway::start(keyless(&backend)).await;
+    gw.ready().await;
+    let r = get(&gw.url("/gateway.gif")).await;
+    assert_eq!((r.status, r.body.as_ref()), (200, seed_gif().as_slice()));
+    assert!(
+        gw.metric("gateway_backend_credential_refreshes_total{outcome=\"ok\"}")
+            .await
+            >= 1.0
+    );
+    let expiry = gw.metric("gateway_backend_credentials_expiry_timestamp_seconds").await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    assert!(expiry > now, "expiry {expiry} is not after now {now}");
+    gw.stop().await;
+}
+
+/// Credentials that last 3 s are renewed ahead of expiry by one task while 8 clients fetch
+/// without pause for 8 s: no request fails, and renewals are a handful, not one per request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn renewal_ahead_of_expiry_under_load_fails_nothing() {
+    let backend = Backend::start().await;
+    backend.seed_gif().await;
+    backend
+        .server
+        .as_ref()
+        .unwrap()
+        .sts()
+        .max_duration(Duration::from_secs(3));
+    let gw = Gateway::start_with(keyless(&backend), &["--cache-max-bytes", "0", "--bucket-events", "off"]).await;
+    gw.ready().await;
+    let url = gw.url("/gateway.gif");
+    let until = Instant::now() + Duration::from_secs(8);
+    let workers = (0..8).map(|_| {
+        let url = url.clone();
+        tokio::spawn(async move {
+            let (mut ok, mut failed) = (0u32, Vec::new());
+            while Instant::now() < until {
+                let r = get(&url).await;
+                if r.status == 200 && r.body.len() == seed_gif().len() {
+                    ok += 1;
+                } else {
+                    failed.push(r.status);
+                }
+            }
+            (ok, failed)
+        })
+    });
+    let mut total = 0;
+    for w in futures_util::future::join_all(workers).await {
+        let (ok, failed) = w.unwrap();
+        assert!(failed.is_empty(), "failed requests: {failed:?}");
+        total += ok;
+    }
+    let renewals = gw
+        .metric("gateway_backend_credential_refreshes_total{outcome=\"ok\"}")
+        .await;
+    assert!(renewals >= 3.0, "{renewals} renewals in 8 s of 3 s credentials");
+    assert!(
+        f64::from(total) > renewals * 10.0,
+        "{total} requests, {renewals} renewals"
+    );
+    gw.stop().await;
+}
+
+/// A certificate whose common name names no policy: the seed exits with one line saying so,
+/// and the gateway is not ready, with the reason in /readyz.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_certificate_without_a_policy_is_refused_clearly() {
+    let backend = Backend::start().await;
+    backend.server.as_ref().unwrap().sts().policy("gateway", None);
+    let mut seed = Binary::spawn(&keyless_cli(&backend, "seed", &["--wait", "2s"]));
+    let code = seed.wait().await;
+    assert_ne!(code, 0);
+    let err = seed.stderr();
+    assert!(err.contains("AssumeRoleWithCertificate refused"), "{err}");
+    assert!(err.contains("common name"), "{err}");
+
+    let gw = Gateway::start(keyless(&backend)).await;
+    let deadline = Instant::now() + crate::util::TIMEOUT;
+    loop {
+        let r = get(&gw.admin_url("/readyz")).await;
+        let body = String::from_utf8_lossy(&r.body).to_string();
+        if body.contains("AssumeRoleWithCertificate") {
+            assert_eq!(r.status, 503, "{body}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "/readyz never named the refusal: {body}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        gw.metric("gateway_backend_credential_refreshes_total{outcome=\"error\"}")
+            .await
+            >= 1.0
+    );
+    gw.stop().await;
+}
+
+/// `--credentials sts-certificate` without a client certificate is a usage error naming the
+/// flag (exit code 2).
+#[tokio::test]
+async fn sts_certificate_needs_a_client_certificate() {
+    let backend = Backend::start().await;
+    let mut args = keyless_cli(&backend, "seed", &[]);
+    let i = args.iter().position(|a| a == "--client-cert").unwrap();
+    args.drain(i..i + 4);
+    let mut run = Binary::spawn(&args);
+    assert_eq!(run.wait().await, 2, "{}", run.stderr());
+    assert!(run.stderr().contains("--credentials"), "{}", run.stderr());
+}
