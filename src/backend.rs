@@ -50,6 +50,8 @@ pub enum CredentialSource {
         /// Lifetime asked for.
         duration: Duration,
     },
+    /// The standard AWS credentials chain.
+    Chain,
 }
 
 /// Validated settings for reaching the bucket.
@@ -131,6 +133,7 @@ impl BackendConfig {
                     duration: args.sts_duration,
                 }
             }
+            crate::cli::CredentialsMode::Chain => CredentialSource::Chain,
         };
 
         let identity = match (&args.client_cert, &args.client_key) {

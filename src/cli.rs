@@ -90,6 +90,9 @@ pub enum CredentialsMode {
     Static,
     /// Temporary credentials from MinIO's AssumeRoleWithCertificate, for the client certificate.
     StsCertificate,
+    /// The standard AWS chain: environment, shared profile, web identity (IRSA), ECS and EKS
+    /// pod identity, instance metadata.
+    Chain,
 }
 
 /// How to reach the bucket: shared by `serve` and `seed`.
@@ -127,7 +130,8 @@ pub struct BackendArgs {
     /// Where the S3 credentials come from: `static` keys (the flags below), or
     /// `sts-certificate`: temporary keys MinIO issues for the client certificate
     /// (AssumeRoleWithCertificate; the certificate's common name names the MinIO policy), so
-    /// no secret key is held.
+    /// no secret key is held; or `chain`: the standard AWS chain (environment, profile, web
+    /// identity / IRSA, ECS and EKS pod identity, instance metadata).
     #[arg(long, env = "GATEWAY_CREDENTIALS", value_enum, default_value_t = CredentialsMode::Static, value_name = "SOURCE")]
     pub credentials: CredentialsMode,
 

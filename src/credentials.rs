@@ -221,6 +221,49 @@ impl ProvideCredentials for CertificateCredentials {
     }
 }
 
+/// The standard AWS credentials chain (`aws-config`'s default chain: environment, shared
+/// profile, web identity token / IRSA, ECS and EKS pod identity, instance metadata), built on
+/// first use. Its own HTTP calls (STS, metadata) go through the gateway's backend client, so
+/// they trust what the backend trust is (`--ca-cert`, else the system roots);
+/// `AWS_ENDPOINT_URL_STS` points its STS elsewhere, e.g. at MinIO. The SDK caches what it
+/// returns until shortly before expiry.
+#[derive(Debug)]
+pub struct Chain {
+    config: aws_config::provider_config::ProviderConfig,
+    chain: tokio::sync::OnceCell<aws_config::default_provider::credentials::DefaultCredentialsChain>,
+}
+
+impl Chain {
+    /// The chain for `region`, making its calls with `http`.
+    pub fn new(http: crate::s3http::MtlsHttpClient, region: &str) -> Self {
+        Self {
+            config: aws_config::provider_config::ProviderConfig::default()
+                .with_http_client(http)
+                .with_region(Some(aws_sdk_s3::config::Region::new(region.to_string()))),
+            chain: tokio::sync::OnceCell::new(),
+        }
+    }
+}
+
+impl ProvideCredentials for Chain {
+    fn provide_credentials<'a>(&'a self) -> future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        future::ProvideCredentials::new(async move {
+            let chain = self
+                .chain
+                .get_or_init(|| {
+                    aws_config::default_provider::credentials::DefaultCredentialsChain::builder()
+                        .configure(self.config.clone())
+                        .build()
+                })
+                .await;
+            chain.provide_credentials().await
+        })
+    }
+}
+
 /// The source error chain of a hyper client error, joined.
 fn error_chain(e: &dyn std::error::Error) -> String {
     let mut out = e.to_string();

@@ -1,5 +1,7 @@
-//! MinIO's `AssumeRoleWithCertificate` in the embedded backend, so that
-//! `--credentials sts-certificate` is tested against the real request over real mTLS.
+//! MinIO's STS in the embedded backend: `AssumeRoleWithCertificate`, so that
+//! `--credentials sts-certificate` is tested against the real request over real mTLS, and
+//! `AssumeRoleWithWebIdentity` (the same endpoint, the action in a form, as the AWS STS SDK
+//! sends it), so that `--credentials chain` is tested with a web identity token as on EKS.
 //!
 //! As MinIO documents it (`docs/sts/tls.md`, "AssumeRoleWithCertificate"):
 //! - `POST /?Action=AssumeRoleWithCertificate&Version=2011-06-15&DurationSeconds=N`, unsigned;
@@ -12,6 +14,9 @@
 //!   `SessionToken` and `Expiration` (RFC 3339, UTC).
 //! - Requests signed with the temporary keys verify until `Expiration`; after it they are
 //!   refused with `InvalidAccessKeyId`, as MinIO refuses expired temporary keys.
+//! - `AssumeRoleWithWebIdentity` (MinIO's `docs/sts/web-identity.md`): `WebIdentityToken`
+//!   must be a token the test registered ([`Sts::web_identity_token`]; MinIO verifies an
+//!   OpenID token), and the answer adds `AssumedRoleUser` and `SubjectFromWebIdentityToken`.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -26,6 +31,8 @@ pub struct PeerCertificate(pub Vec<u8>);
 #[derive(Debug)]
 pub struct Sts {
     policies: Mutex<HashMap<String, String>>,
+    /// Web identity tokens accepted by `AssumeRoleWithWebIdentity`.
+    web_tokens: Mutex<std::collections::HashSet<String>>,
     issued: Mutex<HashMap<String, (String, SystemTime)>>,
     max_duration: Mutex<Duration>,
     count: AtomicU64,
@@ -37,6 +44,7 @@ impl Default for Sts {
     fn default() -> Self {
         Self {
             policies: Mutex::new(HashMap::from([("gateway".to_string(), "readwrite".to_string())])),
+            web_tokens: Mutex::default(),
             issued: Mutex::default(),
             max_duration: Mutex::new(Duration::from_secs(12 * 3600)),
             count: AtomicU64::new(0),
@@ -52,6 +60,34 @@ impl Sts {
             Some(p) => policies.insert(common_name.to_string(), p.to_string()),
             None => policies.remove(common_name),
         };
+    }
+
+    /// Accepts `token` as a web identity (an OpenID token MinIO would verify; here, a known
+    /// string).
+    pub fn web_identity_token(&self, token: &str) {
+        self.web_tokens
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(token.to_string());
+    }
+
+    /// Issues temporary keys valid for what was asked (at most [`Sts::max_duration`]):
+    /// (access key, secret key, session token, expiry).
+    fn issue(&self, asked: Duration) -> (String, String, String, SystemTime) {
+        let granted = asked.min(*self.max_duration.lock().unwrap_or_else(|p| p.into_inner()));
+        // Whole seconds, as the answer says them.
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs();
+        let expires = UNIX_EPOCH + Duration::from_secs(now + granted.as_secs().max(1));
+        let (access_key, secret_key, session) = (token(20), token(40), token(64));
+        self.issued
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(access_key.clone(), (secret_key.clone(), expires));
+        self.count.fetch_add(1, Ordering::SeqCst);
+        (access_key, secret_key, session, expires)
     }
 
     /// Grants at most this lifetime, whatever is asked.
@@ -150,22 +186,100 @@ impl s3s::route::S3Route for StsRoute {
         &self,
         method: &hyper::Method,
         uri: &hyper::Uri,
-        _headers: &hyper::HeaderMap,
+        headers: &hyper::HeaderMap,
         _extensions: &mut hyper::http::Extensions,
     ) -> bool {
+        // AssumeRoleWithCertificate names its action in the query; the STS SDK
+        // (AssumeRoleWithWebIdentity) sends a form.
+        let form = headers
+            .get(hyper::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
         *method == hyper::Method::POST
             && uri.path() == "/"
-            && uri
-                .query()
-                .is_some_and(|q| q.split('&').any(|p| p == "Action=AssumeRoleWithCertificate"))
+            && (form
+                || uri
+                    .query()
+                    .is_some_and(|q| q.split('&').any(|p| p.starts_with("Action="))))
     }
 
-    /// Unsigned: the client certificate is the identity.
+    /// Unsigned: the client certificate or the web identity token is the identity.
     async fn check_access(&self, _req: &mut s3s::S3Request<s3s::Body>) -> s3s::S3Result<()> {
         Ok(())
     }
 
-    async fn call(&self, req: s3s::S3Request<s3s::Body>) -> s3s::S3Result<s3s::S3Response<s3s::Body>> {
+    async fn call(&self, mut req: s3s::S3Request<s3s::Body>) -> s3s::S3Result<s3s::S3Response<s3s::Body>> {
+        let body = req
+            .input
+            .store_all_limited(64 << 10)
+            .await
+            .map_err(|_| s3s::s3_error!(InvalidRequest, "unreadable form"))?;
+        let mut params: HashMap<String, String> = HashMap::new();
+        for pair in req
+            .uri
+            .query()
+            .unwrap_or("")
+            .split('&')
+            .chain(std::str::from_utf8(&body).unwrap_or("").split('&'))
+        {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            let decode = |s: &str| {
+                percent_encoding::percent_decode_str(&s.replace('+', " "))
+                    .decode_utf8_lossy()
+                    .into_owned()
+            };
+            params.insert(decode(k), decode(v));
+        }
+        let asked = match params.get("DurationSeconds") {
+            Some(v) => Duration::from_secs(
+                v.parse()
+                    .map_err(|_| s3s::s3_error!(InvalidArgument, "DurationSeconds"))?,
+            ),
+            None => Duration::from_secs(3600),
+        };
+        let action = params.get("Action").map(String::as_str).unwrap_or("");
+        let xml = match action {
+            "AssumeRoleWithCertificate" => {
+                self.certificate(&req)?;
+                let (ak, sk, session, expires) = self.sts.issue(asked);
+                format!(
+                    "<AssumeRoleWithCertificateResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><AssumeRoleWithCertificateResult>{}</AssumeRoleWithCertificateResult>{}</AssumeRoleWithCertificateResponse>",
+                    credentials_xml(&ak, &sk, &session, expires),
+                    request_id()
+                )
+            }
+            "AssumeRoleWithWebIdentity" => {
+                let token = params.get("WebIdentityToken").cloned().unwrap_or_default();
+                let known = self
+                    .sts
+                    .web_tokens
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .contains(&token);
+                if !known {
+                    return Err(s3s::s3_error!(AccessDenied, "the web identity token is not valid"));
+                }
+                let (ak, sk, session, expires) = self.sts.issue(asked);
+                format!(
+                    "<AssumeRoleWithWebIdentityResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><AssumeRoleWithWebIdentityResult><AssumedRoleUser><Arn>arn:aws:sts::embedded:assumed-role/gateway</Arn><AssumedRoleId>{ak}:gateway</AssumedRoleId></AssumedRoleUser>{}<SubjectFromWebIdentityToken>gateway</SubjectFromWebIdentityToken></AssumeRoleWithWebIdentityResult>{}</AssumeRoleWithWebIdentityResponse>",
+                    credentials_xml(&ak, &sk, &session, expires),
+                    request_id()
+                )
+            }
+            other => return Err(s3s::s3_error!(NotImplemented, "STS action {other:?}")),
+        };
+        let mut resp = s3s::S3Response::new(s3s::Body::from(format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n{xml}"
+        )));
+        resp.headers
+            .insert("content-type", hyper::header::HeaderValue::from_static("text/xml"));
+        Ok(resp)
+    }
+}
+
+impl StsRoute {
+    /// Checks that the client certificate's common name names a policy.
+    fn certificate(&self, req: &s3s::S3Request<s3s::Body>) -> s3s::S3Result<()> {
         let der = req
             .extensions
             .get::<PeerCertificate>()
@@ -179,50 +293,37 @@ impl s3s::route::S3Route for StsRoute {
             .and_then(|cn| cn.as_str().ok())
             .unwrap_or("")
             .to_string();
-        let policy = self
+        if self
             .sts
             .policies
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .get(&cn)
-            .cloned();
-        if policy.is_none() {
-            return Err(s3s::s3_error!(
+            .contains_key(&cn)
+        {
+            Ok(())
+        } else {
+            Err(s3s::s3_error!(
                 AccessDenied,
                 "no policy is named by the certificate's common name {cn:?}"
-            ));
+            ))
         }
-        let mut asked = Duration::from_secs(3600);
-        for pair in req.uri.query().unwrap_or("").split('&') {
-            if let Some(v) = pair.strip_prefix("DurationSeconds=") {
-                asked = Duration::from_secs(
-                    v.parse()
-                        .map_err(|_| s3s::s3_error!(InvalidArgument, "DurationSeconds"))?,
-                );
-            }
-        }
-        let granted = asked.min(*self.sts.max_duration.lock().unwrap_or_else(|p| p.into_inner()));
-        // Whole seconds, as the answer says them.
-        let now = SystemTime::now();
-        let secs = now.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs() + granted.as_secs().max(1);
-        let expires = UNIX_EPOCH + Duration::from_secs(secs);
-        let (access_key, secret_key, session) = (token(20), token(40), token(64));
-        self.sts
-            .issued
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(access_key.clone(), (secret_key.clone(), expires));
-        self.sts.count.fetch_add(1, Ordering::SeqCst);
-        let xml = format!(
-            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<AssumeRoleWithCertificateResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><AssumeRoleWithCertificateResult><Credentials><AccessKeyId>{access_key}</AccessKeyId><SecretAccessKey>{secret_key}</SecretAccessKey><Expiration>{}</Expiration><SessionToken>{session}</SessionToken></Credentials></AssumeRoleWithCertificateResult><ResponseMetadata><RequestId>{}</RequestId></ResponseMetadata></AssumeRoleWithCertificateResponse>",
-            rfc3339(expires),
-            token(16)
-        );
-        let mut resp = s3s::S3Response::new(s3s::Body::from(xml));
-        resp.headers
-            .insert("content-type", hyper::header::HeaderValue::from_static("text/xml"));
-        Ok(resp)
     }
+}
+
+/// The `<Credentials>` element of an STS answer.
+fn credentials_xml(access_key: &str, secret_key: &str, session: &str, expires: SystemTime) -> String {
+    format!(
+        "<Credentials><AccessKeyId>{access_key}</AccessKeyId><SecretAccessKey>{secret_key}</SecretAccessKey><SessionToken>{session}</SessionToken><Expiration>{}</Expiration></Credentials>",
+        rfc3339(expires)
+    )
+}
+
+/// The `<ResponseMetadata>` element of an STS answer.
+fn request_id() -> String {
+    format!(
+        "<ResponseMetadata><RequestId>{}</RequestId></ResponseMetadata>",
+        token(16)
+    )
 }
 
 /// Several custom routes behind s3s's one: the first that matches answers.

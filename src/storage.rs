@@ -198,6 +198,11 @@ impl Storage {
                 builder.set_identity_cache(IdentityCache::no_cache());
                 Some(sts)
             }
+            CredentialSource::Chain => {
+                let chain = crate::credentials::Chain::new(http.clone(), &cfg.region);
+                builder.set_credentials_provider(Some(SharedCredentialsProvider::new(chain)));
+                None
+            }
         };
         let conf = builder
             .behavior_version(BehaviorVersion::latest())

@@ -149,6 +149,79 @@ async fn a_certificate_without_a_policy_is_refused_clearly() {
     gw.stop().await;
 }
 
+/// The argv of `command` with `--credentials chain` and no key.
+fn chain_cli(backend: &Backend, command: &str, flags: &[&str]) -> Vec<String> {
+    let mut v = keyless_cli(backend, command, flags);
+    let i = v.iter().position(|a| a == "sts-certificate").unwrap();
+    v[i] = "chain".into();
+    v
+}
+
+/// `--credentials chain`: the keys from the environment, then (with no keys there) a web
+/// identity token exchanged at the embedded backend's STS (`AWS_ENDPOINT_URL_STS`), as IRSA
+/// does on EKS: seed writes and serve serves with either.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_standard_chain_from_environment_and_web_identity() {
+    let backend = Backend::start().await;
+    let env_keys = vec![
+        ("AWS_ACCESS_KEY_ID".to_string(), crate::util::ACCESS_KEY.to_string()),
+        ("AWS_SECRET_ACCESS_KEY".to_string(), crate::util::SECRET_KEY.to_string()),
+    ];
+    let mut seed = Binary::spawn_with_env(&chain_cli(&backend, "seed", &[]), &env_keys);
+    assert_eq!(seed.wait().await, 0, "{}", seed.stderr());
+    assert!(seed.stdout().contains("created"), "{}", seed.stdout());
+
+    backend
+        .server
+        .as_ref()
+        .unwrap()
+        .sts()
+        .web_identity_token("projected-service-account-token");
+    let token = backend.dir.path().join("web-identity-token");
+    std::fs::write(&token, "projected-service-account-token").unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let web_identity = vec![
+        ("AWS_WEB_IDENTITY_TOKEN_FILE".to_string(), token.display().to_string()),
+        (
+            "AWS_ROLE_ARN".to_string(),
+            "arn:aws:iam::123456789012:role/gateway".to_string(),
+        ),
+        ("AWS_ENDPOINT_URL_STS".to_string(), format!("https://{}", backend.addr)),
+        ("AWS_EC2_METADATA_DISABLED".to_string(), "true".to_string()),
+        ("HOME".to_string(), home.path().display().to_string()),
+    ];
+    let before = backend.server.as_ref().unwrap().sts().issued();
+    let file = backend.dir.path().join("other.txt");
+    std::fs::write(&file, "via web identity").unwrap();
+    let mut seed = Binary::spawn_with_env(
+        &chain_cli(&backend, "seed", &["--file", file.to_str().unwrap()]),
+        &web_identity,
+    );
+    assert_eq!(seed.wait().await, 0, "{}", seed.stderr());
+    assert!(
+        backend.server.as_ref().unwrap().sts().issued() > before,
+        "no web identity exchange"
+    );
+
+    let mut serve = Binary::spawn_with_env(
+        &chain_cli(
+            &backend,
+            "serve",
+            &["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"],
+        ),
+        &web_identity,
+    );
+    let addr = serve.listen_addr().await;
+    let r = get(&format!("http://{addr}/other.txt")).await;
+    assert_eq!(
+        (r.status, r.body.as_ref()),
+        (200, b"via web identity".as_ref()),
+        "{}",
+        serve.stderr()
+    );
+    assert_eq!(serve.terminate().await, 0);
+}
+
 /// `--credentials sts-certificate` without a client certificate is a usage error naming the
 /// flag (exit code 2).
 #[tokio::test]
