@@ -79,7 +79,12 @@ impl CertificateCredentials {
             .wrap_connector(tcp);
         Self {
             inner: Arc::new(Inner {
-                client: Client::builder(TokioExecutor::new()).build(https),
+                // A new connection for each call (they are rare): the identity is the
+                // certificate of the handshake, and a pooled connection would keep presenting
+                // the old one after a rotation.
+                client: Client::builder(TokioExecutor::new())
+                    .pool_max_idle_per_host(0)
+                    .build(https),
                 endpoint: endpoint.trim_end_matches('/').to_string(),
                 duration,
                 current: RwLock::new(None),
@@ -153,16 +158,28 @@ impl CertificateCredentials {
     pub async fn keep_fresh(self) {
         let mut backoff = Duration::from_secs(1);
         loop {
+            let issued_at = || {
+                self.inner
+                    .current
+                    .read()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .as_ref()
+                    .map(|(_, issued)| *issued)
+            };
             let held = self.inner.current.read().unwrap_or_else(|p| p.into_inner()).clone();
             // Two thirds into the lifetime the backend granted (it may grant less than asked).
-            let renew_at = held.and_then(|(c, issued)| {
-                let lifetime = c.expiry()?.duration_since(issued).ok()?;
-                Some(issued + lifetime.mul_f64(2.0 / 3.0))
+            let renew_at = held.as_ref().and_then(|(c, issued)| {
+                let lifetime = c.expiry()?.duration_since(*issued).ok()?;
+                Some(*issued + lifetime.mul_f64(2.0 / 3.0))
             });
             if let Some(at) = renew_at {
                 tokio::time::sleep(at.duration_since(SystemTime::now()).unwrap_or_default()).await;
             }
             let one = self.inner.fetching.lock().await;
+            if issued_at() != held.map(|(_, issued)| issued) {
+                // Renewed meanwhile (by a request, or for a new certificate): plan from those.
+                continue;
+            }
             let renewed = self.renew().await;
             drop(one);
             match renewed {

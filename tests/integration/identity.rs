@@ -222,6 +222,61 @@ async fn the_standard_chain_from_environment_and_web_identity() {
     assert_eq!(serve.terminate().await, 0);
 }
 
+/// The client certificate files are replaced by a certificate with another common name: the
+/// credentials are renewed at once with it (the old name has lost its policy, so a renewal
+/// with the old certificate would be refused), and requests keep succeeding.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotated_certificate_renews_the_credentials() {
+    let backend = Backend::start().await;
+    backend.put("ten.txt", "0123456789", "text/plain").await;
+    let dir = tempfile::tempdir().unwrap();
+    for f in ["ca.pem", "client.pem", "client-key.pem"] {
+        std::fs::copy(backend.tls(f), dir.path().join(f)).unwrap();
+    }
+    let args = BackendArgs {
+        client_cert: Some(dir.path().join("client.pem")),
+        client_key: Some(dir.path().join("client-key.pem")),
+        ..keyless(&backend)
+    };
+    let gw = Gateway::start_with(args, &["--cache-max-bytes", "0", "--tls-reload-interval", "200ms"]).await;
+    gw.ready().await;
+    assert_eq!(get(&gw.url("/ten.txt")).await.status, 200);
+    let ok = "gateway_backend_credential_refreshes_total{outcome=\"ok\"}";
+    let before = gw.metric(ok).await;
+
+    let sts = backend.server.as_ref().unwrap().sts();
+    sts.policy("gateway-rotated", Some("readonly"));
+    sts.policy("gateway", None);
+    let (cert, key) = backend.pki.issue_client("gateway-rotated", 1).unwrap();
+    // Key first, then certificate, each replaced at once (as a Secret volume update does).
+    for (name, content) in [("client-key.pem", key), ("client.pem", cert)] {
+        let path = dir.path().join(name);
+        std::fs::write(path.with_extension("tmp"), content).unwrap();
+        std::fs::rename(path.with_extension("tmp"), &path).unwrap();
+    }
+    let deadline = Instant::now() + crate::util::TIMEOUT;
+    while gw.metric(ok).await <= before {
+        if Instant::now() >= deadline {
+            let text = String::from_utf8_lossy(&get(&gw.admin_url("/metrics")).await.body).to_string();
+            let lines: Vec<&str> = text
+                .lines()
+                .filter(|l| l.contains("tls_reloads") || l.contains("credential"))
+                .collect();
+            panic!("the credentials were not renewed for the new certificate: {lines:#?}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        gw.metric("gateway_backend_credential_refreshes_total{outcome=\"error\"}")
+            .await,
+        0.0
+    );
+    for _ in 0..5 {
+        assert_eq!(get(&gw.url("/ten.txt")).await.status, 200);
+    }
+    gw.stop().await;
+}
+
 /// `--credentials sts-certificate` without a client certificate is a usage error naming the
 /// flag (exit code 2).
 #[tokio::test]
