@@ -119,7 +119,11 @@ impl CompressionConfig {
         !self.encodings.is_empty()
             && meta.stored.content_encoding.is_none()
             && meta.content_length.is_some_and(|n| n >= self.min_bytes)
-            && compressible(&crate::content_type::content_type(meta.content_type.as_deref(), key))
+            && match meta.content_type.as_deref() {
+                // The stored type, when it says something (no allocation on the hot path).
+                Some(ct) if !crate::content_type::is_generic(ct) => compressible(ct),
+                _ => compressible(&crate::content_type::content_type(None, key)),
+            }
     }
 
     /// The coding to send for a request with `headers`, among those offered; `None` for the

@@ -5,11 +5,18 @@
 /// Content types S3 stores when the uploader did not say.
 const GENERIC_TYPES: &[&str] = &["binary/octet-stream", "application/octet-stream"];
 
+/// Whether a stored content type says nothing (empty, or what S3 stores when the uploader
+/// did not say).
+pub fn is_generic(ct: &str) -> bool {
+    let ct = ct.trim();
+    ct.is_empty() || GENERIC_TYPES.iter().any(|g| ct.eq_ignore_ascii_case(g))
+}
+
 /// The object's own content type, unless missing or generic; then one derived from the key's
 /// extension (`application/octet-stream` when unknown).
 pub fn content_type(stored: Option<&str>, key: &str) -> String {
     let ct = match stored.map(str::trim) {
-        Some(ct) if !ct.is_empty() && !GENERIC_TYPES.iter().any(|g| ct.eq_ignore_ascii_case(g)) => ct.to_string(),
+        Some(ct) if !is_generic(ct) => ct.to_string(),
         _ => mime_guess::from_path(key).first_or_octet_stream().to_string(),
     };
     if is_text(&ct) && !ct.to_ascii_lowercase().contains("charset=") {

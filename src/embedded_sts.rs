@@ -95,6 +95,12 @@ impl Sts {
         *self.max_duration.lock().unwrap_or_else(|p| p.into_inner()) = d;
     }
 
+    /// Forgets every temporary key issued, as a restarted backend would: requests signed with
+    /// them get `InvalidAccessKeyId`.
+    pub fn revoke_all(&self) {
+        self.issued.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+
     /// Credentials issued so far.
     pub fn issued(&self) -> u64 {
         self.count.load(Ordering::SeqCst)

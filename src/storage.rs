@@ -142,6 +142,49 @@ pub enum Retries {
     CallerManaged,
 }
 
+/// Renews temporary credentials the backend refuses as `InvalidAccessKeyId` (how MinIO
+/// answers expired ones) and asks for the call to be retried, once (the serving retry policy
+/// allows two attempts).
+#[derive(Debug)]
+struct RenewOnInvalidKey(CertificateCredentials);
+
+impl aws_smithy_runtime_api::client::retries::classifiers::ClassifyRetry for RenewOnInvalidKey {
+    fn classify_retry(
+        &self,
+        ctx: &aws_smithy_runtime_api::client::interceptors::context::InterceptorContext,
+    ) -> aws_smithy_runtime_api::client::retries::classifiers::RetryAction {
+        use aws_smithy_runtime_api::client::retries::classifiers::RetryAction;
+        let Some(Err(err)) = ctx.output_or_error() else {
+            return RetryAction::NoActionIndicated;
+        };
+        let Some(op) = err.as_operation_error() else {
+            return RetryAction::NoActionIndicated;
+        };
+        // The operations' error types, each able to say its code.
+        macro_rules! code_of {
+            ($($t:ty),*) => { None$(.or_else(|| op.downcast_ref::<$t>().and_then(|e| e.code())))* };
+        }
+        let code: Option<&str> = code_of!(
+            aws_sdk_s3::operation::get_object::GetObjectError,
+            aws_sdk_s3::operation::head_object::HeadObjectError,
+            aws_sdk_s3::operation::head_bucket::HeadBucketError,
+            aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Error,
+            aws_sdk_s3::operation::put_object::PutObjectError
+        );
+        if code == Some("InvalidAccessKeyId") {
+            tracing::info!("the backend refused the temporary credentials: renewing them and trying again");
+            self.0.forget();
+            RetryAction::transient_error()
+        } else {
+            RetryAction::NoActionIndicated
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        "renew temporary credentials on InvalidAccessKeyId"
+    }
+}
+
 /// The key named in the GetObject that carries a `ListenBucketNotification` request; the
 /// request's target is rewritten before it is signed, so this name is never sent.
 const LISTEN_PLACEHOLDER: &str = "gateway-listen";
@@ -196,6 +239,13 @@ impl Storage {
                 // The provider keeps and renews the credentials itself (ahead of expiry, one
                 // task); the SDK asks it on each request.
                 builder.set_identity_cache(IdentityCache::no_cache());
+                // Credentials the backend no longer takes (it restarted, or a clock is off)
+                // are renewed and the call retried once.
+                builder.push_retry_classifier(
+                    aws_smithy_runtime_api::client::retries::classifiers::SharedRetryClassifier::new(
+                        RenewOnInvalidKey(sts.clone()),
+                    ),
+                );
                 Some(sts)
             }
             CredentialSource::Chain => {

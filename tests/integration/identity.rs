@@ -222,6 +222,25 @@ async fn the_standard_chain_from_environment_and_web_identity() {
     assert_eq!(serve.terminate().await, 0);
 }
 
+/// Credentials the backend stops taking before the gateway would renew them (it forgot
+/// them, as a restarted MinIO does): the refused request renews them and is retried once, and
+/// the client gets its object.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_credentials_are_renewed_and_the_request_retried() {
+    let backend = Backend::start().await;
+    backend.put("ten.txt", "0123456789", "text/plain").await;
+    let gw = Gateway::start_with(keyless(&backend), &["--cache-max-bytes", "0", "--bucket-events", "off"]).await;
+    gw.ready().await;
+    assert_eq!(get(&gw.url("/ten.txt")).await.status, 200);
+    let ok = "gateway_backend_credential_refreshes_total{outcome=\"ok\"}";
+    let before = gw.metric(ok).await;
+    backend.server.as_ref().unwrap().sts().revoke_all();
+    let r = get(&gw.url("/ten.txt")).await;
+    assert_eq!((r.status, r.body.as_ref()), (200, b"0123456789".as_ref()));
+    assert_eq!(gw.metric(ok).await, before + 1.0);
+    gw.stop().await;
+}
+
 /// The client certificate files are replaced by a certificate with another common name: the
 /// credentials are renewed at once with it (the old name has lost its policy, so a renewal
 /// with the old certificate would be refused), and requests keep succeeding.
