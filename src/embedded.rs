@@ -171,6 +171,7 @@ pub struct Faults {
     ignore_range: AtomicBool,
     without_list_bucket: AtomicBool,
     without_listen: AtomicBool,
+    listen_denied: AtomicBool,
 }
 
 impl Faults {
@@ -193,6 +194,17 @@ impl Faults {
     /// request is taken for a ListObjects, and the answer is its XML.
     pub fn without_listen(&self, on: bool) {
         self.without_listen.store(on, Ordering::Relaxed);
+    }
+
+    /// Refuse `ListenBucketNotification` with `AccessDenied`, as MinIO does for credentials
+    /// whose policy lacks `s3:ListenBucketNotification`.
+    pub fn deny_listen(&self, on: bool) {
+        self.listen_denied.store(on, Ordering::Relaxed);
+    }
+
+    /// Whether `ListenBucketNotification` is refused.
+    pub(crate) fn denies_listen(&self) -> bool {
+        self.listen_denied.load(Ordering::Relaxed)
     }
 
     /// Whether `ListenBucketNotification` is to be answered as a ListObjects.

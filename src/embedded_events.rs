@@ -148,6 +148,12 @@ impl s3s::route::S3Route for ListenRoute {
     }
 
     async fn call(&self, req: s3s::S3Request<s3s::Body>) -> s3s::S3Result<s3s::S3Response<s3s::Body>> {
+        if self.faults.denies_listen() {
+            return Err(s3s::s3_error!(
+                AccessDenied,
+                "the policy does not allow s3:ListenBucketNotification"
+            ));
+        }
         let bucket = req.uri.path()[1..].trim_end_matches('/').to_string();
         let (mut filter, mut ping) = (
             Filter {

@@ -15,8 +15,8 @@
 //!   next request for each revalidates it (a conditional GET), served stale meanwhile.
 //! - Events can also be lost under load on the backend's side; the TTL and ETag revalidation
 //!   stay the backstop.
-//! - A backend that does not offer the API (Garage, AWS S3) is logged once; the gateway then
-//!   relies on the TTL.
+//! - A backend that does not offer the API (Garage, AWS S3), or credentials without
+//!   `s3:ListenBucketNotification`, are logged once; the gateway then relies on the TTL.
 //! - A line is at most [`MAX_LINE`] bytes; a longer one drops the connection, so a broken
 //!   stream cannot grow memory.
 
@@ -40,7 +40,7 @@ const BACKOFF_START: Duration = Duration::from_secs(1);
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
 
 /// The states of `gateway_bucket_events_state`.
-const STATES: [&str; 3] = ["subscribed", "retrying", "unsupported"];
+const STATES: [&str; 4] = ["subscribed", "retrying", "unsupported", "denied"];
 
 /// How a subscription ended.
 enum Ended {
@@ -48,6 +48,8 @@ enum Ended {
     Lost(String),
     /// The backend does not offer the API.
     NotOffered(String),
+    /// The credentials may not subscribe.
+    Denied(String),
 }
 
 /// The subscription of one gateway: what to watch and what to invalidate.
@@ -103,6 +105,14 @@ impl Subscription {
                     );
                     return;
                 }
+                Ended::Denied(why) => {
+                    self.state("denied");
+                    tracing::warn!(
+                        reason = %why,
+                        "change events refused: grant s3:ListenBucketNotification on the bucket; cached objects follow changes through --cache-ttl only"
+                    );
+                    return;
+                }
                 Ended::Lost(why) => {
                     self.state("retrying");
                     tracing::warn!(reason = %why, retry_in = ?backoff, "change events: subscription lost");
@@ -119,6 +129,10 @@ impl Subscription {
         let mut body = match self.storage.listen(&self.prefix, self.ping).await {
             Ok(Listen::Stream(body)) => body,
             Ok(Listen::NotOffered(why)) => return Ended::NotOffered(why),
+            // A policy without s3:ListenBucketNotification: asking again will not help.
+            Err(e @ crate::error::StorageError::Denied { .. }) => {
+                return Ended::Denied(e.to_string());
+            }
             Err(e) => return Ended::Lost(e.to_string()),
         };
         self.state("subscribed");

@@ -81,7 +81,7 @@ pub struct Metrics {
     /// `gateway_bucket_event_invalidations_total`: cache entries dropped because of them.
     pub bucket_event_invalidations: IntCounter,
     /// `gateway_bucket_events_state{state}`: 1 for the subscription's state (subscribed,
-    /// retrying, unsupported), 0 for the others; all 0 when off.
+    /// retrying, unsupported, denied), 0 for the others; all 0 when off.
     pub bucket_events_state: IntGaugeVec,
     /// `gateway_purge_requests_total{outcome}`: key, prefix, all, unauthorized, invalid.
     pub purge_requests: IntCounterVec,
@@ -288,12 +288,12 @@ impl Metrics {
         let bucket_events_state = IntGaugeVec::new(
             Opts::new(
                 "gateway_bucket_events_state",
-                "1 for the state of the change-event subscription (subscribed, retrying, unsupported).",
+                "1 for the state of the change-event subscription (subscribed, retrying, unsupported, denied).",
             ),
             &["state"],
         )
         .expect("valid metric");
-        for state in ["subscribed", "retrying", "unsupported"] {
+        for state in ["subscribed", "retrying", "unsupported", "denied"] {
             bucket_events_state.with_label_values(&[state]);
         }
         let purge_requests = IntCounterVec::new(

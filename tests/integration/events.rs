@@ -108,7 +108,8 @@ async fn a_lost_subscription_is_restored() {
 }
 
 /// A backend without the API (it takes the request for a ListObjects, as Garage and AWS S3
-/// do): the gateway says once that it relies on the TTL, and serves as before.
+/// do), or credentials that may not subscribe: the gateway says once that it relies on the
+/// TTL, and serves as before.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backend_without_the_api_leaves_the_ttl() {
     let backend = Backend::start().await;
@@ -124,11 +125,20 @@ async fn a_backend_without_the_api_leaves_the_ttl() {
     assert_eq!(gw.metric("gateway_bucket_events_total{kind=\"created\"}").await, 0.0);
     gw.stop().await;
 
+    // Credentials whose policy does not allow the subscription: said once, the TTL in charge.
+    backend.server.as_ref().unwrap().faults().without_listen(false);
+    backend.server.as_ref().unwrap().faults().deny_listen(true);
+    let gw = Gateway::start_with(backend.args(), &["--cache-ttl", "1h"]).await;
+    wait_state(&gw, "denied").await;
+    assert_eq!(get(&gw.url("/page.txt")).await.status, 200);
+    gw.stop().await;
+    backend.server.as_ref().unwrap().faults().deny_listen(false);
+
     // Off: no subscription at all.
     backend.server.as_ref().unwrap().faults().without_listen(false);
     let gw = Gateway::start_with(backend.args(), &["--bucket-events", "off"]).await;
     gw.ready().await;
-    for state in ["subscribed", "retrying", "unsupported"] {
+    for state in ["subscribed", "retrying", "unsupported", "denied"] {
         assert_eq!(gw.metric(&format!("{STATE}\"{state}\"}}")).await, 0.0, "{state}");
     }
     gw.stop().await;
