@@ -11,6 +11,8 @@ use std::time::Duration;
 use crate::backend::BackendConfig;
 use crate::cli::ServeArgs;
 use crate::error::ConfigError;
+/// A site's presentation, defined with the sites ([`crate::sites`]).
+pub use crate::sites::Site;
 
 /// Validated settings for `gateway serve`.
 #[derive(Clone, Debug)]
@@ -84,125 +86,6 @@ pub fn admin_address(listen: SocketAddr, admin: &str) -> Result<Option<SocketAdd
     } else {
         Some(admin)
     })
-}
-
-/// How paths map to objects and what a response looks like.
-#[derive(Clone, Debug)]
-pub struct Site {
-    /// Key prefix everything is served from: empty, or ending in `/`.
-    pub prefix: String,
-    /// Index document name for `/` and `.../`.
-    pub index: String,
-    /// Key (under the prefix) served with 404 for missing paths.
-    pub error_document: Option<String>,
-    /// Key (under the prefix) served with 200 for missing paths.
-    pub spa_fallback: Option<String>,
-    /// Cache-Control for objects without their own.
-    pub cache_control: http::HeaderValue,
-    /// Cache-Control of not-found answers (error document, plain 404).
-    pub error_cache_control: http::HeaderValue,
-    /// Render listings for directories without an index.
-    pub list_directories: bool,
-    /// Cross-origin policy; `None` when CORS is off.
-    pub cors: Option<crate::cors::Cors>,
-}
-
-impl Default for Site {
-    /// The defaults of `serve`'s flags.
-    fn default() -> Self {
-        Self {
-            prefix: String::new(),
-            index: "index.html".into(),
-            error_document: None,
-            spa_fallback: None,
-            cache_control: http::HeaderValue::from_static(crate::cli::DEFAULT_CACHE_CONTROL),
-            error_cache_control: http::HeaderValue::from_static("no-store"),
-            list_directories: false,
-            cors: None,
-        }
-    }
-}
-
-impl Site {
-    /// Validates the site flags of `serve`.
-    ///
-    /// # Errors
-    /// A [`ConfigError`] naming the flag.
-    pub fn from_args(args: &ServeArgs) -> Result<Self, ConfigError> {
-        Self::from_spec(&crate::sites::SiteSpec::default(), args)
-    }
-
-    /// Validates one site of the sites file: its own fields, else the flags of `serve`.
-    ///
-    /// # Errors
-    /// A [`ConfigError`] naming the flag of the field at fault.
-    pub fn from_spec(spec: &crate::sites::SiteSpec, args: &ServeArgs) -> Result<Self, ConfigError> {
-        let index = spec
-            .index
-            .as_deref()
-            .unwrap_or(&args.index)
-            .trim_matches('/')
-            .to_string();
-        if index.is_empty() || index.split('/').any(|s| s == "." || s == "..") {
-            return Err(ConfigError::new("--index", "must be an object name such as index.html"));
-        }
-        let prefix = spec.prefix.as_deref().unwrap_or(&args.prefix).trim_start_matches('/');
-        if prefix.split('/').any(|s| s == "." || s == "..") || prefix.contains('\0') {
-            return Err(ConfigError::new(
-                "--prefix",
-                format!("{prefix:?} must not contain '.' or '..' segments"),
-            ));
-        }
-        let prefix = if prefix.is_empty() || prefix.ends_with('/') {
-            prefix.to_string()
-        } else {
-            format!("{prefix}/")
-        };
-        let document = |flag: &'static str, v: Option<&str>| -> Result<Option<String>, ConfigError> {
-            match v.map(|d| d.trim_start_matches('/')) {
-                None => Ok(None),
-                Some(d) if d.is_empty() || d.ends_with('/') || d.split('/').any(|s| s == "." || s == "..") => Err(
-                    ConfigError::new(flag, format!("{d:?} must be an object key such as 404.html")),
-                ),
-                Some(d) => Ok(Some(d.to_string())),
-            }
-        };
-        let header = |flag: &'static str, v: &str, example: &str| {
-            http::HeaderValue::from_str(v.trim())
-                .map_err(|_| ConfigError::new(flag, format!("must be a valid header value, e.g. {example}")))
-        };
-        let cache_control = header(
-            "--cache-control",
-            spec.cache_control.as_deref().unwrap_or(&args.cache_control),
-            "public, max-age=300",
-        )?;
-        let error_cache_control = header(
-            "--error-cache-control",
-            spec.error_cache_control.as_deref().unwrap_or(&args.error_cache_control),
-            "no-store",
-        )?;
-        Ok(Self {
-            prefix,
-            index,
-            error_document: document(
-                "--error-document",
-                spec.error_document.as_deref().or(args.error_document.as_deref()),
-            )?,
-            spa_fallback: document(
-                "--spa-fallback",
-                spec.spa_fallback.as_deref().or(args.spa_fallback.as_deref()),
-            )?,
-            cache_control,
-            error_cache_control,
-            list_directories: spec.list_directories.unwrap_or(args.list_directories),
-            cors: crate::cors::Cors::from_args(spec.cors_origins.as_deref().unwrap_or(&args.cors_origins))?,
-        })
-    }
-
-    /// The bucket key for a key relative to the served prefix.
-    pub fn key(&self, relative: &str) -> String {
-        format!("{}{relative}", self.prefix)
-    }
 }
 
 impl ServeConfig {

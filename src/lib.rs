@@ -27,14 +27,17 @@
 //!    [`cache`] (the in-memory object cache, compressed representations included), `readiness` (the background
 //!    probe, `gateway_backend_up`, draining), `listing` (directory listings from storage), `cors` (cross-origin policy),
 //!    `response` (object response headers).
-//! 4. Assembly: [`config`] (flags validated into a configuration before anything binds) and
+//! 4. Assembly: [`sites`] (each site's presentation and bucket, the sites file, selection by
+//!    host), [`config`] (flags validated into a configuration before anything binds) and
 //!    [`app`] (the state shared by requests).
 //! 5. Requests: `fallback` (the not-found policy), `object` (GET/HEAD of an object),
 //!    `admin` (health, readiness, metrics), `router` (method and path to handler, request
 //!    bookkeeping), [`server`] (accept loops, graceful shutdown).
 //! 6. Commands: [`seed`] (with [`purge`], which tells running gateways to drop what it
 //!    replaced), [`certs`] and, with the `demo` feature, [`demo`] with its in-process
-//!    S3 backend [`embedded`].
+//!    S3 backend [`embedded`] and its MinIO extensions [`embedded_events`]
+//!    (ListenBucketNotification) and [`embedded_sts`] (AssumeRoleWithCertificate and
+//!    AssumeRoleWithWebIdentity).
 //!
 //! # Features
 //! | feature | default | what it adds |
