@@ -243,6 +243,23 @@ def test_sites_become_the_gateways_sites_file():
     assert "--sites" not in container(render().one("Deployment"), "gateway")["args"]
 
 
+@pytest.mark.parametrize("mode", ["sts-certificate", "chain"])
+def test_keyless_credentials_mount_no_key(mode):
+    r = render("--set", "minio.enabled=false", "--set", "externalS3.endpoint=https://minio.example.com:9000",
+               "--set", "tls.mode=existingSecrets", "--set", "tls.existingSecrets.client=client-tls",
+               "--set", f"s3.credentials={mode}")
+    for workload, name in ((r.one("Deployment"), "gateway"), (r.one("Job", "-seed"), "seed")):
+        args = container(workload, name)["args"]
+        assert flag(args, "--credentials") == mode
+        assert "--access-key-file" not in args and "--secret-key-file" not in args
+        vols = {v["name"] for v in pod_spec(workload)["volumes"]}
+        assert "credentials" not in vols, vols
+    assert not [s for s in r.of_kind("Secret") if s["metadata"]["name"].endswith("-credentials")]
+    # Static stays the default, with the keys mounted.
+    args = container(render().one("Deployment"), "gateway")["args"]
+    assert flag(args, "--credentials") == "static" and "--secret-key-file" in args
+
+
 def test_seed_writes_where_the_gateway_serves_from():
     r = render("--set", "s3.prefix=site/")
     assert flag(container(r.one("Deployment"), "gateway")["args"], "--prefix") == "site/"
@@ -377,6 +394,9 @@ def test_minio_disabled_removes_every_minio_object():
     [
         (["--set", "minio.enabled=false", "--set", "s3.existingSecret=x", "--set", "tls.mode=none"], "externalS3.endpoint"),
         (["--set", "minio.enabled=false", "--set", "externalS3.endpoint=https://s3.example.com"], "s3.existingSecret"),
+        (["--set", "s3.credentials=sts-certificate"], "s3.credentials"),
+        (["--set", "minio.enabled=false", "--set", "externalS3.endpoint=https://s3.example.com",
+          "--set", "s3.credentials=sts-certificate", "--set", "tls.mode=none"], "tls.mode"),
         (["--set", "minio.enabled=false", "--set", "externalS3.endpoint=https://s3.example.com",
           "--set", "s3.existingSecret=x"], "tls.mode"),
         (["--set", "tls.mode=none"], "tls.mode"),

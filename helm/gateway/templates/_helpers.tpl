@@ -116,10 +116,14 @@ app.kubernetes.io/part-of: gateway
 - {{ .Values.s3.region | quote }}
 - --path-style
 - {{ .Values.s3.pathStyle | quote }}
+- --credentials
+- {{ .Values.s3.credentials | quote }}
+{{- if eq .Values.s3.credentials "static" }}
 - --access-key-file
 - /etc/gateway/credentials/access-key
 - --secret-key-file
 - /etc/gateway/credentials/secret-key
+{{- end }}
 {{- if include "gateway.clientTlsSecret" . }}
 - --ca-cert
 - /etc/gateway/tls/ca.crt
@@ -209,6 +213,7 @@ The purge token generated when no Secret is given, reused from the cluster on up
 
 {{/* Volumes with the credentials and the client certificate, mounted read-only. */}}
 {{- define "gateway.backendVolumes" -}}
+{{- if eq .Values.s3.credentials "static" }}
 - name: credentials
   secret:
     secretName: {{ include "gateway.credentialsSecret" . }}
@@ -218,6 +223,7 @@ The purge token generated when no Secret is given, reused from the cluster on up
         path: access-key
       - key: secret-key
         path: secret-key
+{{- end }}
 {{- with include "gateway.clientTlsSecret" . }}
 - name: tls
   secret:
@@ -234,9 +240,11 @@ The purge token generated when no Secret is given, reused from the cluster on up
 {{- end }}
 
 {{- define "gateway.backendVolumeMounts" -}}
+{{- if eq .Values.s3.credentials "static" }}
 - name: credentials
   mountPath: /etc/gateway/credentials
   readOnly: true
+{{- end }}
 {{- if include "gateway.clientTlsSecret" . }}
 - name: tls
   mountPath: /etc/gateway/tls
