@@ -23,6 +23,7 @@ module "values" {
   network_policy          = var.network_policy
   cache_max_bytes         = var.cache_max_bytes
   compression             = var.compression
+  credentials             = var.credentials
   sites                   = var.sites
   default_site            = var.default_site
 }
@@ -50,13 +51,16 @@ resource "kubernetes_namespace_v1" "this" {
 # MinIO's root credentials, used by the gateway and the seed job. Generated once and kept in
 # the state (sensitive) unless var.s3_credentials supplies them (always, for an external S3).
 resource "random_password" "secret_key" {
-  count = local.generate_credentials ? 1 : 0
+  count = local.generate_credentials && var.credentials == "static" ? 1 : 0
 
   length  = 40
   special = false
 }
 
 resource "kubernetes_secret_v1" "credentials" {
+  # Keyless credentials (sts-certificate, chain) store no key.
+  count = var.credentials == "static" ? 1 : 0
+
   metadata {
     name      = module.values.credentials_secret_name
     namespace = module.values.namespace

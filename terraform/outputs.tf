@@ -29,8 +29,8 @@ output "metrics_url" {
 }
 
 output "credentials_secret_name" {
-  description = "Secret with the S3 credentials (keys access-key, secret-key)."
-  value       = kubernetes_secret_v1.credentials.metadata[0].name
+  description = "Secret with the S3 credentials (keys access-key, secret-key); null with keyless credentials."
+  value       = one(kubernetes_secret_v1.credentials[*].metadata[0].name)
 }
 
 output "client_tls_secret_name" {

@@ -140,6 +140,13 @@ variable "network_policy" {
   nullable = false
 }
 
+variable "credentials" {
+  description = "Where the gateway and the seed job get S3 credentials (the chart's s3.credentials): static (the credentials Secret), sts-certificate (temporary keys MinIO issues for the client certificate; no key is stored) or chain (the standard AWS chain, e.g. IRSA). The chart's MinIO supports static only."
+  type        = string
+  default     = "static"
+  nullable    = false
+}
+
 variable "sites" {
   description = "Several sites by Host (the chart's gateway.sites): each with name and hosts, and optionally bucket, prefix, index, error_document, spa_fallback, cache_control, error_cache_control, list_directories, cors_origins. Empty: one site for every host."
   type = list(object({
@@ -215,8 +222,8 @@ variable "s3_credentials" {
   sensitive = true
 
   validation {
-    condition     = var.s3_credentials != null || var.minio.enabled
-    error_message = "s3_credentials is required when MinIO is disabled: the access and secret key of the external S3."
+    condition     = var.s3_credentials != null || var.minio.enabled || var.credentials != "static"
+    error_message = "s3_credentials is required when MinIO is disabled and credentials is static: the access and secret key of the external S3."
   }
   validation {
     condition     = var.s3_credentials == null ? true : length(var.s3_credentials.access_key) >= 3 && length(var.s3_credentials.secret_key) >= 8

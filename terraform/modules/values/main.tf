@@ -51,7 +51,8 @@ locals {
     replicaCount = var.replicas
     s3 = {
       bucket         = var.bucket
-      existingSecret = local.credentials_secret_name
+      credentials    = var.credentials
+      existingSecret = var.credentials == "static" ? local.credentials_secret_name : ""
     }
     externalS3 = {
       endpoint = var.minio.enabled ? "" : var.external_s3.endpoint

@@ -232,6 +232,18 @@ variable "network_policy" {
   }
 }
 
+variable "credentials" {
+  description = "Where the gateway and the seed job get S3 credentials (the chart's s3.credentials): static (the credentials Secret), sts-certificate (temporary keys MinIO issues for the client certificate; no key is stored) or chain (the standard AWS chain, e.g. IRSA). The chart's MinIO supports static only."
+  type        = string
+  default     = "static"
+  nullable    = false
+
+  validation {
+    condition     = contains(["static", "sts-certificate", "chain"], var.credentials) && (var.credentials == "static" || !var.minio.enabled) && (var.credentials != "sts-certificate" || var.tls_mode != "none")
+    error_message = "credentials must be static, sts-certificate or chain; the chart's MinIO (minio.enabled) needs static, and sts-certificate needs a client certificate (tls_mode other than none)."
+  }
+}
+
 variable "sites" {
   description = "Several sites by Host (the chart's gateway.sites): each with name and hosts, and optionally bucket, prefix, index, error_document, spa_fallback, cache_control, error_cache_control, list_directories, cors_origins. Empty: one site for every host."
   type = list(object({

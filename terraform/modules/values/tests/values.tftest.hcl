@@ -146,6 +146,29 @@ run "ingress_autoscaling_and_monitoring" {
 
 # --- every validation rule ------------------------------------------------------------------
 
+run "keyless_credentials_name_no_secret" {
+  command = plan
+  variables {
+    minio                = { enabled = false }
+    external_s3          = { endpoint = "https://minio.example.com:9000" }
+    tls_mode             = "existingSecrets"
+    tls_existing_secrets = { client = "client-tls" }
+    credentials          = "sts-certificate"
+  }
+  assert {
+    condition     = output.values.s3.credentials == "sts-certificate" && output.values.s3.existingSecret == ""
+    error_message = "keyless credentials: ${output.values.s3.credentials} / ${output.values.s3.existingSecret}"
+  }
+}
+
+run "rejects_keyless_credentials_with_chart_minio" {
+  command = plan
+  variables {
+    credentials = "chain"
+  }
+  expect_failures = [var.credentials]
+}
+
 run "rejects_default_site_that_is_not_a_site" {
   command = plan
   variables {
