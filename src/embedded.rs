@@ -7,7 +7,6 @@
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
 use anyhow::Context;
@@ -20,6 +19,8 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
+
+pub use crate::embedded_faults::Faults;
 
 /// What the embedded backend needs: where to keep objects, its TLS material, its credentials.
 #[derive(Clone, Copy, Debug)]
@@ -162,59 +163,6 @@ impl Drop for EmbeddedS3 {
 /// When `root` cannot be used.
 pub fn s3_service(root: &Path, access_key: &str, secret_key: &str) -> anyhow::Result<s3s::service::S3Service> {
     s3_service_with(root, access_key, secret_key, Arc::default(), Arc::default())
-}
-
-/// Ways the embedded backend can misbehave, switched at run time by tests: what some S3
-/// implementations and proxies in front of them really do.
-#[derive(Debug, Default)]
-pub struct Faults {
-    ignore_range: AtomicBool,
-    without_list_bucket: AtomicBool,
-    without_listen: AtomicBool,
-    listen_denied: AtomicBool,
-}
-
-impl Faults {
-    /// Ignore `Range` on GetObject: answer 200 with the whole object.
-    pub fn ignore_range(&self, on: bool) {
-        self.ignore_range.store(on, Ordering::Relaxed);
-    }
-
-    /// Answer as S3 and MinIO do for a caller whose policy grants `s3:GetObject` but not
-    /// `s3:ListBucket`: a missing key is `403 AccessDenied` instead of `404 NoSuchKey` (so
-    /// that a caller cannot learn which keys exist), and HeadBucket and ListObjectsV2 are
-    /// `403 AccessDenied`. (S3: "If you don't have the s3:ListBucket permission, Amazon S3
-    /// returns an HTTP status code 403 (access denied) error", GetObject API reference;
-    /// MinIO's HeadBucket handler checks `s3:ListBucket` the same way.)
-    pub fn without_list_bucket(&self, on: bool) {
-        self.without_list_bucket.store(on, Ordering::Relaxed);
-    }
-
-    /// Answer `ListenBucketNotification` as backends without it do (Garage, AWS S3): the
-    /// request is taken for a ListObjects, and the answer is its XML.
-    pub fn without_listen(&self, on: bool) {
-        self.without_listen.store(on, Ordering::Relaxed);
-    }
-
-    /// Refuse `ListenBucketNotification` with `AccessDenied`, as MinIO does for credentials
-    /// whose policy lacks `s3:ListenBucketNotification`.
-    pub fn deny_listen(&self, on: bool) {
-        self.listen_denied.store(on, Ordering::Relaxed);
-    }
-
-    /// Whether `ListenBucketNotification` is refused.
-    pub(crate) fn denies_listen(&self) -> bool {
-        self.listen_denied.load(Ordering::Relaxed)
-    }
-
-    /// Whether `ListenBucketNotification` is to be answered as a ListObjects.
-    pub(crate) fn refuses_listen(&self) -> bool {
-        self.without_listen.load(Ordering::Relaxed)
-    }
-
-    fn denies_listing(&self) -> bool {
-        self.without_list_bucket.load(Ordering::Relaxed)
-    }
 }
 
 fn s3_service_with(
@@ -369,7 +317,7 @@ impl s3s::S3 for Store {
             return Err(s3s::s3_error!(NotModified));
         }
         let mut req = req;
-        if self.faults.ignore_range.load(Ordering::Relaxed) {
+        if self.faults.ignores_range() {
             req.input.range = None;
         }
         self.fs.get_object(req).await

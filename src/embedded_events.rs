@@ -22,7 +22,7 @@ use bytes::Bytes;
 use hyper::body::Frame;
 use tokio::sync::{broadcast, mpsc};
 
-use crate::embedded::Faults;
+use crate::embedded_faults::Faults;
 
 /// One change in the bucket.
 #[derive(Clone, Debug)]

@@ -35,7 +35,8 @@
 //!    bookkeeping), [`server`] (accept loops, graceful shutdown).
 //! 6. Commands: [`seed`] (with [`purge`], which tells running gateways to drop what it
 //!    replaced), [`certs`] and, with the `demo` feature, [`demo`] with its in-process
-//!    S3 backend [`embedded`] and its MinIO extensions [`embedded_events`]
+//!    S3 backend [`embedded`], its switches for misbehaving [`embedded_faults`], and its MinIO
+//!    extensions [`embedded_events`]
 //!    (ListenBucketNotification) and [`embedded_sts`] (AssumeRoleWithCertificate and
 //!    AssumeRoleWithWebIdentity).
 //!
@@ -70,6 +71,8 @@ pub mod demo;
 pub mod embedded;
 #[cfg(feature = "demo")]
 pub mod embedded_events;
+#[cfg(feature = "demo")]
+pub mod embedded_faults;
 #[cfg(feature = "demo")]
 pub mod embedded_sts;
 pub mod error;
