@@ -25,6 +25,7 @@ use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
+use crate::error::error_chain;
 use crate::metrics::Metrics;
 
 /// The STS client: POSTs `AssumeRoleWithCertificate` over mTLS and keeps the answer.
@@ -279,18 +280,6 @@ impl ProvideCredentials for Chain {
             chain.provide_credentials().await
         })
     }
-}
-
-/// The source error chain of a hyper client error, joined.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
 }
 
 /// The text of the first `<name>...</name>` in `xml`, unescaped.

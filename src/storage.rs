@@ -25,7 +25,7 @@ use bytes::Bytes;
 use crate::backend::{BackendConfig, CredentialSource};
 use crate::circuit::{Admission, Circuit, Health};
 use crate::credentials::CertificateCredentials;
-use crate::error::StorageError;
+use crate::error::{StorageError, error_chain};
 use crate::metrics::Metrics;
 use crate::missing::MissingKeys;
 use crate::s3http::{MtlsHttpClient, find_tls_error, is_backend_timeout};
@@ -803,18 +803,4 @@ fn hint_closed(message: String) -> String {
     } else {
         message
     }
-}
-
-/// Every message in an error's chain, joined with `: `, without repeats: one readable line.
-fn error_chain(err: &(dyn StdError + 'static)) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut next = Some(err);
-    while let Some(e) = next {
-        let msg = e.to_string();
-        if !parts.iter().any(|p| p.contains(&msg)) {
-            parts.push(msg);
-        }
-        next = e.source();
-    }
-    parts.join(": ")
 }
