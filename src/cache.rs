@@ -308,7 +308,10 @@ pub enum Purge {
 pub struct ObjectCache {
     /// Entries last validated before this instant are stale whatever their TTL (set when change
     /// events may have been missed); `None` until then.
-    stale_before: Mutex<Option<Instant>>,
+    /// Nanoseconds after `born`; 0 until then. An atomic, since every lookup reads it.
+    stale_before: AtomicU64,
+    /// When the cache was made: the origin of `stale_before`.
+    born: Instant,
     entries: Cache<String, Entry>,
     /// Keys known to be missing, with when that was learnt.
     negative: Cache<String, ()>,
@@ -398,7 +401,8 @@ impl ObjectCache {
             config,
             metrics,
             generation: AtomicU64::new(0),
-            stale_before: Mutex::new(None),
+            stale_before: AtomicU64::new(0),
+            born: Instant::now(),
         })
     }
 
@@ -906,15 +910,14 @@ impl ObjectCache {
     /// window). For when changes may have gone unseen, e.g. while the change subscription was
     /// down.
     pub fn mark_all_stale(&self) {
-        *self.stale_before.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+        let now = u64::try_from(self.born.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.stale_before.store(now.max(1), Ordering::Release);
     }
 
     /// Whether `entry` was validated before the last [`ObjectCache::mark_all_stale`].
     fn marked_stale(&self, entry: &Entry) -> bool {
-        self.stale_before
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .is_some_and(|at| entry.validated < at)
+        let at = self.stale_before.load(Ordering::Acquire);
+        at != 0 && entry.validated < self.born + std::time::Duration::from_nanos(at)
     }
 
     /// Updates the size gauges (moka counts lazily) before `/metrics` is rendered.
