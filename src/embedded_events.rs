@@ -54,7 +54,7 @@ impl BucketEvent {
             "eventVersion": "2.0",
             "eventSource": "minio:s3",
             "awsRegion": "",
-            "eventTime": rfc3339_now(),
+            "eventTime": crate::embedded_sts::rfc3339(std::time::SystemTime::now(), true),
             "eventName": self.name,
             "userIdentity": { "principalId": "gateway-test" },
             "s3": {
@@ -68,21 +68,6 @@ impl BucketEvent {
         line.push(b'\n');
         Bytes::from(line)
     }
-}
-
-/// The time now as MinIO writes `eventTime`: RFC 3339 in UTC, milliseconds.
-fn rfc3339_now() -> String {
-    let t = time::OffsetDateTime::now_utc();
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second(),
-        t.millisecond()
-    )
 }
 
 /// Go's `url.QueryEscape`: unreserved bytes as they are, space as `+`, the rest `%XX`.

@@ -172,11 +172,17 @@ fn token(len: usize) -> String {
         .collect()
 }
 
-/// `t` as MinIO writes `Expiration`: RFC 3339, UTC, whole seconds.
-fn rfc3339(t: SystemTime) -> String {
+/// `t` as MinIO writes its times: RFC 3339 in UTC, whole seconds (`Expiration`) or with
+/// milliseconds (an event's `eventTime`).
+pub(crate) fn rfc3339(t: SystemTime, millis: bool) -> String {
     let t = time::OffsetDateTime::from(t);
+    let fraction = if millis {
+        format!(".{:03}", t.millisecond())
+    } else {
+        String::new()
+    };
     format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}{fraction}Z",
         t.year(),
         u8::from(t.month()),
         t.day(),
@@ -320,7 +326,7 @@ impl StsRoute {
 fn credentials_xml(access_key: &str, secret_key: &str, session: &str, expires: SystemTime) -> String {
     format!(
         "<Credentials><AccessKeyId>{access_key}</AccessKeyId><SecretAccessKey>{secret_key}</SecretAccessKey><SessionToken>{session}</SessionToken><Expiration>{}</Expiration></Credentials>",
-        rfc3339(expires)
+        rfc3339(expires, false)
     )
 }
 
