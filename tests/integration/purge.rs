@@ -154,25 +154,7 @@ fn a_short_token_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("token");
     std::fs::write(&path, "short\n").unwrap();
-    let cli = <gateway::cli::Cli as clap::Parser>::try_parse_from([
-        "gateway",
-        "serve",
-        "--endpoint",
-        "https://127.0.0.1:9000",
-        "--bucket",
-        "bucket",
-        "--access-key",
-        "a",
-        "--secret-key",
-        "s",
-        "--admin-token-file",
-        path.to_str().unwrap(),
-    ])
-    .unwrap();
-    let gateway::cli::Command::Serve(args) = cli.command else {
-        unreachable!()
-    };
-    let err = gateway::config::ServeConfig::from_args(&args).unwrap_err();
+    let err = crate::util::serve_config_error(&["--admin-token-file", path.to_str().unwrap()]);
     assert_eq!(err.flag, "--admin-token-file");
     assert!(!err.message.contains("short"), "the file's content is not shown");
 }

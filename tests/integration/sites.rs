@@ -212,25 +212,7 @@ fn a_wrong_sites_file_names_the_site_and_field() {
     let file = dir.path().join("sites.toml");
     let check = |text: &str, expect: &str| {
         std::fs::write(&file, text).unwrap();
-        let cli = <gateway::cli::Cli as clap::Parser>::try_parse_from([
-            "gateway",
-            "serve",
-            "--endpoint",
-            "https://127.0.0.1:9000",
-            "--bucket",
-            "bucket",
-            "--access-key",
-            "a",
-            "--secret-key",
-            "s",
-            "--sites",
-            file.to_str().unwrap(),
-        ])
-        .unwrap();
-        let gateway::cli::Command::Serve(args) = cli.command else {
-            unreachable!()
-        };
-        let err = gateway::config::ServeConfig::from_args(&args).unwrap_err();
+        let err = crate::util::serve_config_error(&["--sites", file.to_str().unwrap()]);
         assert_eq!(err.flag, "--sites");
         assert!(err.message.contains(expect), "{expect:?} not in {:?}", err.message);
     };

@@ -551,3 +551,25 @@ impl Drop for Binary {
         let _ = self.child.wait();
     }
 }
+
+/// The configuration error of `gateway serve` with a valid backend and `flags`, as validated
+/// before anything binds; panics when the flags are valid.
+pub fn serve_config_error(flags: &[&str]) -> gateway::error::ConfigError {
+    let argv = [
+        "gateway",
+        "serve",
+        "--endpoint",
+        "https://127.0.0.1:9000",
+        "--bucket",
+        "bucket",
+        "--access-key",
+        "a",
+        "--secret-key",
+        "s",
+    ];
+    let cli = gateway::cli::Cli::try_parse_from(argv.iter().chain(flags)).unwrap();
+    let gateway::cli::Command::Serve(args) = cli.command else {
+        unreachable!()
+    };
+    ServeConfig::from_args(&args).unwrap_err()
+}
