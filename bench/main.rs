@@ -881,6 +881,7 @@ async fn main() -> Result<(), Error> {
             server_key_pem: &pki.server_key,
             access_key: ACCESS_KEY,
             secret_key: SECRET_KEY,
+            require_client_cert: true,
         },
     )?;
     let endpoint = backend.endpoint();

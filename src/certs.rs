@@ -137,6 +137,36 @@ impl DevPki {
         Ok((params.signed_by(&key, &issuer)?.pem(), key.serialize_pem()))
     }
 
+    /// Writes another client certificate ([`DevPki::issue_client`]) into `dir` as
+    /// `client-NAME.pem` and `client-NAME-key.pem` (mode 0600), e.g. one identity per MinIO
+    /// policy.
+    ///
+    /// # Errors
+    /// As [`DevPki::write_to`].
+    pub fn write_client(
+        &self,
+        dir: &Path,
+        client_name: &str,
+        days: u32,
+        force: bool,
+    ) -> Result<Vec<PathBuf>, CertsError> {
+        let (cert, key) = self.issue_client(client_name, days)?;
+        let files = [
+            (dir.join(format!("client-{client_name}.pem")), cert, false),
+            (dir.join(format!("client-{client_name}-key.pem")), key, true),
+        ];
+        if !force && let Some((p, ..)) = files.iter().find(|(p, ..)| p.exists()) {
+            return Err(CertsError::Exists(p.clone()));
+        }
+        for (path, pem, private) in &files {
+            write_file(path, pem.as_bytes(), *private).map_err(|cause| CertsError::Write {
+                path: path.clone(),
+                cause,
+            })?;
+        }
+        Ok(files.into_iter().map(|(p, ..)| p).collect())
+    }
+
     fn contents(&self) -> [&str; 6] {
         [
             &self.ca_cert,

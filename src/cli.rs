@@ -44,6 +44,9 @@ pub enum Command {
     Serve(Box<ServeArgs>),
     /// Upload the bundled GIF (or --file) to the bucket, idempotently.
     Seed(Box<SeedArgs>),
+    /// Create MinIO canned policies from the NAME.json files of a directory (MinIO's admin API),
+    /// e.g. one read-only policy for the gateway and one for the seed job.
+    Policies(Box<PoliciesArgs>),
     /// Generate a development CA, a server certificate for the S3 backend and a client certificate.
     Certs(CertsArgs),
     /// Run everything on this machine: an embedded mTLS S3 backend, the seed, and the gateway.
@@ -424,6 +427,24 @@ pub struct SeedArgs {
     pub backend: BackendArgs,
 }
 
+/// `gateway policies`.
+#[derive(Debug, Clone, Args)]
+pub struct PoliciesArgs {
+    /// Directory of `NAME.json` IAM policy documents; each becomes the canned policy `NAME`
+    /// (a client certificate with the common name `NAME` gets it from AssumeRoleWithCertificate).
+    #[arg(long, env = "GATEWAY_POLICIES_FROM", value_name = "DIR")]
+    pub from: PathBuf,
+
+    /// How long to keep retrying while the backend is unreachable or starting.
+    #[arg(long, env = "GATEWAY_WAIT", default_value = "120s", value_parser = parse_duration, value_name = "DURATION")]
+    pub wait: Duration,
+
+    /// How to reach MinIO: credentials with admin rights (the root keys), and the bucket the
+    /// policies are for.
+    #[command(flatten)]
+    pub backend: BackendArgs,
+}
+
 /// `gateway certs`.
 #[derive(Debug, Clone, Args)]
 pub struct CertsArgs {
@@ -438,6 +459,11 @@ pub struct CertsArgs {
     /// Common name of the gateway's client certificate.
     #[arg(long, env = "GATEWAY_CLIENT_NAME", default_value = "gateway")]
     pub client_name: String,
+
+    /// Another client certificate with this common name, written as `client-NAME.pem` and
+    /// `client-NAME-key.pem` (repeatable), e.g. one per MinIO policy.
+    #[arg(long = "extra-client", env = "GATEWAY_EXTRA_CLIENT", value_delimiter = ',', value_name = "NAME", value_parser = parse_client_name)]
+    pub extra_clients: Vec<String>,
 
     /// Validity of the certificates, in days.
     #[arg(long, env = "GATEWAY_DAYS", default_value_t = 365, value_parser = clap::value_parser!(u32).range(1..=3650))]
@@ -480,6 +506,21 @@ pub struct DemoArgs {
 }
 
 /// Parses `30s`, `5m`, `1h 30m`, `250ms`.
+/// A client certificate's common name that is also a safe file name part.
+fn parse_client_name(s: &str) -> Result<String, String> {
+    if !s.is_empty()
+        && s.len() <= 64
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        && !s.starts_with('.')
+    {
+        Ok(s.to_string())
+    } else {
+        Err(format!(
+            "{s:?} is not a usable name (1-64 letters, digits, '-', '_', '.')"
+        ))
+    }
+}
+
 fn parse_duration(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(s).map_err(|e| format!("{e} (expected e.g. 30s, 5m, 250ms)"))
 }

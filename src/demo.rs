@@ -81,6 +81,7 @@ pub async fn run(args: &DemoArgs, shutdown: impl Future<Output = ()>) -> anyhow:
             server_key_pem: &pki.server_key,
             access_key: &access_key,
             secret_key: &secret_key,
+            require_client_cert: true,
         },
     )?;
     let client = backend_args(backend.endpoint(), DEMO_BUCKET, &tls_dir, &access_key, &secret_key);

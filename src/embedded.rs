@@ -37,6 +37,11 @@ pub struct EmbeddedS3Config<'a> {
     pub access_key: &'a str,
     /// Secret key clients must sign with.
     pub secret_key: &'a str,
+    /// Refuse TLS clients without a certificate (the chart's old TLS front did); `false` asks
+    /// for one but lets clients without one connect, as MinIO does with
+    /// `MINIO_IDENTITY_TLS_ENABLE=on` (the certificate is an identity for
+    /// AssumeRoleWithCertificate, not a gate).
+    pub require_client_cert: bool,
 }
 
 /// A running embedded backend; stopped when [`EmbeddedS3::stop`] is called or it is dropped.
@@ -177,7 +182,7 @@ fn s3_service_with(
         .with_context(|| format!("cannot serve S3 from {}", root.display()))?;
     let root = root.canonicalize()?;
     let (events, _) = tokio::sync::broadcast::channel(EVENT_BACKLOG);
-    let listen = crate::embedded_events::ListenRoute::new(root.clone(), events.clone(), faults.clone());
+    let listen = crate::embedded_events::ListenRoute::new(root.clone(), events.clone(), faults.clone(), sts.clone());
     let store = Store {
         fs,
         root,
@@ -186,7 +191,9 @@ fn s3_service_with(
     };
     let mut builder = s3s::service::S3ServiceBuilder::new(store);
     builder.set_auth(crate::embedded_sts::Auth::new(access_key, secret_key, sts.clone()));
+    builder.set_access(crate::embedded_admin::Access::new(sts.clone()));
     builder.set_route(crate::embedded_sts::Routes(vec![
+        Box::new(crate::embedded_admin::AdminRoute::new(access_key, sts.clone())),
         Box::new(listen),
         Box::new(crate::embedded_sts::StsRoute::new(sts)),
     ]));
@@ -406,14 +413,20 @@ impl s3s::S3 for Store {
     }
 }
 
-/// TLS 1.2/1.3 server configuration that requires a client certificate signed by the CA.
+/// TLS 1.2/1.3 server configuration that verifies client certificates against the CA (and
+/// requires one when the configuration says so).
 fn server_tls(cfg: &EmbeddedS3Config<'_>) -> anyhow::Result<rustls::ServerConfig> {
     let provider = crate::tls::provider();
     let mut roots = rustls::RootCertStore::empty();
     for cert in CertificateDer::pem_slice_iter(cfg.client_ca_pem.as_bytes()) {
         roots.add(cert.context("client CA PEM")?)?;
     }
-    let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone()).build()?;
+    let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone());
+    let verifier = if cfg.require_client_cert {
+        verifier.build()?
+    } else {
+        verifier.allow_unauthenticated().build()?
+    };
     let chain = CertificateDer::pem_slice_iter(cfg.server_cert_pem.as_bytes())
         .collect::<Result<Vec<_>, _>>()
         .context("server certificate PEM")?;

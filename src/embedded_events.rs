@@ -88,12 +88,24 @@ pub struct ListenRoute {
     root: PathBuf,
     events: broadcast::Sender<BucketEvent>,
     faults: Arc<Faults>,
+    sts: Arc<crate::embedded_sts::Sts>,
 }
 
 impl ListenRoute {
-    /// A route for the buckets under `root`, streaming what `events` carries.
-    pub fn new(root: PathBuf, events: broadcast::Sender<BucketEvent>, faults: Arc<Faults>) -> Self {
-        Self { root, events, faults }
+    /// A route for the buckets under `root`, streaming what `events` carries, to identities
+    /// whose policy in `sts` allows `s3:ListenBucketNotification`.
+    pub fn new(
+        root: PathBuf,
+        events: broadcast::Sender<BucketEvent>,
+        faults: Arc<Faults>,
+        sts: Arc<crate::embedded_sts::Sts>,
+    ) -> Self {
+        Self {
+            root,
+            events,
+            faults,
+            sts,
+        }
     }
 }
 
@@ -130,6 +142,18 @@ impl s3s::route::S3Route for ListenRoute {
             .query()
             .is_some_and(|q| q.split('&').any(|p| p.starts_with("events=")));
         *method == hyper::Method::GET && one_segment && listen && !self.faults.refuses_listen()
+    }
+
+    async fn check_access(&self, req: &mut s3s::S3Request<s3s::Body>) -> s3s::S3Result<()> {
+        let Some(credentials) = &req.credentials else {
+            return Err(s3s::s3_error!(AccessDenied, "Signature is required"));
+        };
+        let bucket = req.uri.path()[1..].trim_end_matches('/');
+        self.sts.authorize(
+            &credentials.access_key,
+            "s3:ListenBucketNotification",
+            &crate::embedded_policy::resource(Some(bucket), None),
+        )
     }
 
     async fn call(&self, req: s3s::S3Request<s3s::Body>) -> s3s::S3Result<s3s::S3Response<s3s::Body>> {

@@ -6,8 +6,12 @@
 //! As MinIO documents it (`docs/sts/tls.md`, "AssumeRoleWithCertificate"):
 //! - `POST /?Action=AssumeRoleWithCertificate&Version=2011-06-15&DurationSeconds=N`, unsigned;
 //!   the identity is the client certificate of the TLS connection, already verified against
-//!   the CA (the acceptor requires it). Its common name names the policy; a common name without
-//!   one is refused (`AccessDenied`).
+//!   the CA (the acceptor checks it). Its common name names the policy: a canned policy of that
+//!   name (MinIO's built-ins, or one added through the admin API, [`crate::embedded_admin`]);
+//!   a common name without one is refused (`AccessDenied`). Tests may also map a common name
+//!   to another policy ([`Sts::policy`]).
+//! - Requests signed with the temporary keys are allowed what that policy allows
+//!   ([`Sts::authorize`], [`crate::embedded_policy`]).
 //! - `DurationSeconds` defaults to 3600; the grant may be shorter than asked (here: at most
 //!   [`Sts::max_duration`], which tests shorten).
 //! - The answer is `<AssumeRoleWithCertificateResponse>` with `AccessKeyId`, `SecretAccessKey`,
@@ -23,6 +27,8 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::embedded_policy::Policy;
+
 /// The DER client certificate of the TLS connection a request came on (request extension).
 #[derive(Clone, Debug)]
 pub struct PeerCertificate(pub Vec<u8>);
@@ -30,10 +36,14 @@ pub struct PeerCertificate(pub Vec<u8>);
 /// Temporary keys issued, and which common names may have them.
 #[derive(Debug)]
 pub struct Sts {
+    /// Common names mapped to a policy other than their own name (tests).
     policies: Mutex<HashMap<String, String>>,
+    /// Canned policies by name: MinIO's built-ins and those added through the admin API.
+    canned: Mutex<HashMap<String, Policy>>,
     /// Web identity tokens accepted by `AssumeRoleWithWebIdentity`.
     web_tokens: Mutex<std::collections::HashSet<String>>,
-    issued: Mutex<HashMap<String, (String, SystemTime)>>,
+    /// Temporary access key → (secret key, expiry, policy name).
+    issued: Mutex<HashMap<String, (String, SystemTime, String)>>,
     max_duration: Mutex<Duration>,
     count: AtomicU64,
 }
@@ -44,6 +54,12 @@ impl Default for Sts {
     fn default() -> Self {
         Self {
             policies: Mutex::new(HashMap::from([("gateway".to_string(), "readwrite".to_string())])),
+            canned: Mutex::new(
+                Policy::builtin()
+                    .into_iter()
+                    .map(|(name, p)| (name.to_string(), p))
+                    .collect(),
+            ),
             web_tokens: Mutex::default(),
             issued: Mutex::default(),
             max_duration: Mutex::new(Duration::from_secs(12 * 3600)),
@@ -62,6 +78,55 @@ impl Sts {
         };
     }
 
+    /// Adds or replaces the canned policy `name` (the admin API's `add-canned-policy`).
+    pub fn add_canned(&self, name: &str, policy: Policy) {
+        self.canned
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(name.to_string(), policy);
+    }
+
+    /// The policy a certificate with `common_name` gets: the one its name is mapped to, else the
+    /// canned policy of that name, if it exists.
+    fn policy_for(&self, common_name: &str) -> Option<String> {
+        let name = self
+            .policies
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(common_name)
+            .cloned()
+            .unwrap_or_else(|| common_name.to_string());
+        let canned = self.canned.lock().unwrap_or_else(|p| p.into_inner());
+        canned.contains_key(&name).then_some(name)
+    }
+
+    /// Whether a request signed with `access_key` may do `action` on `resource`: temporary keys
+    /// are held to their policy; other keys passed signature verification with the root key,
+    /// which may do anything.
+    ///
+    /// # Errors
+    /// `AccessDenied` naming the action and the resource.
+    pub fn authorize(&self, access_key: &str, action: &str, resource: &str) -> s3s::S3Result<()> {
+        let policy = match self.issued.lock().unwrap_or_else(|p| p.into_inner()).get(access_key) {
+            Some((_, _, policy)) => policy.clone(),
+            None => return Ok(()),
+        };
+        let allowed = self
+            .canned
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&policy)
+            .is_some_and(|p| p.allows(action, resource));
+        if allowed {
+            Ok(())
+        } else {
+            Err(s3s::s3_error!(
+                AccessDenied,
+                "policy {policy:?} does not allow {action} on {resource}"
+            ))
+        }
+    }
+
     /// Accepts `token` as a web identity (an OpenID token MinIO would verify; here, a known
     /// string).
     pub fn web_identity_token(&self, token: &str) {
@@ -73,7 +138,7 @@ impl Sts {
 
     /// Issues temporary keys valid for what was asked (at most [`Sts::max_duration`]):
     /// (access key, secret key, session token, expiry).
-    fn issue(&self, asked: Duration) -> (String, String, String, SystemTime) {
+    fn issue(&self, asked: Duration, policy: String) -> (String, String, String, SystemTime) {
         let granted = asked.min(*self.max_duration.lock().unwrap_or_else(|p| p.into_inner()));
         // Whole seconds, as the answer says them.
         let now = SystemTime::now()
@@ -85,7 +150,7 @@ impl Sts {
         self.issued
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(access_key.clone(), (secret_key.clone(), expires));
+            .insert(access_key.clone(), (secret_key.clone(), expires, policy));
         self.count.fetch_add(1, Ordering::SeqCst);
         (access_key, secret_key, session, expires)
     }
@@ -109,7 +174,7 @@ impl Sts {
     /// The secret of temporary `access_key`, while it is valid.
     fn secret(&self, access_key: &str) -> Option<Result<String, ()>> {
         let mut issued = self.issued.lock().unwrap_or_else(|p| p.into_inner());
-        let (secret, expires) = issued.get(access_key)?.clone();
+        let (secret, expires, _) = issued.get(access_key)?.clone();
         if SystemTime::now() >= expires {
             issued.remove(access_key);
             return Some(Err(()));
@@ -252,8 +317,8 @@ impl s3s::route::S3Route for StsRoute {
         let action = params.get("Action").map(String::as_str).unwrap_or("");
         let xml = match action {
             "AssumeRoleWithCertificate" => {
-                self.certificate(&req)?;
-                let (ak, sk, session, expires) = self.sts.issue(asked);
+                let policy = self.certificate(&req)?;
+                let (ak, sk, session, expires) = self.sts.issue(asked, policy);
                 format!(
                     "<AssumeRoleWithCertificateResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><AssumeRoleWithCertificateResult>{}</AssumeRoleWithCertificateResult>{}</AssumeRoleWithCertificateResponse>",
                     credentials_xml(&ak, &sk, &session, expires),
@@ -271,7 +336,9 @@ impl s3s::route::S3Route for StsRoute {
                 if !known {
                     return Err(s3s::s3_error!(AccessDenied, "the web identity token is not valid"));
                 }
-                let (ak, sk, session, expires) = self.sts.issue(asked);
+                // MinIO takes the policy from the token's claim; the tokens here stand for one
+                // that names `readwrite`.
+                let (ak, sk, session, expires) = self.sts.issue(asked, "readwrite".to_string());
                 format!(
                     "<AssumeRoleWithWebIdentityResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><AssumeRoleWithWebIdentityResult><AssumedRoleUser><Arn>arn:aws:sts::embedded:assumed-role/gateway</Arn><AssumedRoleId>{ak}:gateway</AssumedRoleId></AssumedRoleUser>{}<SubjectFromWebIdentityToken>gateway</SubjectFromWebIdentityToken></AssumeRoleWithWebIdentityResult>{}</AssumeRoleWithWebIdentityResponse>",
                     credentials_xml(&ak, &sk, &session, expires),
@@ -290,8 +357,8 @@ impl s3s::route::S3Route for StsRoute {
 }
 
 impl StsRoute {
-    /// Checks that the client certificate's common name names a policy.
-    fn certificate(&self, req: &s3s::S3Request<s3s::Body>) -> s3s::S3Result<()> {
+    /// The policy the client certificate's common name names.
+    fn certificate(&self, req: &s3s::S3Request<s3s::Body>) -> s3s::S3Result<String> {
         let der = req
             .extensions
             .get::<PeerCertificate>()
@@ -305,20 +372,12 @@ impl StsRoute {
             .and_then(|cn| cn.as_str().ok())
             .unwrap_or("")
             .to_string();
-        if self
-            .sts
-            .policies
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .contains_key(&cn)
-        {
-            Ok(())
-        } else {
-            Err(s3s::s3_error!(
+        self.sts.policy_for(&cn).ok_or_else(|| {
+            s3s::s3_error!(
                 AccessDenied,
                 "no policy is named by the certificate's common name {cn:?}"
-            ))
-        }
+            )
+        })
     }
 }
 

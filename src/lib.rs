@@ -34,11 +34,13 @@
 //!    `admin` (health, readiness, metrics), `router` (method and path to handler, request
 //!    bookkeeping), [`server`] (accept loops, graceful shutdown).
 //! 6. Commands: [`seed`] (with [`purge`], which tells running gateways to drop what it
-//!    replaced), [`certs`] and, with the `demo` feature, [`demo`] with its in-process
-//!    S3 backend [`embedded`], its switches for misbehaving [`embedded_faults`], and its MinIO
-//!    extensions [`embedded_events`]
-//!    (ListenBucketNotification) and [`embedded_sts`] (AssumeRoleWithCertificate and
-//!    AssumeRoleWithWebIdentity).
+//!    replaced), [`policies`] (MinIO canned policies through its admin API), [`certs`] and,
+//!    with the `demo` feature, [`demo`] with its in-process S3 backend [`embedded`], its
+//!    switches for misbehaving [`embedded_faults`], and its MinIO extensions
+//!    [`embedded_events`] (ListenBucketNotification), [`embedded_sts`]
+//!    (AssumeRoleWithCertificate and AssumeRoleWithWebIdentity), [`embedded_admin`] (the admin
+//!    API's add-canned-policy, and each request's check against its key's policy) and
+//!    [`embedded_policy`] (IAM policy documents).
 //!
 //! # Features
 //! | feature | default | what it adds |
@@ -70,9 +72,13 @@ pub mod demo;
 #[cfg(feature = "demo")]
 pub mod embedded;
 #[cfg(feature = "demo")]
+pub mod embedded_admin;
+#[cfg(feature = "demo")]
 pub mod embedded_events;
 #[cfg(feature = "demo")]
 pub mod embedded_faults;
+#[cfg(feature = "demo")]
+pub mod embedded_policy;
 #[cfg(feature = "demo")]
 pub mod embedded_sts;
 pub mod error;
@@ -84,6 +90,7 @@ pub(crate) mod listing;
 pub mod metrics;
 pub mod missing;
 pub(crate) mod object;
+pub mod policies;
 pub mod purge;
 pub(crate) mod range;
 pub(crate) mod readiness;

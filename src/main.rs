@@ -84,9 +84,19 @@ async fn run(command: Command) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Policies(args) => {
+            let set = gateway::policies::PolicySet::load(&args.from)?;
+            let backend = BackendConfig::from_args(&args.backend)?;
+            gateway::policies::run(&backend, &set, args.wait).await?;
+            Ok(())
+        }
         Command::Certs(args) => {
             let pki = gateway::certs::DevPki::generate(&args.server_names, &args.client_name, args.days)?;
-            for path in pki.write_to(&args.out, args.force)? {
+            let mut written = pki.write_to(&args.out, args.force)?;
+            for name in &args.extra_clients {
+                written.extend(pki.write_client(&args.out, name, args.days, args.force)?);
+            }
+            for path in written {
                 println!("wrote {}", path.display());
             }
             Ok(())

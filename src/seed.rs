@@ -185,7 +185,7 @@ pub async fn seed(storage: &Storage, plan: &SeedPlan) -> Result<Outcome, SeedErr
 }
 
 /// Runs `op` until it succeeds, fails permanently, or `deadline` passes.
-async fn retrying<T, F, Fut>(deadline: Instant, step: &'static str, mut op: F) -> Result<T, SeedError>
+pub(crate) async fn retrying<T, F, Fut>(deadline: Instant, step: &'static str, mut op: F) -> Result<T, SeedError>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, StorageError>>,

@@ -185,9 +185,10 @@ impl aws_smithy_runtime_api::client::retries::classifiers::ClassifyRetry for Ren
     }
 }
 
-/// The key named in the GetObject that carries a `ListenBucketNotification` request; the
-/// request's target is rewritten before it is signed, so this name is never sent.
-const LISTEN_PLACEHOLDER: &str = "gateway-listen";
+/// The key named in the SDK call that carries a MinIO extension the SDK lacks
+/// (`ListenBucketNotification`, `add-canned-policy`); the request's target is rewritten before
+/// it is signed, so this name is never sent.
+const PLACEHOLDER_KEY: &str = "gateway-listen";
 
 /// What `ListenBucketNotification` gave.
 #[derive(Debug)]
@@ -414,7 +415,7 @@ impl Storage {
             .client
             .get_object()
             .bucket(&self.bucket)
-            .key(LISTEN_PLACEHOLDER)
+            .key(PLACEHOLDER_KEY)
             .customize()
             // The stream is quiet between events; the caller watches its keep-alives instead.
             .config_override(
@@ -425,7 +426,7 @@ impl Storage {
                 // `/{bucket}/<placeholder>?x-id=GetObject` (or `/<placeholder>` with virtual
                 // hosts) becomes `/{bucket}?events=...`.
                 let uri = req.uri().to_string();
-                let marker = format!("/{LISTEN_PLACEHOLDER}");
+                let marker = format!("/{PLACEHOLDER_KEY}");
                 if let Some(at) = uri.rfind(&marker) {
                     let base = &uri[..at];
                     let has_path = base.split_once("://").is_some_and(|(_, rest)| rest.contains('/'));
@@ -450,6 +451,42 @@ impl Storage {
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// Creates or replaces the MinIO canned policy `name` with `document` (IAM policy JSON):
+    /// MinIO's admin API `PUT /minio/admin/v3/add-canned-policy?name=NAME`, the document as the
+    /// body, signed like an S3 call (madmin-go's `AddCannedPolicy`). The SDK has no such
+    /// operation, so a PutObject is sent with its target rewritten before signing, as
+    /// [`Storage::listen`] does.
+    ///
+    /// # Errors
+    /// Backend trouble, as for any call; [`StorageError::Denied`] without admin rights.
+    pub async fn add_canned_policy(&self, name: &str, document: Bytes) -> Result<(), StorageError> {
+        use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+        let target = format!(
+            "/minio/admin/v3/add-canned-policy?name={}",
+            utf8_percent_encode(name, NON_ALPHANUMERIC)
+        );
+        let bucket = self.bucket.clone();
+        let req = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(PLACEHOLDER_KEY)
+            .content_type("application/json")
+            .body(ByteStream::from(document))
+            .customize()
+            .mutate_request(move |req| {
+                // `https://host/{bucket}/<placeholder>?x-id=PutObject` (or
+                // `https://{bucket}.host/<placeholder>...`) becomes `https://host/minio/admin/...`.
+                let uri = req.uri().to_string();
+                if let Some((scheme, rest)) = uri.split_once("://") {
+                    let authority = rest.split('/').next().unwrap_or(rest);
+                    let authority = authority.strip_prefix(&format!("{bucket}.")).unwrap_or(authority);
+                    let _ = req.set_uri(format!("{scheme}://{authority}{target}"));
+                }
+            });
+        self.timed("AddCannedPolicy", req.send()).await.map(|_| ())
     }
 
     /// Deletes an object (absent already is not an error, as in S3).

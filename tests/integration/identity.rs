@@ -308,3 +308,136 @@ async fn sts_certificate_needs_a_client_certificate() {
     assert_eq!(run.wait().await, 2, "{}", run.stderr());
     assert!(run.stderr().contains("--credentials"), "{}", run.stderr());
 }
+
+/// An identity of its own for the gateway and for the seed job, as the chart sets them up:
+/// `gateway policies` adds two canned policies through the admin API with the root keys, and
+/// certificates whose common names are those policies get only what their policy allows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn policies_from_the_admin_api_give_each_certificate_least_privilege() {
+    let backend = Backend::start().await;
+    let bucket = crate::util::BUCKET;
+    let dir = tempfile::tempdir().unwrap();
+    let policies = dir.path().join("policies");
+    std::fs::create_dir(&policies).unwrap();
+    let read = serde_json::json!({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": [format!("arn:aws:s3:::{bucket}/*")]},
+        {"Effect": "Allow", "Action": ["s3:ListBucket", "s3:ListenBucketNotification"], "Resource": [format!("arn:aws:s3:::{bucket}")]},
+    ]});
+    let write = serde_json::json!({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"], "Resource": [format!("arn:aws:s3:::{bucket}/*")]},
+        {"Effect": "Allow", "Action": ["s3:CreateBucket", "s3:ListBucket"], "Resource": [format!("arn:aws:s3:::{bucket}")]},
+    ]});
+    std::fs::write(policies.join("gateway-read.json"), read.to_string()).unwrap();
+    std::fs::write(policies.join("gateway-seed.json"), write.to_string()).unwrap();
+    // A mounted ConfigMap's hidden entries are not policies.
+    std::fs::create_dir(policies.join("..data")).unwrap();
+
+    let with_cert = |name: &str| -> Vec<String> {
+        let (cert, key) = backend.pki.issue_client(name, 1).unwrap();
+        let (c, k) = (
+            dir.path().join(format!("{name}.pem")),
+            dir.path().join(format!("{name}-key.pem")),
+        );
+        std::fs::write(&c, cert).unwrap();
+        std::fs::write(&k, key).unwrap();
+        vec![
+            "--client-cert".into(),
+            c.display().to_string(),
+            "--client-key".into(),
+            k.display().to_string(),
+        ]
+    };
+    let as_identity = |command: &str, name: &str| -> Vec<String> {
+        let flags: &[&str] = match command {
+            "serve" => &["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"],
+            _ => &["--wait", "2s"],
+        };
+        let mut argv = keyless_cli(&backend, command, flags);
+        let i = argv.iter().position(|a| a == "--client-cert").unwrap();
+        argv.drain(i..i + 4);
+        argv.extend(with_cert(name));
+        argv
+    };
+
+    // Before the policies exist, the certificates get nothing.
+    let mut early = Binary::spawn(&as_identity("seed", "gateway-seed"));
+    assert_ne!(early.wait().await, 0);
+    assert!(early.stderr().contains("common name"), "{}", early.stderr());
+
+    let mut add = Binary::spawn(&{
+        let mut argv = vec!["policies".to_string(), "--from".into(), policies.display().to_string()];
+        argv.extend(backend.cli_args(&backend.args()));
+        argv
+    });
+    assert_eq!(add.wait().await, 0, "{}", add.stderr());
+    assert_eq!(
+        add.stdout(),
+        "policies: gateway-read: added\npolicies: gateway-seed: added\n"
+    );
+
+    // The gateway's identity cannot write.
+    let mut denied = Binary::spawn(&as_identity("seed", "gateway-read"));
+    assert_ne!(denied.wait().await, 0);
+    assert!(denied.stderr().contains("AccessDenied"), "{}", denied.stderr());
+    assert!(backend.keys().is_empty(), "{:?}", backend.keys());
+    // The seed's identity can, and cannot manage policies.
+    let mut seed = Binary::spawn(&as_identity("seed", "gateway-seed"));
+    assert_eq!(seed.wait().await, 0, "{}", seed.stderr());
+    let mut escalate = Binary::spawn(&{
+        let mut argv = as_identity("policies", "gateway-seed");
+        argv.extend(["--from".into(), policies.display().to_string()]);
+        argv
+    });
+    assert_ne!(escalate.wait().await, 0);
+    assert!(escalate.stderr().contains("AccessDenied"), "{}", escalate.stderr());
+
+    // The gateway serves with its read-only identity: the object, an honest 404 (ListBucket),
+    // and a change seen at once (ListenBucketNotification).
+    let mut serve = Binary::spawn(&as_identity("serve", "gateway-read"));
+    let (addr, admin) = (serve.listen_addr().await, serve.admin_addr().await);
+    crate::util::wait_for_status(&format!("http://{admin}/readyz"), 200).await;
+    let r = get(&format!("http://{addr}/gateway.gif")).await;
+    assert_eq!((r.status, r.body.as_ref()), (200, seed_gif().as_slice()));
+    assert_eq!(get(&format!("http://{addr}/missing.gif")).await.status, 404);
+    let metrics = String::from_utf8_lossy(&get(&format!("http://{admin}/metrics")).await.body).to_string();
+    assert!(
+        metrics.contains("gateway_bucket_events_state{state=\"subscribed\"} 1"),
+        "{}",
+        metrics
+            .lines()
+            .filter(|l| l.contains("bucket_events"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    assert_eq!(serve.terminate().await, 0, "{}", serve.stderr());
+}
+
+/// A policy the backend refuses is a one-line error naming it; nothing after it is added.
+#[tokio::test]
+async fn a_refused_policy_is_named() {
+    let backend = Backend::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("bad.json"),
+        r#"{"Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*","Condition":{"x":{}}}]}"#,
+    )
+    .unwrap();
+    let mut argv = vec![
+        "policies".to_string(),
+        "--from".into(),
+        dir.path().display().to_string(),
+    ];
+    argv.extend(backend.cli_args(&backend.args()));
+    let mut run = Binary::spawn(&argv);
+    assert_eq!(run.wait().await, 1, "{}", run.stderr());
+    assert!(run.stderr().contains("add-canned-policy"), "{}", run.stderr());
+
+    std::fs::write(dir.path().join("bad.json"), "{}").unwrap();
+    let mut run = Binary::spawn(&argv);
+    assert_eq!(run.wait().await, 2, "{}", run.stderr());
+    assert!(
+        run.stderr().contains("--from") && run.stderr().contains("no Statement"),
+        "{}",
+        run.stderr()
+    );
+}

@@ -104,6 +104,7 @@ impl Backend {
                     server_key_pem: &self.pki.server_key,
                     access_key: ACCESS_KEY,
                     secret_key: SECRET_KEY,
+                    require_client_cert: true,
                 },
             )
             .unwrap(),
