@@ -44,8 +44,7 @@ pub enum Command {
     Serve(Box<ServeArgs>),
     /// Upload the bundled GIF (or --file) to the bucket, idempotently.
     Seed(Box<SeedArgs>),
-    /// Create MinIO canned policies from the NAME.json files of a directory (MinIO's admin API),
-    /// e.g. one read-only policy for the gateway and one for the seed job.
+    /// Create MinIO policies from the NAME.json files of a directory (MinIO's admin API).
     Policies(Box<PoliciesArgs>),
     /// Generate a development CA, a server certificate for the S3 backend and a client certificate.
     Certs(CertsArgs),
@@ -432,7 +431,7 @@ pub struct SeedArgs {
 pub struct PoliciesArgs {
     /// Directory of `NAME.json` IAM policy documents; each becomes the canned policy `NAME`
     /// (a client certificate with the common name `NAME` gets it from AssumeRoleWithCertificate).
-    #[arg(long, env = "GATEWAY_POLICIES_FROM", value_name = "DIR")]
+    #[arg(long, env = "GATEWAY_FROM", value_name = "DIR")]
     pub from: PathBuf,
 
     /// How long to keep retrying while the backend is unreachable or starting.

@@ -160,16 +160,8 @@ impl Drop for EmbeddedS3 {
 }
 
 /// The S3 service itself, without transport: s3s-fs over `root` (answering as S3 does where
-/// s3s-fs differs), requiring SigV4 signatures with the given credentials. [`EmbeddedS3`]
-/// serves it behind mTLS; the chart tests serve it over plain HTTP on loopback, as MinIO runs
-/// behind the chart's TLS proxy (`examples/plain_s3.rs`).
-///
-/// # Errors
-/// When `root` cannot be used.
-pub fn s3_service(root: &Path, access_key: &str, secret_key: &str) -> anyhow::Result<s3s::service::S3Service> {
-    s3_service_with(root, access_key, secret_key, Arc::default(), Arc::default())
-}
-
+/// s3s-fs differs), requiring SigV4 signatures with the given credentials or those `sts`
+/// issued, each held to its policy, with MinIO's admin, STS and listen routes.
 fn s3_service_with(
     root: &Path,
     access_key: &str,

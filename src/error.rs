@@ -95,6 +95,9 @@ pub enum StorageError {
     },
 }
 
+/// The code of a [`StorageError::Denied`] that is the STS refusing the client certificate.
+pub const STS_REFUSED: &str = "AssumeRoleWithCertificate";
+
 impl StorageError {
     /// The status a client of the gateway gets for this failure.
     ///
@@ -127,6 +130,12 @@ impl StorageError {
             StorageError::Backend { status, .. } => *status >= 500,
             _ => false,
         }
+    }
+
+    /// Whether this is the STS refusing the client certificate (no credentials at all), not
+    /// the backend refusing one call.
+    pub fn is_sts_refusal(&self) -> bool {
+        matches!(self, StorageError::Denied { code, .. } if code == STS_REFUSED)
     }
 
     /// A short, stable label for metrics and logs (bounded cardinality).

@@ -129,6 +129,11 @@ impl Subscription {
         let mut body = match self.storage.listen(&self.prefix, self.ping).await {
             Ok(Listen::Stream(body)) => body,
             Ok(Listen::NotOffered(why)) => return Ended::NotOffered(why),
+            // The STS refused the certificate (e.g. its policy is not made yet): the gateway
+            // has no credentials at all, which the next attempt may have.
+            Err(e @ crate::error::StorageError::Denied { .. }) if e.is_sts_refusal() => {
+                return Ended::Lost(e.to_string());
+            }
             // A policy without s3:ListenBucketNotification: asking again will not help.
             Err(e @ crate::error::StorageError::Denied { .. }) => {
                 return Ended::Denied(e.to_string());

@@ -759,7 +759,7 @@ where
     if let Some(refusal) = sts_refusal(&err) {
         // The STS refused the certificate: a credentials problem, not an unreachable backend.
         return StorageError::Denied {
-            code: "AssumeRoleWithCertificate".into(),
+            code: crate::error::STS_REFUSED.into(),
             message: refusal,
         };
     }

@@ -1,5 +1,6 @@
 # Installs the gateway chart (helm/gateway) on an existing cluster: the namespace, the S3
-# credentials Secret (MinIO's root credentials, generated unless supplied), then the release.
+# credentials Secret (MinIO's root credentials, generated unless supplied, which only MinIO and
+# its setup Job mount; or an external S3's keys), then the release.
 # Every name and chart value comes from modules/values, which validates the inputs and is
 # tested without a cluster (`terraform test` there).
 
@@ -48,18 +49,19 @@ resource "kubernetes_namespace_v1" "this" {
   }
 }
 
-# MinIO's root credentials, used by the gateway and the seed job. Generated once and kept in
-# the state (sensitive) unless var.s3_credentials supplies them (always, for an external S3).
+# MinIO's root credentials (the gateway and the seed job hold none: they use their client
+# certificates). Generated once and kept in the state (sensitive) unless var.s3_credentials
+# supplies them (always, for an external S3 with static credentials).
 resource "random_password" "secret_key" {
-  count = local.generate_credentials && var.credentials == "static" ? 1 : 0
+  count = local.generate_credentials && module.values.credentials_secret_name != null ? 1 : 0
 
   length  = 40
   special = false
 }
 
 resource "kubernetes_secret_v1" "credentials" {
-  # Keyless credentials (sts-certificate, chain) store no key.
-  count = var.credentials == "static" ? 1 : 0
+  # Keyless credentials with an external S3 (sts-certificate, chain) store no key.
+  count = module.values.credentials_secret_name != null ? 1 : 0
 
   metadata {
     name      = module.values.credentials_secret_name

@@ -69,17 +69,18 @@ variable "tls_mode" {
 }
 
 variable "tls_existing_secrets" {
-  description = "With tls_mode = existingSecrets: the Secrets (tls.crt, tls.key, ca.crt) of the gateway's client certificate and of MinIO's server certificate."
+  description = "With tls_mode = existingSecrets: the Secrets (tls.crt, tls.key, ca.crt) of the gateway's client certificate, of the seed job's (with the chart's MinIO their common names are <fullname>-read and <fullname>-seed, their policies) and of MinIO's server certificate."
   type = object({
-    client = optional(string, "")
-    server = optional(string, "")
+    client      = optional(string, "")
+    seed_client = optional(string, "")
+    server      = optional(string, "")
   })
   default  = {}
   nullable = false
 }
 
 variable "minio" {
-  description = "Standalone MinIO in the release (one pod, one volume, behind an mTLS proxy); disable it to use external_s3."
+  description = "Standalone MinIO in the release (one pod, one volume; it terminates TLS and issues credentials for client certificates); disable it to use external_s3."
   type = object({
     enabled       = optional(bool, true)
     storage_size  = optional(string, "10Gi")
@@ -141,9 +142,9 @@ variable "network_policy" {
 }
 
 variable "credentials" {
-  description = "Where the gateway and the seed job get S3 credentials (the chart's s3.credentials): static (the credentials Secret), sts-certificate (temporary keys MinIO issues for the client certificate; no key is stored) or chain (the standard AWS chain, e.g. IRSA). The chart's MinIO supports static only."
+  description = "Where the gateway and the seed job get S3 credentials (the chart's s3.credentials): sts-certificate (temporary keys MinIO issues for the client certificate, whose common name names a MinIO policy; no key is stored), static (the credentials Secret) or chain (the standard AWS chain, e.g. IRSA). Empty: sts-certificate with the chart's MinIO (the only mode it takes; the root credentials stay with MinIO and its setup Job), static with an external S3."
   type        = string
-  default     = "static"
+  default     = ""
   nullable    = false
 }
 
@@ -222,7 +223,7 @@ variable "s3_credentials" {
   sensitive = true
 
   validation {
-    condition     = var.s3_credentials != null || var.minio.enabled || var.credentials != "static"
+    condition     = var.s3_credentials != null || var.minio.enabled || !contains(["", "static"], var.credentials)
     error_message = "s3_credentials is required when MinIO is disabled and credentials is static: the access and secret key of the external S3."
   }
   validation {

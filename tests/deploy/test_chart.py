@@ -82,7 +82,7 @@ def test_checksum_rolls_pods_when_flags_change():
     # Fixed credentials and TLS material, so only the flags differ between the renders.
     fixed = ["--set", "s3.existingSecret=creds", "--set", "tls.mode=existingSecrets",
              "--set", "tls.existingSecrets.client=c", "--set", "tls.existingSecrets.server=s",
-             "--set", "gateway.purge.existingSecret=t"]
+             "--set", "tls.existingSecrets.seedClient=sc", "--set", "gateway.purge.existingSecret=t"]
     assert checksum(*fixed) == checksum(*fixed)
     assert checksum(*fixed) != checksum(*fixed, "--set", "s3.bucket=other")
     assert checksum(*fixed) != checksum(*fixed, "--set", "gateway.cache.ttl=5s")
@@ -147,9 +147,12 @@ def test_gateway_mounts_credentials_and_client_certificate(ci_render):
     dep = ci_render.one("Deployment")
     args = container(dep, "gateway")["args"]
     mounts = secret_volumes(dep)
-    assert flag(args, "--access-key-file").startswith("/etc/gateway/credentials/")
-    assert flag(args, "--secret-key-file").startswith("/etc/gateway/credentials/")
-    assert "/etc/gateway/credentials" in mounts
+    if flag(args, "--credentials") == "static":
+        assert flag(args, "--access-key-file").startswith("/etc/gateway/credentials/")
+        assert flag(args, "--secret-key-file").startswith("/etc/gateway/credentials/")
+        assert "/etc/gateway/credentials" in mounts
+    else:
+        assert "--secret-key-file" not in args and "/etc/gateway/credentials" not in mounts
     if "--ca-cert" in args:
         assert "/etc/gateway/tls" in mounts
         for f in TLS_FLAGS:
@@ -164,10 +167,15 @@ def test_seed_job_uses_the_deployments_bucket_and_tls(ci_render):
     serve, seed = container(dep, "gateway")["args"], container(job, "seed")["args"]
     assert seed[0] == "seed"
     assert "--wait" in seed
-    for f in BACKEND_FLAGS + [f for f in TLS_FLAGS if f in serve]:
+    for f in [f for f in BACKEND_FLAGS + ["--credentials"] + TLS_FLAGS if f in serve]:
         assert flag(seed, f) == flag(serve, f), f
-    assert [f for f in TLS_FLAGS if f in seed] == [f for f in TLS_FLAGS if f in serve]
-    assert secret_volumes(job) == secret_volumes(dep)
+    assert [f for f in BACKEND_FLAGS + TLS_FLAGS if f in seed] == [f for f in BACKEND_FLAGS + TLS_FLAGS if f in serve]
+    # The same files at the same places; with the chart's MinIO the seed's certificate is its
+    # own identity, not the gateway's.
+    seed_mounts, dep_mounts = secret_volumes(job), secret_volumes(dep)
+    assert seed_mounts.keys() == dep_mounts.keys()
+    if ci_render.of_kind("StatefulSet") and "/etc/gateway/tls" in dep_mounts:
+        assert seed_mounts["/etc/gateway/tls"] != dep_mounts["/etc/gateway/tls"]
     assert container(job, "seed")["image"] == container(dep, "gateway")["image"]
 
 
@@ -181,7 +189,8 @@ def test_seed_is_a_hook_not_part_of_the_gateway_pods(ci_render):
     spec = pod_spec(ci_render.one("Deployment"))
     assert not spec.get("initContainers")
     assert [c["name"] for c in spec["containers"]] == ["gateway"]
-    assert not render("--set", "seed.enabled=false").of_kind("Job")
+    jobs = render("--set", "seed.enabled=false").of_kind("Job")
+    assert [j["metadata"]["name"] for j in jobs if j["metadata"]["name"].endswith("-seed")] == []
 
 
 def test_seed_purges_every_gateway_pod(ci_render):
@@ -255,8 +264,9 @@ def test_keyless_credentials_mount_no_key(mode):
         vols = {v["name"] for v in pod_spec(workload)["volumes"]}
         assert "credentials" not in vols, vols
     assert not [s for s in r.of_kind("Secret") if s["metadata"]["name"].endswith("-credentials")]
-    # Static stays the default, with the keys mounted.
-    args = container(render().one("Deployment"), "gateway")["args"]
+    # With an external S3, static stays the default, with the keys mounted.
+    external = render("-f", str(CHART / "ci" / "external-s3-values.yaml"), "--set", "s3.credentials=")
+    args = container(external.one("Deployment"), "gateway")["args"]
     assert flag(args, "--credentials") == "static" and "--secret-key-file" in args
 
 
@@ -342,36 +352,166 @@ def test_crd_objects_are_well_formed(ci_render):
 # --- MinIO ----------------------------------------------------------------------------------
 
 
-def test_minio_is_reachable_only_through_the_mtls_proxy():
+def test_minio_terminates_tls_and_issues_credentials_for_certificates():
     r = render()
     sts = r.one("StatefulSet")
-    minio, proxy = container(sts, "minio"), container(sts, "tls-proxy")
-    assert flag(minio["args"], "--address") == "127.0.0.1:9000"
-    assert not minio.get("ports")
-    conf = r.one("ConfigMap", "-proxy")["data"]["nginx.conf"]
-    assert "ssl_verify_client on;" in conf
-    assert "listen 9443 ssl;" in conf and "proxy_pass 127.0.0.1:9000;" in conf
+    minio = container(sts, "minio")
+    assert [c["name"] for c in pod_spec(sts)["containers"]] == ["minio"]
+    assert flag(minio["args"], "--address") == ":9000"
+    assert flag(minio["args"], "--console-address").startswith("127.0.0.1:")
+    env = {e["name"]: e.get("value") for e in minio["env"]}
+    assert env["MINIO_IDENTITY_TLS_ENABLE"] == "on"
+    # MinIO's certs-dir layout, from the server certificate's Secret.
+    certs = flag(minio["args"], "--certs-dir")
+    mount = [m for m in minio["volumeMounts"] if m["mountPath"] == certs][0]
+    volume = [v for v in pod_spec(sts)["volumes"] if v["name"] == mount["name"]][0]["secret"]
+    assert volume["secretName"] == "gw-gateway-minio-tls"
+    layout = {"tls.crt": "public.crt", "tls.key": "private.key", "ca.crt": "CAs/ca.crt"}
+    assert {i["key"]: i["path"] for i in volume["items"]} == layout
     svc = r.one("Service", "-minio")
-    assert [p["targetPort"] for p in svc["spec"]["ports"]] == ["s3-mtls"]
-    assert {p["name"]: p["containerPort"] for p in proxy["ports"]}["s3-mtls"] == 9443
+    assert [p["targetPort"] for p in svc["spec"]["ports"]] == ["s3"]
+    assert {p["name"]: p["containerPort"] for p in minio["ports"]} == {"s3": 9000}
     # The gateway's endpoint is that Service, by the name in MinIO's certificate.
     endpoint = flag(container(r.one("Deployment"), "gateway")["args"], "--endpoint")
     assert endpoint == "https://gw-gateway-minio.web.svc.cluster.local:9000"
     assert sts["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"] == "10Gi"
-    # Read-only root filesystems: each container that writes gets its own emptyDir at /tmp (a
-    # subPath would be created root-owned, unwritable for the non-root users).
+    # A read-only root filesystem, with its own emptyDir at /tmp.
     empty_dirs = {v["name"] for v in pod_spec(sts)["volumes"] if "emptyDir" in v}
-    for c in (minio, proxy):
-        tmp = [m for m in c["volumeMounts"] if m["mountPath"] == "/tmp"]
-        assert len(tmp) == 1 and tmp[0]["name"] in empty_dirs and "subPath" not in tmp[0], c["name"]
+    tmp = [m for m in minio["volumeMounts"] if m["mountPath"] == "/tmp"]
+    assert len(tmp) == 1 and tmp[0]["name"] in empty_dirs and "subPath" not in tmp[0]
     assert minio["volumeMounts"][0]["name"] == "data"
-    # Probes: MinIO's health through the proxy's health port; the proxy's own liveness is its
-    # TLS port, so a dead proxy restarts before MinIO's longer threshold runs out.
-    assert minio["livenessProbe"]["httpGet"] == {"path": "/minio/health/live", "port": 9080}
-    assert {p["name"]: p["containerPort"] for p in proxy["ports"]}["health"] == 9080
-    assert proxy["livenessProbe"]["tcpSocket"] == {"port": "s3-mtls"}
-    assert proxy["readinessProbe"]["httpGet"] == {"path": "/minio/health/ready", "port": "health"}
-    assert minio["livenessProbe"]["failureThreshold"] > proxy["livenessProbe"]["failureThreshold"]
+    # HTTPS probes (the kubelet presents no certificate, which MinIO allows).
+    for probe, path in (("livenessProbe", "/minio/health/live"), ("readinessProbe", "/minio/health/ready")):
+        assert minio[probe]["httpGet"] == {"path": path, "port": "s3", "scheme": "HTTPS"}
+    # Its own ServiceAccount, without a token.
+    sa = pod_spec(sts)["serviceAccountName"]
+    assert sa == "gw-gateway-minio" and sa != pod_spec(r.one("Deployment"))["serviceAccountName"]
+    assert r.one("ServiceAccount", "-minio")["automountServiceAccountToken"] is False
+    assert pod_spec(sts)["automountServiceAccountToken"] is False
+
+
+def secret_readers(r, secret):
+    """(kind, name) of every workload whose pods can read `secret`: a volume (plain or
+    projected), an env reference or envFrom."""
+    readers = set()
+    for doc in r.docs:
+        if doc["kind"] not in WORKLOADS:
+            continue
+        spec = pod_spec(doc)
+        names = set()
+        for v in spec.get("volumes", []):
+            if "secret" in v:
+                names.add(v["secret"]["secretName"])
+            for source in v.get("projected", {}).get("sources", []):
+                if "secret" in source:
+                    names.add(source["secret"]["name"])
+        for c in spec["containers"] + spec.get("initContainers", []):
+            for e in c.get("env", []):
+                ref = e.get("valueFrom", {}).get("secretKeyRef")
+                if ref:
+                    names.add(ref["name"])
+            for e in c.get("envFrom", []):
+                if "secretRef" in e:
+                    names.add(e["secretRef"]["name"])
+        if secret in names:
+            readers.add((doc["kind"], doc["metadata"]["name"]))
+    return readers
+
+
+@pytest.mark.parametrize("values", ["default-values.yaml", "full-values.yaml", "cert-manager-values.yaml"])
+def test_only_minio_and_the_setup_job_can_read_the_root_credentials(values):
+    r = render("-f", str(CHART / "ci" / values))
+    readers = secret_readers(r, "gw-gateway-credentials")
+    kinds = sorted(kind for kind, _ in readers)
+    assert kinds == ["Job", "StatefulSet"], readers
+    assert [n for k, n in readers if k == "Job"][0].startswith("gw-gateway-setup-")
+    # No RBAC object lets a pod read Secrets through the API either.
+    assert not [d for d in r.docs if d["kind"] in ("Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding")]
+
+
+def test_the_default_gateway_holds_no_secret_key():
+    r = render()
+    dep = r.one("Deployment")
+    args = container(dep, "gateway")["args"]
+    assert flag(args, "--credentials") == "sts-certificate"
+    assert "--access-key-file" not in args and "--secret-key-file" not in args
+    # Its only Secrets: its own client certificate and the purge token.
+    assert set(secret_volumes(dep).values()) == {"gw-gateway-client-tls", "gw-gateway-admin-token"}
+    assert not [e for c in pod_spec(dep)["containers"] for e in c.get("env", []) if "valueFrom" in e]
+    # The seed job neither: its own certificate, no key.
+    job = r.one("Job", "-seed")
+    assert "--secret-key-file" not in container(job, "seed")["args"]
+    assert set(secret_volumes(job).values()) == {"gw-gateway-seed-tls", "gw-gateway-admin-token"}
+
+
+def policies(r):
+    return {name.removesuffix(".json"): json.loads(doc) for name, doc in r.one("ConfigMap", "-policies")["data"].items()}
+
+
+def allowed(policy):
+    """{action: set(resources)} a policy allows."""
+    out = {}
+    for st in policy["Statement"]:
+        assert st["Effect"] == "Allow" and "Condition" not in st
+        for action in st["Action"]:
+            out.setdefault(action, set()).update(st["Resource"])
+    return out
+
+
+def test_policies_are_least_privilege_and_named_by_the_certificates():
+    r = render("--set", "s3.prefix=site/")
+    p = policies(r)
+    assert set(p) == {"gw-gateway-read", "gw-gateway-seed"}
+    assert allowed(p["gw-gateway-read"]) == {
+        "s3:GetObject": {"arn:aws:s3:::gifs/site/*"},
+        "s3:ListBucket": {"arn:aws:s3:::gifs"},
+        "s3:ListenBucketNotification": {"arn:aws:s3:::gifs"},
+    }
+    assert allowed(p["gw-gateway-seed"]) == {
+        "s3:GetObject": {"arn:aws:s3:::gifs/site/gateway.gif"},
+        "s3:PutObject": {"arn:aws:s3:::gifs/site/gateway.gif"},
+        "s3:CreateBucket": {"arn:aws:s3:::gifs"},
+        "s3:ListBucket": {"arn:aws:s3:::gifs"},
+    }
+    # Without change events, no ListenBucketNotification; several sites, each bucket whole.
+    r = render("--set", "gateway.bucketEvents=off", "--set", "gateway.sites[0].name=a",
+               "--set", "gateway.sites[0].hosts[0]=a.example.com", "--set", "gateway.sites[0].bucket=other",
+               "--set", "gateway.sites[1].name=b", "--set", "gateway.sites[1].hosts[0]=b.example.com")
+    assert allowed(policies(r)["gw-gateway-read"]) == {
+        "s3:GetObject": {"arn:aws:s3:::gifs/*", "arn:aws:s3:::other/*"},
+        "s3:ListBucket": {"arn:aws:s3:::gifs", "arn:aws:s3:::other"},
+    }
+    # The certificates' common names are the policies' names (helm mode: read from the PEM).
+    for secret, name in (("-client-tls", "gw-gateway-read"), ("-seed-tls", "gw-gateway-seed")):
+        pem = base64.b64decode(render().one("Secret", secret)["data"]["tls.crt"])
+        subject = openssl("x509", "-noout", "-subject", stdin=pem.decode()).stdout
+        assert f"CN = {name}" in subject or f"CN={name}" in subject, subject
+    cm = render("-f", str(CHART / "ci" / "cert-manager-values.yaml"))
+    names = {c["spec"]["secretName"]: c["spec"].get("commonName") for c in cm.of_kind("Certificate")}
+    assert names["gw-gateway-client-tls"] == "gw-gateway-read" and names["gw-gateway-seed-tls"] == "gw-gateway-seed"
+
+
+def test_setup_job_adds_the_policies_with_the_root_credentials():
+    r = render()
+    job = [j for j in r.of_kind("Job") if j["metadata"]["name"].startswith("gw-gateway-setup-")][0]
+    # Not a hook: `helm install --wait` waits for ready gateways before post-install hooks, and
+    # the gateways are ready only once their policy exists.
+    assert "helm.sh/hook" not in job["metadata"].get("annotations", {})
+    args = container(job, "setup")["args"]
+    assert args[:3] == ["policies", "--from", "/etc/gateway/policies"]
+    assert flag(args, "--credentials") == "static"
+    assert flag(args, "--endpoint") == flag(container(r.one("Deployment"), "gateway")["args"], "--endpoint")
+    assert "--client-cert" not in args
+    mounts = secret_volumes(job)
+    assert mounts["/etc/minio/root"] == "gw-gateway-credentials"
+    assert flag(args, "--access-key-file").startswith("/etc/minio/root/")
+    # A policy change is a new Job (a Job's pod template cannot change); no change, the same.
+    same = [j["metadata"]["name"] for j in render().of_kind("Job") if "-setup-" in j["metadata"]["name"]]
+    other = [j["metadata"]["name"] for j in render("--set", "s3.prefix=x/").of_kind("Job")
+             if "-setup-" in j["metadata"]["name"]]
+    assert same == [job["metadata"]["name"]] and other != same
+    external = render("-f", str(CHART / "ci" / "external-s3-values.yaml")).of_kind("Job")
+    assert not [j for j in external if "-setup-" in j["metadata"]["name"]]
 
 
 def test_minio_disabled_removes_every_minio_object():
@@ -394,7 +534,9 @@ def test_minio_disabled_removes_every_minio_object():
     [
         (["--set", "minio.enabled=false", "--set", "s3.existingSecret=x", "--set", "tls.mode=none"], "externalS3.endpoint"),
         (["--set", "minio.enabled=false", "--set", "externalS3.endpoint=https://s3.example.com"], "s3.existingSecret"),
-        (["--set", "s3.credentials=sts-certificate"], "s3.credentials"),
+        (["--set", "s3.credentials=static"], "s3.credentials"),
+        (["--set", "tls.mode=existingSecrets", "--set", "tls.existingSecrets.client=c",
+          "--set", "tls.existingSecrets.server=s"], "seedClient"),
         (["--set", "minio.enabled=false", "--set", "externalS3.endpoint=https://s3.example.com",
           "--set", "s3.credentials=sts-certificate", "--set", "tls.mode=none"], "tls.mode"),
         (["--set", "minio.enabled=false", "--set", "externalS3.endpoint=https://s3.example.com",
@@ -420,7 +562,9 @@ def test_minio_credentials_can_be_supplied():
     assert not [d for d in r.of_kind("Secret") if d["metadata"]["name"].endswith("-credentials")]
     env = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in container(r.one("StatefulSet"), "minio")["env"] if "valueFrom" in e}
     assert env["MINIO_ROOT_USER"] == {"name": "my-creds", "key": "access-key"}
-    assert secret_volumes(r.one("Deployment"))["/etc/gateway/credentials"] == "my-creds"
+    assert secret_readers(r, "my-creds") == {("StatefulSet", "gw-gateway-minio")} | {
+        (j["kind"], j["metadata"]["name"]) for j in r.of_kind("Job") if "-setup-" in j["metadata"]["name"]
+    }
 
 
 # --- mTLS material --------------------------------------------------------------------------
@@ -433,23 +577,25 @@ def openssl(*args, stdin=None):
 def test_generated_certificates_chain_to_one_ca(tmp_path):
     r = render()
     client = r.one("Secret", "-client-tls")["data"]
+    seed = r.one("Secret", "-seed-tls")["data"]
     server = r.one("Secret", "-minio-tls")["data"]
     files = {}
-    for name, data in [("client", client), ("server", server)]:
+    for name, data in [("client", client), ("seed", seed), ("server", server)]:
         for key, value in data.items():
             path = tmp_path / f"{name}-{key}"
             path.write_bytes(base64.b64decode(value))
             files[f"{name}-{key}"] = str(path)
     assert (tmp_path / "client-ca.crt").read_bytes() == (tmp_path / "server-ca.crt").read_bytes()
     ca = files["client-ca.crt"]
-    ok = openssl("verify", "-CAfile", ca, "-purpose", "sslclient", files["client-tls.crt"])
-    assert ok.returncode == 0, ok.stdout + ok.stderr
+    for name in ("client", "seed"):
+        ok = openssl("verify", "-CAfile", ca, "-purpose", "sslclient", files[f"{name}-tls.crt"])
+        assert ok.returncode == 0, ok.stdout + ok.stderr
     ok = openssl("verify", "-CAfile", ca, "-purpose", "sslserver", files["server-tls.crt"])
     assert ok.returncode == 0, ok.stdout + ok.stderr
     text = openssl("x509", "-noout", "-ext", "subjectAltName", "-in", files["server-tls.crt"]).stdout
     assert "DNS:gw-gateway-minio.web.svc.cluster.local" in text, text
     # Each key belongs to its certificate.
-    for name in ("client", "server"):
+    for name in ("client", "seed", "server"):
         cert_pub = openssl("x509", "-noout", "-pubkey", "-in", files[f"{name}-tls.crt"]).stdout
         key_pub = openssl("pkey", "-pubout", "-in", files[f"{name}-tls.key"]).stdout
         assert cert_pub and cert_pub == key_pub, name
@@ -468,7 +614,9 @@ def test_cert_manager_certificates_match_what_the_pods_mount():
     client = certs[secret_volumes(r.one("Deployment"))["/etc/gateway/tls"]]
     assert "client auth" in client["spec"]["usages"]
     sts = r.one("StatefulSet")
-    server_secret = [v["secret"]["secretName"] for v in pod_spec(sts)["volumes"] if v["name"] == "server-tls"][0]
+    server_secret = [v["secret"]["secretName"] for v in pod_spec(sts)["volumes"] if v["name"] == "certs"][0]
+    seed = certs[secret_volumes(r.one("Job", "-seed"))["/etc/gateway/tls"]]
+    assert "client auth" in seed["spec"]["usages"] and seed is not client
     server = certs[server_secret]
     assert "server auth" in server["spec"]["usages"]
     host = flag(container(r.one("Deployment"), "gateway")["args"], "--endpoint").split("//")[1].split(":")[0]
@@ -538,11 +686,15 @@ def test_network_policies_follow_the_ports():
     assert ports["admin"][0]["namespaceSelector"]["matchLabels"] == {"kubernetes.io/metadata.name": "monitoring"}
     egress = policies["gw-gateway-egress"]["spec"]["egress"]
     # DNS, MinIO, and the gateways' admin port (the seed job's purge).
-    assert {p["port"] for rule in egress for p in rule["ports"]} == {53, 9090, 9443}
+    assert {p["port"] for rule in egress for p in rule["ports"]} == {53, 9090, 9000}
+    egress_from = policies["gw-gateway-egress"]["spec"]["podSelector"]["matchExpressions"]
+    assert {"gateway", "seed", "setup"} == set([e for e in egress_from if e["key"] == "app.kubernetes.io/component"][0]["values"])
     seed_from = [peer["podSelector"]["matchLabels"] for peer in ports["admin"] if "podSelector" in peer]
     assert seed_from and seed_from[0]["app.kubernetes.io/component"] == "seed"
     minio = policies["gw-gateway-minio"]["spec"]
-    assert minio["egress"] == [] and minio["ingress"][0]["ports"] == [{"port": "s3-mtls", "protocol": "TCP"}]
+    assert minio["egress"] == [] and minio["ingress"][0]["ports"] == [{"port": "s3", "protocol": "TCP"}]
+    admitted = minio["ingress"][0]["from"][0]["podSelector"]["matchExpressions"]
+    assert set([e for e in admitted if e["key"] == "app.kubernetes.io/component"][0]["values"]) == {"gateway", "seed", "setup"}
     external = render("-f", str(CHART / "ci" / "external-s3-values.yaml"))
     egress = external.one("NetworkPolicy", "-egress")["spec"]["egress"]
     assert {p["port"] for rule in egress for p in rule["ports"]} == {53, 9000, 9090}
@@ -560,9 +712,9 @@ def test_pdb_and_service_account(ci_render):
     pdb = ci_render.one("PodDisruptionBudget")
     dep = ci_render.one("Deployment")
     assert pdb["spec"]["selector"]["matchLabels"] == dep["spec"]["selector"]["matchLabels"]
-    sa = ci_render.one("ServiceAccount")
-    assert pod_spec(dep)["serviceAccountName"] == sa["metadata"]["name"]
-    assert sa["automountServiceAccountToken"] is False
+    sa = [s for s in ci_render.of_kind("ServiceAccount") if not s["metadata"]["name"].endswith("-minio")]
+    assert len(sa) == 1 and pod_spec(dep)["serviceAccountName"] == sa[0]["metadata"]["name"]
+    assert all(s["automountServiceAccountToken"] is False for s in ci_render.of_kind("ServiceAccount"))
 
 
 def test_standard_labels(ci_render):

@@ -1,17 +1,20 @@
-"""The chart's data path run for real, without Kubernetes: the `gateway seed` Job and the gateway
-Deployment are started with the exact arguments the chart renders (the files they mount put at
-the same relative places), against the chart's MinIO TLS proxy (its nginx.conf) in front of an
-S3 server in MinIO's place, and the `helm test` pod's script checks the result.
+"""The chart's data path run for real, without Kubernetes: MinIO's StatefulSet, the setup Job,
+the seed Job and the gateway Deployment are started with the exact arguments, environment and
+mounted files the chart renders (put at the same relative places), and the `helm test` pod's
+script checks the result.
 
-The S3 server is the gateway's embedded one over plain HTTP (`examples/plain_s3.rs`), as MinIO
-listens on 127.0.0.1 in its pod. The gateway reaches it through the proxy at `localhost` (a
-Kubernetes Service name does not resolve here), so the chart is rendered in its external-S3 form
-with that endpoint; the arguments come from the same template either way.
+MinIO's place is taken by the gateway's embedded S3 backend (`examples/minio_s3.rs`), run with
+the StatefulSet's environment and certs directory: TLS with client certificates asked for, not
+required, AssumeRoleWithCertificate, the admin API's add-canned-policy, and each temporary key
+held to its policy. A Kubernetes Service name does not resolve here, so the rendered endpoint
+is pointed at the loopback port, and the certificates are a PKI made for `localhost` with the
+common names the chart gives its two identities (tls.mode=existingSecrets).
 """
 
 import base64
 import os
 import signal
+import socket
 import subprocess
 import time
 import urllib.error
@@ -20,36 +23,64 @@ import urllib.request
 import pytest
 
 from conftest import ROOT, render
-from proxy import Proxy, free_port
 
-ACCESS_KEY, SECRET_KEY = "gateway-e2e", "e2e-secret-key-0123456789"
+RELEASE_FULLNAME = "gw-gateway"
+READ, SEED = f"{RELEASE_FULLNAME}-read", f"{RELEASE_FULLNAME}-seed"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def cargo_binaries():
-    """Builds (if needed) and returns the gateway binary and the plain_s3 example."""
+    """Builds (if needed) and returns the gateway binary and the minio_s3 example."""
     build = subprocess.run(
-        ["cargo", "build", "--locked", "--quiet", "--bin", "gateway", "--example", "plain_s3"],
+        ["cargo", "build", "--locked", "--quiet", "--bin", "gateway", "--example", "minio_s3"],
         cwd=ROOT, capture_output=True, text=True,
     )
     assert build.returncode == 0, f"cargo build failed:\n{build.stderr}"
     target = os.environ.get("CARGO_TARGET_DIR") or str(ROOT / "target")
-    return os.path.join(target, "debug", "gateway"), os.path.join(target, "debug", "examples", "plain_s3")
+    return os.path.join(target, "debug", "gateway"), os.path.join(target, "debug", "examples", "minio_s3")
 
 
-def materialise(doc, container, secrets, root):
-    """The container's argv with every mounted Secret file written under `root` at the path it
-    would have in the pod, and the argv's paths pointed there."""
-    spec = doc["spec"]["template"]["spec"]
-    volumes = {v["name"]: v["secret"] for v in spec["volumes"] if "secret" in v}
-    c = [c for c in spec["containers"] if c["name"] == container][0]
-    for mount in c["volumeMounts"]:
-        secret = volumes[mount["name"]]
-        target = root / mount["mountPath"].lstrip("/")
-        target.mkdir(parents=True, exist_ok=True)
-        data = secrets[secret["secretName"]]
-        for item in secret["items"]:
-            (target / item["path"]).write_bytes(data[item["key"]])
-    return [a.replace("/etc/", f"{root}/etc/") if a.startswith("/etc/") else a for a in c["args"]]
+class Pod:
+    """One container of a rendered workload, its mounted Secrets and ConfigMaps written under
+    `root` at the paths they have in the pod."""
+
+    def __init__(self, doc, container, cluster, root):
+        spec = doc["spec"]["template"]["spec"]
+        self.container = [c for c in spec["containers"] if c["name"] == container][0]
+        self.root = root
+        volumes = {v["name"]: v for v in spec["volumes"]}
+        for mount in self.container.get("volumeMounts", []):
+            volume = volumes.get(mount["name"], {})  # a volumeClaimTemplate's is a directory
+            if "secret" in volume:
+                data, items = cluster["secrets"][volume["secret"]["secretName"]], volume["secret"].get("items")
+            elif "configMap" in volume:
+                data, items = cluster["configmaps"][volume["configMap"]["name"]], volume["configMap"].get("items")
+            else:
+                continue
+            items = items or [{"key": k, "path": k} for k in data]
+            for item in items:
+                target = root / mount["mountPath"].lstrip("/") / item["path"]
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(data[item["key"]])
+        self.env = {}
+        for e in self.container.get("env", []):
+            if "value" in e:
+                self.env[e["name"]] = e["value"]
+            else:
+                ref = e["valueFrom"]["secretKeyRef"]
+                self.env[e["name"]] = cluster["secrets"][ref["name"]][ref["key"]].decode()
+
+    def args(self, endpoint=None):
+        """The argv, its paths under `root`, and `--endpoint` pointed at `endpoint`."""
+        args = [a.replace("/etc/", f"{self.root}/etc/") if a.startswith("/etc/") else a for a in self.container["args"]]
+        if endpoint and "--endpoint" in args:
+            args[args.index("--endpoint") + 1] = endpoint
+        return args
 
 
 def local_listen(args):
@@ -91,7 +122,7 @@ def get(url):
         return None, None, b""
 
 
-def wait_for(url, status, gateway, timeout=30):
+def wait_for(url, status, gateway, timeout=60):
     deadline = time.monotonic() + timeout
     while True:
         got = get(url)[0]
@@ -104,73 +135,111 @@ def wait_for(url, status, gateway, timeout=30):
         time.sleep(0.2)
 
 
+def run(gateway, args):
+    return subprocess.run([gateway, *args], capture_output=True, text=True, timeout=120)
+
+
 @pytest.fixture
 def system(tmp_path):
-    gateway, plain_s3 = cargo_binaries()
+    gateway, minio_s3 = cargo_binaries()
     pki = tmp_path / "pki"
-    subprocess.run([gateway, "certs", "--out", str(pki), "--server-name", "localhost"], check=True, capture_output=True)
-    pem = {name: (pki / name).read_bytes() for name in ("ca.pem", "server.pem", "server-key.pem", "client.pem", "client-key.pem")}
-
-    # MinIO's place: S3 on loopback, plain HTTP.
-    s3 = subprocess.Popen([plain_s3, str(tmp_path / "data"), ACCESS_KEY, SECRET_KEY], stdout=subprocess.PIPE, text=True)
-    line = s3.stdout.readline()
-    assert line.startswith("listening on 127.0.0.1:"), line
-    s3_port = int(line.rsplit(":", 1)[1])
-
-    # The MinIO pod's TLS proxy, with its server certificate mounted as the chart mounts it.
-    server_tls = tmp_path / "server-tls"
-    server_tls.mkdir()
-    for key, name in (("tls.crt", "server.pem"), ("tls.key", "server-key.pem"), ("ca.crt", "ca.pem")):
-        (server_tls / key).write_bytes(pem[name])
-    conf = render().one("ConfigMap", "-proxy")["data"]["nginx.conf"]
-    proxy = Proxy(conf, server_tls, s3_port, tmp_path)
-
-    chart = render(
-        "--set", "minio.enabled=false",
-        "--set", f"externalS3.endpoint=https://localhost:{proxy.mtls}",
-        "--set", "s3.existingSecret=e2e-credentials",
-        "--set", "tls.mode=existingSecrets", "--set", "tls.existingSecrets.client=e2e-client-tls",
+    subprocess.run(
+        [gateway, "certs", "--out", str(pki), "--server-name", "localhost", "--client-name", READ, "--extra-client", SEED],
+        check=True, capture_output=True,
     )
-    secrets = {
-        "e2e-credentials": {"access-key": ACCESS_KEY.encode(), "secret-key": SECRET_KEY.encode()},
-        "e2e-client-tls": {"tls.crt": pem["client.pem"], "tls.key": pem["client-key.pem"], "ca.crt": pem["ca.pem"]},
+    pem = {p.name: p.read_bytes() for p in pki.iterdir()}
+    chart = render(
+        "--set", "tls.mode=existingSecrets",
+        "--set", "tls.existingSecrets.client=e2e-client-tls",
+        "--set", "tls.existingSecrets.seedClient=e2e-seed-tls",
+        "--set", "tls.existingSecrets.server=e2e-server-tls",
+    )
+    cluster = {
+        "secrets": {
+            "e2e-client-tls": {"tls.crt": pem["client.pem"], "tls.key": pem["client-key.pem"], "ca.crt": pem["ca.pem"]},
+            "e2e-seed-tls": {
+                "tls.crt": pem[f"client-{SEED}.pem"], "tls.key": pem[f"client-{SEED}-key.pem"], "ca.crt": pem["ca.pem"],
+            },
+            "e2e-server-tls": {"tls.crt": pem["server.pem"], "tls.key": pem["server-key.pem"], "ca.crt": pem["ca.pem"]},
+        },
+        "configmaps": {c["metadata"]["name"]: {k: v.encode() for k, v in c["data"].items()} for c in chart.of_kind("ConfigMap")},
     }
-    # The Secret the chart generates (the purge token), as the cluster would hold it.
+    # The Secrets the chart generates (MinIO's root credentials, the purge token), as the
+    # cluster would hold them.
     for secret in chart.of_kind("Secret"):
-        secrets[secret["metadata"]["name"]] = {k: base64.b64decode(v) for k, v in secret["data"].items()}
-    yield {"gateway": gateway, "chart": chart, "secrets": secrets, "root": tmp_path / "pod", "proxy": proxy}
-    proxy.stop()
+        cluster["secrets"][secret["metadata"]["name"]] = {k: base64.b64decode(v) for k, v in secret["data"].items()}
+
+    minio = Pod(chart.one("StatefulSet", "-minio"), "minio", cluster, tmp_path / "minio")
+    args = minio.container["args"]
+    certs = minio.args()[args.index("--certs-dir") + 1]
+    s3 = subprocess.Popen(
+        [minio_s3, str(tmp_path / "data"), certs], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, **minio.env},
+    )
+    line = s3.stdout.readline()
+    assert line.startswith("listening on 127.0.0.1:"), line + s3.stderr.read()
+    endpoint = f"https://localhost:{line.rsplit(':', 1)[1].strip()}"
+    yield {
+        "gateway": gateway, "chart": chart, "cluster": cluster, "root": tmp_path, "endpoint": endpoint,
+        "data": tmp_path / "data",
+    }
     s3.kill()
     s3.wait()
 
 
-def test_seed_job_then_deployment_serve_the_gif_through_the_mtls_proxy(system):
-    chart, gateway = system["chart"], system["gateway"]
+def pod(system, kind, suffix, container, name):
+    return Pod(system["chart"].one(kind, suffix), container, system["cluster"], system["root"] / name)
 
-    seed_args = materialise(chart.one("Job", "-seed"), "seed", system["secrets"], system["root"])
-    seed = subprocess.run([gateway, *seed_args], capture_output=True, text=True, timeout=120)
-    assert seed.returncode == 0, seed.stderr
-    assert "created" in seed.stdout, seed.stdout
-    again = subprocess.run([gateway, *seed_args], capture_output=True, text=True, timeout=120)
-    assert again.returncode == 0 and "already present" in again.stdout, again.stdout + again.stderr
 
-    serve_args, port, admin = local_listen(materialise(chart.one("Deployment"), "gateway", system["secrets"], system["root"]))
+def test_setup_then_seed_then_deployment_each_with_its_own_identity(system):
+    gateway, endpoint = system["gateway"], system["endpoint"]
+    setup_job = [j for j in system["chart"].of_kind("Job") if "-setup-" in j["metadata"]["name"]][0]
+    setup = Pod(setup_job, "setup", system["cluster"], system["root"] / "setup")
+    seed = pod(system, "Job", "-seed", "seed", "seed")
+    deployment = pod(system, "Deployment", "", "gateway", "gateway")
+
+    # The gateway starts with the release, before the setup Job has made its policy: not
+    # ready, saying why, and it becomes ready without a restart once the policy exists.
+    serve_args, port, admin = local_listen(deployment.args(endpoint))
     server = Gateway(gateway, serve_args, system["root"] / "serve.log")
     try:
+        wait_for(f"http://127.0.0.1:{admin}/healthz", 200, server)
+        status, _, body = get(f"http://127.0.0.1:{admin}/readyz")
+        assert status == 503 and b"AssumeRoleWithCertificate" in body, body
+
+        done = run(gateway, setup.args(endpoint))
+        assert done.returncode == 0, done.stderr
+        assert done.stdout == f"policies: {READ}: added\npolicies: {SEED}: added\n", done.stdout
+
+        # The seed job's argv with the gateway's certificate: the gateway's identity cannot write.
+        as_gateway = Pod(system["chart"].one("Job", "-seed"), "seed", {
+            **system["cluster"],
+            "secrets": {**system["cluster"]["secrets"], "e2e-seed-tls": system["cluster"]["secrets"]["e2e-client-tls"]},
+        }, system["root"] / "seed-as-gateway")
+        denied = run(gateway, as_gateway.args(endpoint))
+        assert denied.returncode != 0 and "AccessDenied" in denied.stderr, denied.stdout + denied.stderr
+        assert not (system["data"] / "gifs" / "gateway.gif").exists()
+
+        seeded = run(gateway, seed.args(endpoint))
+        assert seeded.returncode == 0, seeded.stderr
+        assert "created" in seeded.stdout, seeded.stdout
+
         wait_for(f"http://127.0.0.1:{admin}/readyz", 200, server)
         status, content_type, body = get(f"http://127.0.0.1:{port}/gateway.gif")
         assert (status, content_type) == (200, "image/gif")
         assert body == (ROOT / "seed" / "gateway.gif").read_bytes()
+        assert get(f"http://127.0.0.1:{port}/missing.gif")[0] == 404
         status, _, metrics = get(f"http://127.0.0.1:{admin}/metrics")
         assert status == 200 and b"gateway_http_requests_total" in metrics
+        assert b'gateway_bucket_events_state{state="subscribed"} 1' in metrics
 
         # The `helm test` pod's own script, against this gateway.
-        test_pod = chart.one("Pod", "-test-gif")["spec"]["containers"][0]
+        test_pod = system["chart"].one("Pod", "-test-gif")["spec"]["containers"][0]
         script = test_pod["args"][0]
         url = f"http://127.0.0.1:{port}/gateway.gif"
-        run = subprocess.run(["sh", "-c", script], env={**os.environ, "URL": url}, capture_output=True, text=True)
-        assert run.returncode == 0, run.stdout + run.stderr
-        assert "200 image/gif" in run.stdout
+        check = subprocess.run(["sh", "-c", script], env={**os.environ, "URL": url}, capture_output=True, text=True)
+        assert check.returncode == 0, check.stdout + check.stderr
+        assert "200 image/gif" in check.stdout
         missing = subprocess.run(
             ["sh", "-c", script], env={**os.environ, "URL": url + ".missing"}, capture_output=True, text=True
         )
@@ -178,10 +247,10 @@ def test_seed_job_then_deployment_serve_the_gif_through_the_mtls_proxy(system):
 
         # The seed job's purge, with its token: pointed at this gateway (the headless Service's
         # name does not resolve here), it makes the gateway read the object again.
-        assert get(f"http://127.0.0.1:{port}/gateway.gif")[0] == 200
+        seed_args = seed.args(endpoint)
         purge = seed_args[seed_args.index("--purge-url") + 1]
         local = purge.replace(purge.split("/")[2], f"127.0.0.1:{admin}")
-        token = (system["root"] / "etc/gateway/admin-token/token").read_text()
+        token = (system["root"] / "seed/etc/gateway/admin-token/token").read_text()
         req = urllib.request.Request(local, method="POST", headers={"Authorization": f"Bearer {token}"})
         with urllib.request.urlopen(req, timeout=10) as r:
             assert (r.status, r.read()) == (200, b'{"purged":1}\n')
@@ -189,25 +258,21 @@ def test_seed_job_then_deployment_serve_the_gif_through_the_mtls_proxy(system):
         code = server.terminate()
     assert code == 0, server.log()
 
+    # Running the setup again (an upgrade) changes nothing and succeeds.
+    again = run(gateway, setup.args(endpoint))
+    assert again.returncode == 0, again.stderr
 
-def test_gateway_without_the_client_certificate_is_refused_by_the_proxy(system):
-    """nginx completes the TLS handshake, then closes without an alert: the gateway sees a closed
-    connection, so it is not ready and answers 503 (retry later), never 404 or the object; its
-    log points at the client certificate, and the proxy's log names the refusal."""
-    chart, gateway = system["chart"], system["gateway"]
-    args = materialise(chart.one("Deployment"), "gateway", system["secrets"], system["root"])
-    for flag in ("--client-cert", "--client-key"):
-        i = args.index(flag)
-        del args[i:i + 2]
-    args, port, admin = local_listen(args)
-    server = Gateway(gateway, args, system["root"] / "serve.log")
-    try:
-        wait_for(f"http://127.0.0.1:{admin}/healthz", 200, server)
-        ready = get(f"http://127.0.0.1:{admin}/readyz")[0]
-        status = get(f"http://127.0.0.1:{port}/gateway.gif")[0]
-    finally:
-        server.terminate()
-    out = server.log()
-    assert (ready, status) == (503, 503), out
-    assert "refusing the client certificate" in out, out
-    assert "client sent no required SSL certificate" in system["proxy"].log()
+
+def test_setup_with_a_wrong_root_key_fails_in_one_line(system):
+    gateway, endpoint = system["gateway"], system["endpoint"]
+    setup_job = [j for j in system["chart"].of_kind("Job") if "-setup-" in j["metadata"]["name"]][0]
+    cluster = dict(system["cluster"])
+    cluster["secrets"] = dict(cluster["secrets"])
+    root = f"{RELEASE_FULLNAME}-credentials"
+    cluster["secrets"][root] = {**cluster["secrets"][root], "secret-key": b"not-the-root-key-0123456789"}
+    setup = Pod(setup_job, "setup", cluster, system["root"] / "setup-wrong")
+    done = run(gateway, setup.args(endpoint))
+    assert done.returncode == 1, done.stdout + done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and "add-canned-policy" in lines[0] and "SignatureDoesNotMatch" in lines[0], done.stderr
+    assert "not-the-root-key" not in done.stderr

@@ -77,6 +77,59 @@ app.kubernetes.io/part-of: gateway
 {{- end }}
 {{- end }}
 
+{{/*
+Where the gateway and the seed job get S3 credentials: s3.credentials, or when it is empty,
+`sts-certificate` with the chart's MinIO (no key held) and `static` with an external S3.
+*/}}
+{{- define "gateway.credentialsMode" -}}
+{{- .Values.s3.credentials | default (ternary "sts-certificate" "static" .Values.minio.enabled) }}
+{{- end }}
+
+{{/*
+The MinIO policies of the two identities, named as the common names of their client
+certificates (AssumeRoleWithCertificate maps a common name to the policy of that name).
+*/}}
+{{- define "gateway.readPolicy" -}}
+{{- printf "%s-read" (include "gateway.fullname" .) }}
+{{- end }}
+
+{{- define "gateway.seedPolicy" -}}
+{{- printf "%s-seed" (include "gateway.fullname" .) }}
+{{- end }}
+
+{{/*
+The two policy documents (least privilege), as JSON: the gateway reads objects under each
+served bucket's prefix, lists the bucket (honest 404s) and follows its change events; the seed
+job reads and writes its one object and may create its bucket.
+*/}}
+{{- define "gateway.readPolicyDocument" -}}
+{{- $buckets := dict .Values.s3.bucket .Values.s3.prefix }}
+{{- range .Values.gateway.sites }}
+{{- $_ := set $buckets (.bucket | default $.Values.s3.bucket) "" }}
+{{- end }}
+{{- $objects := list }}
+{{- $bucketArns := list }}
+{{- range $bucket := keys $buckets | sortAlpha }}
+{{- $prefix := ternary (index $buckets $bucket) "" (and (eq $bucket $.Values.s3.bucket) (empty $.Values.gateway.sites)) }}
+{{- $objects = append $objects (printf "arn:aws:s3:::%s/%s*" $bucket $prefix) }}
+{{- $bucketArns = append $bucketArns (printf "arn:aws:s3:::%s" $bucket) }}
+{{- end }}
+{{- $listing := list "s3:ListBucket" }}
+{{- if ne .Values.gateway.bucketEvents "off" }}
+{{- $listing = append $listing "s3:ListenBucketNotification" }}
+{{- end }}
+{{- dict "Version" "2012-10-17" "Statement" (list
+  (dict "Effect" "Allow" "Action" (list "s3:GetObject") "Resource" $objects)
+  (dict "Effect" "Allow" "Action" $listing "Resource" $bucketArns)) | toPrettyJson }}
+{{- end }}
+
+{{- define "gateway.seedPolicyDocument" -}}
+{{- $bucket := printf "arn:aws:s3:::%s" .Values.s3.bucket }}
+{{- dict "Version" "2012-10-17" "Statement" (list
+  (dict "Effect" "Allow" "Action" (list "s3:GetObject" "s3:PutObject") "Resource" (list (printf "%s/%s%s" $bucket .Values.s3.prefix .Values.seed.key)))
+  (dict "Effect" "Allow" "Action" (list "s3:CreateBucket" "s3:ListBucket") "Resource" (list $bucket))) | toPrettyJson }}
+{{- end }}
+
 {{/* Secret with `access-key` and `secret-key`. */}}
 {{- define "gateway.credentialsSecret" -}}
 {{- if .Values.s3.existingSecret }}
@@ -94,6 +147,18 @@ app.kubernetes.io/part-of: gateway
 {{- required "tls.existingSecrets.client is required when tls.mode=existingSecrets" .Values.tls.existingSecrets.client }}
 {{- else if ne .Values.tls.mode "none" }}
 {{- printf "%s-client-tls" (include "gateway.fullname" .) }}
+{{- end }}
+{{- end }}
+
+{{/*
+Secret with the seed job's client certificate (its own identity, common name
+gateway.seedPolicy); with existing Secrets and no seed Secret given, the gateway's.
+*/}}
+{{- define "gateway.seedTlsSecret" -}}
+{{- if eq .Values.tls.mode "existingSecrets" }}
+{{- .Values.tls.existingSecrets.seedClient | default (include "gateway.clientTlsSecret" .) }}
+{{- else if ne .Values.tls.mode "none" }}
+{{- printf "%s-seed-tls" (include "gateway.fullname" .) }}
 {{- end }}
 {{- end }}
 
@@ -117,8 +182,8 @@ app.kubernetes.io/part-of: gateway
 - --path-style
 - {{ .Values.s3.pathStyle | quote }}
 - --credentials
-- {{ .Values.s3.credentials | quote }}
-{{- if eq .Values.s3.credentials "static" }}
+- {{ include "gateway.credentialsMode" . | quote }}
+{{- if eq (include "gateway.credentialsMode" .) "static" }}
 - --access-key-file
 - /etc/gateway/credentials/access-key
 - --secret-key-file
@@ -211,12 +276,16 @@ The purge token generated when no Secret is given, reused from the cluster on up
 {{- end }}
 {{- end }}
 
-{{/* Volumes with the credentials and the client certificate, mounted read-only. */}}
+{{/*
+Volumes with the credentials and the client certificate, mounted read-only; called with
+(dict "top" $ "role" "gateway"|"seed"): each role mounts its own certificate.
+*/}}
 {{- define "gateway.backendVolumes" -}}
-{{- if eq .Values.s3.credentials "static" }}
+{{- $ := .top }}
+{{- if eq (include "gateway.credentialsMode" $) "static" }}
 - name: credentials
   secret:
-    secretName: {{ include "gateway.credentialsSecret" . }}
+    secretName: {{ include "gateway.credentialsSecret" $ }}
     defaultMode: 0440
     items:
       - key: access-key
@@ -224,7 +293,7 @@ The purge token generated when no Secret is given, reused from the cluster on up
       - key: secret-key
         path: secret-key
 {{- end }}
-{{- with include "gateway.clientTlsSecret" . }}
+{{- with include (ternary "gateway.seedTlsSecret" "gateway.clientTlsSecret" (eq .role "seed")) $ }}
 - name: tls
   secret:
     secretName: {{ . }}
@@ -240,7 +309,7 @@ The purge token generated when no Secret is given, reused from the cluster on up
 {{- end }}
 
 {{- define "gateway.backendVolumeMounts" -}}
-{{- if eq .Values.s3.credentials "static" }}
+{{- if eq (include "gateway.credentialsMode" .) "static" }}
 - name: credentials
   mountPath: /etc/gateway/credentials
   readOnly: true
@@ -254,29 +323,38 @@ The purge token generated when no Secret is given, reused from the cluster on up
 
 {{/*
 Generated mTLS material for tls.mode=helm: a private CA, MinIO's server certificate (its
-Service names) and the gateway's client certificate. The Secrets already in the cluster are
-reused, so upgrades keep the same certificates. Returns YAML: {ca, serverCert, serverKey,
-clientCert, clientKey}.
+Service names) and two client certificates, the gateway's and the seed job's, whose common
+names are their MinIO policies. The Secrets already in the cluster are reused, so upgrades keep
+the same certificates; when one is missing (an upgrade from a chart without the seed's), all
+are made again, since the CA's key is not kept. Returns YAML: {ca, serverCert, serverKey,
+clientCert, clientKey, seedCert, seedKey}.
 */}}
 {{- define "gateway.generatedTls" -}}
-{{- $client := lookup "v1" "Secret" .Release.Namespace (printf "%s-client-tls" (include "gateway.fullname" .)) }}
-{{- $server := lookup "v1" "Secret" .Release.Namespace (printf "%s-minio-tls" (include "gateway.fullname" .)) }}
-{{- if and $client $server $client.data $server.data }}
+{{- $fullname := include "gateway.fullname" . }}
+{{- $client := lookup "v1" "Secret" .Release.Namespace (printf "%s-client-tls" $fullname) }}
+{{- $server := lookup "v1" "Secret" .Release.Namespace (printf "%s-minio-tls" $fullname) }}
+{{- $seed := lookup "v1" "Secret" .Release.Namespace (printf "%s-seed-tls" $fullname) }}
+{{- if and $client $server $seed $client.data $server.data $seed.data }}
 ca: {{ index $client.data "ca.crt" | b64dec | quote }}
 serverCert: {{ index $server.data "tls.crt" | b64dec | quote }}
 serverKey: {{ index $server.data "tls.key" | b64dec | quote }}
 clientCert: {{ index $client.data "tls.crt" | b64dec | quote }}
 clientKey: {{ index $client.data "tls.key" | b64dec | quote }}
+seedCert: {{ index $seed.data "tls.crt" | b64dec | quote }}
+seedKey: {{ index $seed.data "tls.key" | b64dec | quote }}
 {{- else }}
 {{- $names := include "gateway.minio.dnsNames" . | fromYamlArray }}
-{{- $ca := genCA (printf "%s mTLS CA" (include "gateway.fullname" .)) 3650 }}
+{{- $ca := genCA (printf "%s mTLS CA" $fullname) 3650 }}
 {{- $serverCert := genSignedCert (include "gateway.minio.fullname" .) nil $names 825 $ca }}
-{{- $clientCert := genSignedCert (include "gateway.fullname" .) nil nil 825 $ca }}
+{{- $clientCert := genSignedCert (include "gateway.readPolicy" .) nil nil 825 $ca }}
+{{- $seedCert := genSignedCert (include "gateway.seedPolicy" .) nil nil 825 $ca }}
 ca: {{ $ca.Cert | quote }}
 serverCert: {{ $serverCert.Cert | quote }}
 serverKey: {{ $serverCert.Key | quote }}
 clientCert: {{ $clientCert.Cert | quote }}
 clientKey: {{ $clientCert.Key | quote }}
+seedCert: {{ $seedCert.Cert | quote }}
+seedKey: {{ $seedCert.Key | quote }}
 {{- end }}
 {{- end }}
 

@@ -12,6 +12,11 @@ locals {
   ), "-")
 
   credentials_secret_name = var.credentials_secret_name != "" ? var.credentials_secret_name : "${local.fullname}-s3-credentials"
+  # The chart's default: no key held with its MinIO, static keys with an external S3.
+  credentials_mode = var.credentials != "" ? var.credentials : (var.minio.enabled ? "sts-certificate" : "static")
+  # The root module's Secret: MinIO's root credentials (MinIO and its setup Job only), or the
+  # keys of an external S3 with static credentials.
+  stores_keys = var.minio.enabled || local.credentials_mode == "static"
   client_tls_secret_name = {
     helm            = "${local.fullname}-client-tls"
     certManager     = "${local.fullname}-client-tls"
@@ -51,8 +56,8 @@ locals {
     replicaCount = var.replicas
     s3 = {
       bucket         = var.bucket
-      credentials    = var.credentials
-      existingSecret = var.credentials == "static" ? local.credentials_secret_name : ""
+      credentials    = local.credentials_mode
+      existingSecret = local.stores_keys ? local.credentials_secret_name : ""
     }
     externalS3 = {
       endpoint = var.minio.enabled ? "" : var.external_s3.endpoint
@@ -61,8 +66,9 @@ locals {
     tls = {
       mode = var.tls_mode
       existingSecrets = {
-        client = var.tls_existing_secrets.client
-        server = var.tls_existing_secrets.server
+        client     = var.tls_existing_secrets.client
+        seedClient = var.tls_existing_secrets.seed_client
+        server     = var.tls_existing_secrets.server
       }
     }
     gateway = {

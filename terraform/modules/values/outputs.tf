@@ -19,8 +19,13 @@ output "release_name" {
 }
 
 output "credentials_secret_name" {
-  description = "Secret with the S3 credentials (access-key, secret-key), created by the root module."
-  value       = local.credentials_secret_name
+  description = "Secret with the S3 credentials (access-key, secret-key), created by the root module; null when none is stored (keyless credentials with an external S3)."
+  value       = local.stores_keys ? local.credentials_secret_name : null
+}
+
+output "credentials_mode" {
+  description = "Where the gateway and the seed job get credentials: sts-certificate, static or chain."
+  value       = local.credentials_mode
 }
 
 output "client_tls_secret_name" {

@@ -124,22 +124,23 @@ variable "tls_mode" {
 }
 
 variable "tls_existing_secrets" {
-  description = "With tls_mode = existingSecrets: the Secrets (tls.crt, tls.key, ca.crt) of the gateway's client certificate and of MinIO's server certificate."
+  description = "With tls_mode = existingSecrets: the Secrets (tls.crt, tls.key, ca.crt) of the gateway's client certificate, of the seed job's (with the chart's MinIO their common names are <fullname>-read and <fullname>-seed, their policies) and of MinIO's server certificate."
   type = object({
-    client = optional(string, "")
-    server = optional(string, "")
+    client      = optional(string, "")
+    seed_client = optional(string, "")
+    server      = optional(string, "")
   })
   default  = {}
   nullable = false
 
   validation {
-    condition     = var.tls_mode != "existingSecrets" || (var.tls_existing_secrets.client != "" && (!var.minio.enabled || var.tls_existing_secrets.server != ""))
-    error_message = "tls_existing_secrets.client (and .server when MinIO is enabled) must name Secrets when tls_mode = existingSecrets."
+    condition     = var.tls_mode != "existingSecrets" || (var.tls_existing_secrets.client != "" && (!var.minio.enabled || (var.tls_existing_secrets.server != "" && var.tls_existing_secrets.seed_client != "")))
+    error_message = "tls_existing_secrets.client (and .server and .seed_client when MinIO is enabled) must name Secrets when tls_mode = existingSecrets."
   }
 }
 
 variable "minio" {
-  description = "Standalone MinIO in the release (one pod, one volume, behind an mTLS proxy); disable it to use external_s3."
+  description = "Standalone MinIO in the release (one pod, one volume; it terminates TLS and issues credentials for client certificates); disable it to use external_s3."
   type = object({
     enabled       = optional(bool, true)
     storage_size  = optional(string, "10Gi")
@@ -233,14 +234,14 @@ variable "network_policy" {
 }
 
 variable "credentials" {
-  description = "Where the gateway and the seed job get S3 credentials (the chart's s3.credentials): static (the credentials Secret), sts-certificate (temporary keys MinIO issues for the client certificate; no key is stored) or chain (the standard AWS chain, e.g. IRSA). The chart's MinIO supports static only."
+  description = "Where the gateway and the seed job get S3 credentials (the chart's s3.credentials): sts-certificate (temporary keys MinIO issues for the client certificate, whose common name names a MinIO policy; no key is stored), static (the credentials Secret) or chain (the standard AWS chain, e.g. IRSA). Empty: sts-certificate with the chart's MinIO (the only mode it takes; the root credentials stay with MinIO and its setup Job), static with an external S3."
   type        = string
-  default     = "static"
+  default     = ""
   nullable    = false
 
   validation {
-    condition     = contains(["static", "sts-certificate", "chain"], var.credentials) && (var.credentials == "static" || !var.minio.enabled) && (var.credentials != "sts-certificate" || var.tls_mode != "none")
-    error_message = "credentials must be static, sts-certificate or chain; the chart's MinIO (minio.enabled) needs static, and sts-certificate needs a client certificate (tls_mode other than none)."
+    condition     = contains(["", "static", "sts-certificate", "chain"], var.credentials) && (!var.minio.enabled || contains(["", "sts-certificate"], var.credentials)) && (var.credentials != "sts-certificate" || var.tls_mode != "none")
+    error_message = "credentials must be empty, static, sts-certificate or chain; the chart's MinIO (minio.enabled) takes sts-certificate only (each identity its own certificate and policy), and sts-certificate needs a client certificate (tls_mode other than none)."
   }
 }
 

@@ -25,7 +25,11 @@ run "defaults_give_minio_with_chart_generated_tls" {
   }
   assert {
     condition     = output.values.s3.existingSecret == "gateway-s3-credentials" && output.credentials_secret_name == "gateway-s3-credentials"
-    error_message = "the chart uses the credentials Secret the root module creates"
+    error_message = "the chart's MinIO takes its root credentials from the Secret the root module creates"
+  }
+  assert {
+    condition     = output.values.s3.credentials == "sts-certificate" && output.credentials_mode == "sts-certificate"
+    error_message = "with the chart's MinIO the gateway holds no key: ${output.values.s3.credentials}"
   }
   assert {
     condition     = output.client_tls_secret_name == "gateway-client-tls" && output.server_tls_secret_name == "gateway-minio-tls"
@@ -156,17 +160,40 @@ run "keyless_credentials_name_no_secret" {
     credentials          = "sts-certificate"
   }
   assert {
-    condition     = output.values.s3.credentials == "sts-certificate" && output.values.s3.existingSecret == ""
+    condition     = output.values.s3.credentials == "sts-certificate" && output.values.s3.existingSecret == "" && output.credentials_secret_name == null
     error_message = "keyless credentials: ${output.values.s3.credentials} / ${output.values.s3.existingSecret}"
   }
 }
 
-run "rejects_keyless_credentials_with_chart_minio" {
+run "static_credentials_are_the_default_with_an_external_s3" {
   command = plan
   variables {
-    credentials = "chain"
+    minio                = { enabled = false }
+    external_s3          = { endpoint = "https://minio.example.com:9000" }
+    tls_mode             = "existingSecrets"
+    tls_existing_secrets = { client = "client-tls" }
+  }
+  assert {
+    condition     = output.values.s3.credentials == "static" && output.credentials_secret_name == "gateway-s3-credentials"
+    error_message = "external S3: ${output.values.s3.credentials} / ${coalesce(output.credentials_secret_name, "none")}"
+  }
+}
+
+run "rejects_static_or_chain_credentials_with_chart_minio" {
+  command = plan
+  variables {
+    credentials = "static"
   }
   expect_failures = [var.credentials]
+}
+
+run "rejects_existing_secrets_for_minio_without_the_seed_certificate" {
+  command = plan
+  variables {
+    tls_mode             = "existingSecrets"
+    tls_existing_secrets = { client = "c", server = "s" }
+  }
+  expect_failures = [var.tls_existing_secrets]
 }
 
 run "rejects_default_site_that_is_not_a_site" {
