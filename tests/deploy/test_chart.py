@@ -325,6 +325,7 @@ CRD_REQUIRED = {
     ("cert-manager.io/v1", "Certificate"): ["spec.secretName", "spec.issuerRef.name", "spec.issuerRef.kind"],
     ("cert-manager.io/v1", "Issuer"): [],
     ("monitoring.coreos.com/v1", "ServiceMonitor"): ["spec.selector.matchLabels", "spec.endpoints"],
+    ("monitoring.coreos.com/v1", "PrometheusRule"): ["spec.groups"],
 }
 
 
@@ -343,6 +344,12 @@ def test_crd_objects_are_well_formed(ci_render):
             assert node, f"{doc['kind']}/{doc['metadata']['name']}: {path} is empty"
         if doc["kind"] == "Issuer":
             assert len(set(doc["spec"]) & {"selfSigned", "ca", "acme", "vault", "venafi"}) == 1, doc["spec"]
+        if doc["kind"] == "PrometheusRule":
+            for group in doc["spec"]["groups"]:
+                assert group["name"] and group["rules"]
+                for rule in group["rules"]:
+                    assert rule["expr"] and (rule.get("alert") or rule.get("record")), rule
+                    assert re.fullmatch(r"([0-9]+(ms|s|m|h|d))*", rule.get("for", "")), rule
         if doc["kind"] == "Certificate":
             for duration in ("duration", "renewBefore"):
                 if duration in doc["spec"]:
@@ -657,10 +664,26 @@ def test_ingress_routes_to_the_gateway_service():
 
 def test_metrics_scraping():
     r = render("-f", str(CHART / "ci" / "full-values.yaml"))
-    sm, svc = r.one("ServiceMonitor"), r.one("Service", "gw-gateway")
+    sm, svc, admin = r.one("ServiceMonitor"), r.one("Service", "gw-gateway"), r.one("Service", "-admin")
     assert sm["apiVersion"] == "monitoring.coreos.com/v1"
-    assert sm["spec"]["selector"]["matchLabels"].items() <= svc["metadata"]["labels"].items()
-    assert sm["spec"]["endpoints"][0]["port"] == "admin" and sm["spec"]["endpoints"][0]["path"] == "/metrics"
+    # The admin port is on its own Service, never on the one the ingress exposes.
+    assert [p["name"] for p in svc["spec"]["ports"]] == ["http"]
+    assert [p["name"] for p in admin["spec"]["ports"]] == ["admin"] and admin["spec"]["publishNotReadyAddresses"]
+    assert sm["spec"]["selector"]["matchLabels"].items() <= admin["metadata"]["labels"].items()
+    assert not sm["spec"]["selector"]["matchLabels"].items() <= svc["metadata"]["labels"].items()
+    endpoint = sm["spec"]["endpoints"][0]
+    assert endpoint["port"] == "admin" and endpoint["path"] == "/metrics" and endpoint["scheme"] == "http"
+    assert endpoint["honorLabels"] is False and "relabelings" not in endpoint
+    tuned = render("--set", "metrics.serviceMonitor.enabled=true", "--set", "metrics.serviceMonitor.namespace=monitoring",
+                   "--set", "metrics.serviceMonitor.relabelings[0].targetLabel=cluster",
+                   "--set", "metrics.serviceMonitor.relabelings[0].replacement=eu1",
+                   "--set", "metrics.serviceMonitor.metricRelabelings[0].action=drop",
+                   "--set", "metrics.serviceMonitor.metricRelabelings[0].regex=process_.*",
+                   "--set", "metrics.serviceMonitor.metricRelabelings[0].sourceLabels[0]=__name__").one("ServiceMonitor")
+    assert tuned["metadata"]["namespace"] == "monitoring"
+    assert tuned["spec"]["namespaceSelector"]["matchNames"] == ["web"]
+    assert tuned["spec"]["endpoints"][0]["relabelings"] == [{"targetLabel": "cluster", "replacement": "eu1"}]
+    assert tuned["spec"]["endpoints"][0]["metricRelabelings"][0]["action"] == "drop"
     assert sm["metadata"]["labels"]["release"] == "kube-prometheus-stack"
     assert "prometheus.io/scrape" not in r.one("Deployment")["spec"]["template"]["metadata"]["annotations"]
     # Without the ServiceMonitor, the pods carry scrape annotations for the admin port.

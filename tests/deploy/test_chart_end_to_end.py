@@ -236,14 +236,15 @@ def test_setup_then_seed_then_deployment_each_with_its_own_identity(system):
         # The `helm test` pod's own script, against this gateway.
         test_pod = system["chart"].one("Pod", "-test-gif")["spec"]["containers"][0]
         script = test_pod["args"][0]
-        url = f"http://127.0.0.1:{port}/gateway.gif"
-        check = subprocess.run(["sh", "-c", script], env={**os.environ, "URL": url}, capture_output=True, text=True)
+        url, admin_url = f"http://127.0.0.1:{port}/gateway.gif", f"http://127.0.0.1:{admin}"
+        env = {**os.environ, "URL": url, "ADMIN": admin_url}
+        check = subprocess.run(["sh", "-c", script], env=env, capture_output=True, text=True)
         assert check.returncode == 0, check.stdout + check.stderr
-        assert "200 image/gif" in check.stdout
-        missing = subprocess.run(
-            ["sh", "-c", script], env={**os.environ, "URL": url + ".missing"}, capture_output=True, text=True
-        )
-        assert missing.returncode != 0, "the helm test must fail when the GIF is not served"
+        assert "200 image/gif" in check.stdout and "X-Cache: HIT" in check.stdout, check.stdout
+        assert "readyz -> 200" in check.stdout and "gateway_http_requests_total present" in check.stdout
+        for broken in ({"URL": url + ".missing"}, {"ADMIN": f"http://127.0.0.1:{port}/nothing-here"}):
+            failed = subprocess.run(["sh", "-c", script], env={**env, **broken}, capture_output=True, text=True)
+            assert failed.returncode != 0, f"the helm test must fail with {broken}: {failed.stdout}"
 
         # The seed job's purge, with its token: pointed at this gateway (the headless Service's
         # name does not resolve here), it makes the gateway read the object again.

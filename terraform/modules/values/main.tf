@@ -34,7 +34,7 @@ locals {
   admin_port   = 9090
   seed_key     = "gateway.gif"
   gif_url      = "http://${local.service_host}:${local.service_port}/${local.seed_key}"
-  metrics_url  = "http://${local.service_host}:${local.admin_port}/metrics"
+  metrics_url  = "http://${local.fullname}-admin.${var.namespace}.svc.${var.cluster_domain}:${local.admin_port}/metrics"
   ingress_url  = var.ingress.enabled ? "${var.ingress.tls_secret_name != "" ? "https" : "http"}://${var.ingress.host}/${local.seed_key}" : null
 
   # The pod's memory limit holds the cache plus the process itself (about 64 MiB) and headroom.

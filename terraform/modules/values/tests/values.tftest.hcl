@@ -40,7 +40,7 @@ run "defaults_give_minio_with_chart_generated_tls" {
     error_message = "in-cluster GIF URL: ${output.gif_url}"
   }
   assert {
-    condition     = output.metrics_url == "http://gateway.gateway.svc.cluster.local:9090/metrics"
+    condition     = output.metrics_url == "http://gateway-admin.gateway.svc.cluster.local:9090/metrics"
     error_message = "metrics URL: ${output.metrics_url}"
   }
   assert {
