@@ -673,7 +673,9 @@ def test_metrics_scraping():
     assert not sm["spec"]["selector"]["matchLabels"].items() <= svc["metadata"]["labels"].items()
     endpoint = sm["spec"]["endpoints"][0]
     assert endpoint["port"] == "admin" and endpoint["path"] == "/metrics" and endpoint["scheme"] == "http"
-    assert endpoint["honorLabels"] is False and "relabelings" not in endpoint
+    assert endpoint["honorLabels"] is False and endpoint["relabelings"] == [{"targetLabel": "cluster", "replacement": "eu-1"}]
+    plain = render("--set", "metrics.serviceMonitor.enabled=true").one("ServiceMonitor")
+    assert "relabelings" not in plain["spec"]["endpoints"][0]
     tuned = render("--set", "metrics.serviceMonitor.enabled=true", "--set", "metrics.serviceMonitor.namespace=monitoring",
                    "--set", "metrics.serviceMonitor.relabelings[0].targetLabel=cluster",
                    "--set", "metrics.serviceMonitor.relabelings[0].replacement=eu1",
@@ -769,3 +771,81 @@ def test_every_value_is_documented_in_the_chart_readme():
             node = node[part]
     undocumented = [leaf for leaf in leaves(values) if not any(leaf == r or leaf.startswith(r + ".") for r in rows)]
     assert undocumented == []
+
+
+# --- conventions of the reference charts -----------------------------------------------------
+
+
+def test_usable_as_a_subchart_with_a_global_registry():
+    r = render("--set", "global.imageRegistry=registry.example.com", "--set", "enabled=true")
+    images = {c["image"] for d in r.docs if d["kind"] in WORKLOADS for c in pod_spec(d)["containers"]
+              if c["name"] in ("gateway", "seed", "setup")}
+    assert images == {"registry.example.com/gateway:0.1.0"}, images
+    # The chart's own registry wins; a digest pins the image whatever the tag.
+    digest = "sha256:" + "ab" * 32
+    r = render("--set", "global.imageRegistry=registry.example.com", "--set", "image.registry=mirror.example.com",
+               "--set", f"image.digest={digest}", "--set", "image.tag=9.9.9")
+    assert container(r.one("Deployment"), "gateway")["image"] == f"mirror.example.com/gateway@{digest}"
+    code, _, err = helm_template("--set", "image.digest=latest")
+    assert code != 0 and "image.digest" in err
+
+
+def test_common_labels_on_every_object():
+    r = render("-f", str(CHART / "ci" / "full-values.yaml"), "--set", "commonLabels.team=web")
+    for doc in r.docs:
+        assert doc["metadata"]["labels"]["team"] == "web", (doc["kind"], doc["metadata"]["name"])
+    code, _, err = helm_template("--set", "commonLabels.app\\.kubernetes\\.io/name=x")
+    assert code != 0 and "commonLabels" in err
+
+
+def test_deployment_knobs_of_the_reference_charts():
+    r = render("--set", "revisionHistoryLimit=3", "--set", "updateStrategy.type=Recreate",
+               "--set", "updateStrategy.rollingUpdate=null", "--set", "probes.readiness.periodSeconds=7",
+               "--set", "probes.liveness.initialDelaySeconds=4",
+               "--set", "extraEnv[0].name=RUST_BACKTRACE", "--set-string", "extraEnv[0].value=1",
+               "--set", "extraVolumes[0].name=extra", "--set", "extraVolumes[0].emptyDir.sizeLimit=1Mi",
+               "--set", "extraVolumeMounts[0].name=extra", "--set", "extraVolumeMounts[0].mountPath=/extra")
+    dep = r.one("Deployment")
+    gw = container(dep, "gateway")
+    assert dep["spec"]["revisionHistoryLimit"] == 3 and dep["spec"]["strategy"] == {"type": "Recreate"}
+    assert gw["readinessProbe"]["periodSeconds"] == 7 and gw["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert gw["livenessProbe"]["initialDelaySeconds"] == 4 and gw["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert gw["env"] == [{"name": "RUST_BACKTRACE", "value": "1"}]
+    assert {"name": "extra", "mountPath": "/extra"} in gw["volumeMounts"]
+    assert {"name": "extra", "emptyDir": {"sizeLimit": "1Mi"}} in pod_spec(dep)["volumes"]
+    # The defaults: a surge, nobody taken down first.
+    default = render().one("Deployment")["spec"]
+    assert default["strategy"]["rollingUpdate"]["maxUnavailable"] == 0 and default["revisionHistoryLimit"] == 5
+    code, _, err = helm_template("--set", "probes.readiness.periodSeconds=0")
+    assert code != 0 and "probes" in err
+
+
+def test_hpa_behavior_and_pdb_min_available():
+    r = render("--set", "autoscaling.enabled=true",
+               "--set", "autoscaling.behavior.scaleDown.stabilizationWindowSeconds=600",
+               "--set", "podDisruptionBudget.minAvailable=50%")
+    assert r.one("HorizontalPodAutoscaler")["spec"]["behavior"] == {"scaleDown": {"stabilizationWindowSeconds": 600}}
+    pdb = r.one("PodDisruptionBudget")["spec"]
+    assert pdb["minAvailable"] == "50%" and "maxUnavailable" not in pdb
+    assert render().one("PodDisruptionBudget")["spec"]["maxUnavailable"] == 1
+    assert "behavior" not in render("--set", "autoscaling.enabled=true").one("HorizontalPodAutoscaler")["spec"]
+
+
+def test_minio_on_an_existing_claim():
+    sts = render("--set", "minio.persistence.existingClaim=minio-data").one("StatefulSet")
+    assert "volumeClaimTemplates" not in sts["spec"]
+    data = [v for v in pod_spec(sts)["volumes"] if v["name"] == "data"]
+    assert data == [{"name": "data", "persistentVolumeClaim": {"claimName": "minio-data"}}]
+    assert render().one("StatefulSet")["spec"]["volumeClaimTemplates"][0]["metadata"]["name"] == "data"
+
+
+def test_chart_metadata_for_artifact_hub():
+    chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
+    assert chart["maintainers"] and chart["kubeVersion"]
+    ann = chart["annotations"]
+    assert ann["artifacthub.io/license"] == "Apache-2.0"
+    images = {i["name"]: i["image"] for i in yaml.safe_load(ann["artifacthub.io/images"])}
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    assert images["gateway"] == f"{values['image']['repository']}:{chart['appVersion']}"
+    assert images["minio"] == f"{values['minio']['image']['repository']}:{values['minio']['image']['tag']}"
+    assert images["curl"] == f"{values['tests']['image']['repository']}:{values['tests']['image']['tag']}"

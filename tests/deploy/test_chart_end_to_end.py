@@ -277,3 +277,27 @@ def test_setup_with_a_wrong_root_key_fails_in_one_line(system):
     lines = [line for line in done.stderr.splitlines() if line.startswith("error:")]
     assert len(lines) == 1 and "add-canned-policy" in lines[0] and "SignatureDoesNotMatch" in lines[0], done.stderr
     assert "not-the-root-key" not in done.stderr
+
+
+def test_every_serve_flag_is_a_typed_value():
+    """Each `gateway serve` flag is set from a value the schema checks (not only through
+    gateway.extraArgs), save those that carry secrets (given as files, and only with static
+    credentials)."""
+    gateway, _ = cargo_binaries()
+    help_text = subprocess.run([gateway, "serve", "--help"], capture_output=True, text=True, check=True).stdout
+    flags = {line.split()[0].rstrip(",") for line in help_text.splitlines() if line.strip().startswith("--")}
+    flags -= {"--help"}
+    r = render(
+        "--set", "s3.prefix=site/", "--set", "gateway.errorDocument=404.html", "--set", "gateway.spaFallback=index.html",
+        "--set", "gateway.listDirectories=true", "--set", "gateway.corsOrigins[0]=https://a.example",
+        "--set", "gateway.corsOrigins[1]=https://b.example", "--set", "gateway.compressionStatic=true",
+        "--set", "gateway.cache.fillBudget=64MiB", "--set", "gateway.sites[0].name=a",
+        "--set", "gateway.sites[0].hosts[0]=a.example",
+    )
+    args = [a for a in r.one("Deployment")["spec"]["template"]["spec"]["containers"][0]["args"] if a.startswith("--")]
+    # Secrets are files (--access-key-file, --secret-key-file), with static credentials only.
+    not_values = {"--access-key", "--secret-key", "--access-key-file", "--secret-key-file"}
+    missing = flags - set(args) - not_values
+    assert not missing, f"gateway serve flags without a chart value: {sorted(missing)}"
+    assert args.count("--cors-origin") == 1 and "https://a.example,https://b.example" in r.one("Deployment")["spec"][
+        "template"]["spec"]["containers"][0]["args"]

@@ -36,6 +36,9 @@ helm.sh/chart: {{ include "gateway.chart" . }}
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 app.kubernetes.io/part-of: gateway
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
 {{- end }}
 
 {{- define "gateway.serviceAccountName" -}}
@@ -46,8 +49,19 @@ app.kubernetes.io/part-of: gateway
 {{- end }}
 {{- end }}
 
+{{/*
+The gateway image: `[registry/]repository` with `@digest` when one is given (it pins the image
+whatever the tag), else `:tag` (default: the chart's appVersion). The registry is
+image.registry, else global.imageRegistry (an umbrella chart's).
+*/}}
 {{- define "gateway.image" -}}
-{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- $registry := .Values.image.registry | default ((.Values.global).imageRegistry) }}
+{{- $repository := ternary (printf "%s/%s" $registry .Values.image.repository) .Values.image.repository (not (empty $registry)) }}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" $repository .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" $repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
 {{- end }}
 
 {{- define "gateway.minio.fullname" -}}
@@ -197,6 +211,12 @@ gateway.seedPolicy); with existing Secrets and no seed Secret given, the gateway
 - --client-key
 - /etc/gateway/tls/tls.key
 {{- end }}
+- --sts-duration
+- {{ .Values.gateway.backend.stsDuration | quote }}
+- --backend-connect-timeout
+- {{ .Values.gateway.backend.connectTimeout | quote }}
+- --backend-timeout
+- {{ .Values.gateway.backend.timeout | quote }}
 - --log-format
 - {{ .Values.gateway.logFormat | quote }}
 - --log-level
@@ -387,6 +407,21 @@ secretKey: {{ randAlphaNum 40 | quote }}
 {{- end }}
 - --index
 - {{ .Values.gateway.index | quote }}
+{{- with .Values.gateway.errorDocument }}
+- --error-document
+- {{ . | quote }}
+{{- end }}
+{{- with .Values.gateway.spaFallback }}
+- --spa-fallback
+- {{ . | quote }}
+{{- end }}
+{{- if .Values.gateway.listDirectories }}
+- --list-directories
+{{- end }}
+{{- with .Values.gateway.corsOrigins }}
+- --cors-origin
+- {{ join "," . | quote }}
+{{- end }}
 - --cache-control
 - {{ .Values.gateway.cacheControl | quote }}
 - --error-cache-control
@@ -418,6 +453,34 @@ secretKey: {{ randAlphaNum 40 | quote }}
 - {{ .Values.gateway.cache.ttl | quote }}
 - --cache-stale-if-error
 - {{ .Values.gateway.cache.staleIfError | quote }}
+- --cache-stale-while-revalidate
+- {{ .Values.gateway.cache.staleWhileRevalidate | quote }}
+- --cache-negative-ttl
+- {{ .Values.gateway.cache.negativeTtl | quote }}
+- --cache-negative-max-entries
+- {{ int .Values.gateway.cache.negativeMaxEntries | quote }}
+{{- with .Values.gateway.cache.fillBudget }}
+- --cache-fill-budget
+- {{ . | quote }}
+{{- end }}
+- --cache-honor-no-cache
+- {{ .Values.gateway.cache.honorNoCache | quote }}
+- --max-connections
+- {{ int .Values.gateway.connections.max | quote }}
+- --http2-max-streams
+- {{ int .Values.gateway.connections.http2MaxStreams | quote }}
+- --header-read-timeout
+- {{ .Values.gateway.connections.headerReadTimeout | quote }}
+- --idle-timeout
+- {{ .Values.gateway.connections.idleTimeout | quote }}
+- --backend-probe-interval
+- {{ .Values.gateway.backend.probeInterval | quote }}
+- --circuit-breaker-failures
+- {{ int .Values.gateway.backend.circuitBreakerFailures | quote }}
+- --circuit-breaker-open
+- {{ .Values.gateway.backend.circuitBreakerOpen | quote }}
+- --tls-reload-interval
+- {{ .Values.gateway.tlsReloadInterval | quote }}
 - --access-log
 - {{ .Values.gateway.accessLog | quote }}
 - --shutdown-delay
