@@ -12,7 +12,7 @@ import subprocess
 import pytest
 import yaml
 
-from conftest import CHART, Rendered, helm_template, render
+from conftest import CHART, Rendered, helm_binary, helm_template, render
 
 WORKLOADS = ("Deployment", "StatefulSet", "Job", "Pod")
 
@@ -849,3 +849,39 @@ def test_chart_metadata_for_artifact_hub():
     assert images["gateway"] == f"{values['image']['repository']}:{chart['appVersion']}"
     assert images["minio"] == f"{values['minio']['image']['repository']}:{values['minio']['image']['tag']}"
     assert images["curl"] == f"{values['tests']['image']['repository']}:{values['tests']['image']['tag']}"
+
+
+def test_generated_certificates_record_their_expiry_and_renew_within_the_window(tmp_path):
+    """tls.mode=helm: each generated TLS Secret carries its certificates' end (825 days on);
+    an upgrade renews them once that end is within tls.helm.renewBeforeDays. `helm template`
+    cannot read a cluster, so the decision (a pure helper) is rendered through a probe chart
+    that includes the chart's own helpers."""
+    import datetime
+
+    r = render()
+    ends = {s["metadata"]["annotations"]["gateway/not-after"] for s in r.of_kind("Secret") if s["type"] == "kubernetes.io/tls"}
+    assert len(ends) == 1 and len(r.of_kind("Secret")) >= 3
+    end = datetime.datetime.fromisoformat(ends.pop().replace("Z", "+00:00"))
+    days = (end - datetime.datetime.now(datetime.timezone.utc)).days
+    assert 823 <= days <= 825, days
+
+    probe = tmp_path / "probe"
+    (probe / "templates").mkdir(parents=True)
+    (probe / "Chart.yaml").write_text("apiVersion: v2\nname: gateway\nversion: 0.0.1\n")
+    (probe / "templates" / "_helpers.tpl").write_text((CHART / "templates" / "_helpers.tpl").read_text())
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cases = {
+        "unknown": "",  # a Secret from a chart version that did not record it
+        "past": "2020-01-01T00:00:00Z",
+        "in10days": (now + datetime.timedelta(days=10)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "in40days": (now + datetime.timedelta(days=40)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "in800days": (now + datetime.timedelta(days=800)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+    lines = [f'{k}: {{{{ include "gateway.tlsRenewDue" (dict "notAfter" "{v}" "renewBeforeDays" 30) | quote }}}}'
+             for k, v in cases.items()]
+    (probe / "templates" / "probe.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: probe\ndata:\n" + "".join(f"  {line}\n" for line in lines))
+    out = subprocess.run([helm_binary(), "template", "p", str(probe)], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    due = yaml.safe_load(out.stdout)["data"]
+    assert due == {"unknown": "true", "past": "true", "in10days": "true", "in40days": "", "in800days": ""}, due

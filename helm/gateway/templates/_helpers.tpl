@@ -346,15 +346,23 @@ Generated mTLS material for tls.mode=helm: a private CA, MinIO's server certific
 Service names) and two client certificates, the gateway's and the seed job's, whose common
 names are their MinIO policies. The Secrets already in the cluster are reused, so upgrades keep
 the same certificates; when one is missing (an upgrade from a chart without the seed's), all
-are made again, since the CA's key is not kept. Returns YAML: {ca, serverCert, serverKey,
-clientCert, clientKey, seedCert, seedKey}.
+are made again, since the CA's key is not kept. So are they when their recorded expiry
+(annotation `gateway/not-after`, 825 days after they were made) is within
+tls.helm.renewBeforeDays: `helm upgrade` renews them. Returns YAML: {notAfter, ca, serverCert,
+serverKey, clientCert, clientKey, seedCert, seedKey}.
 */}}
 {{- define "gateway.generatedTls" -}}
 {{- $fullname := include "gateway.fullname" . }}
 {{- $client := lookup "v1" "Secret" .Release.Namespace (printf "%s-client-tls" $fullname) }}
 {{- $server := lookup "v1" "Secret" .Release.Namespace (printf "%s-minio-tls" $fullname) }}
 {{- $seed := lookup "v1" "Secret" .Release.Namespace (printf "%s-seed-tls" $fullname) }}
-{{- if and $client $server $seed $client.data $server.data $seed.data }}
+{{- $notAfter := "" }}
+{{- if $client }}
+{{- $notAfter = index ($client.metadata.annotations | default dict) "gateway/not-after" | default "" }}
+{{- end }}
+{{- $due := include "gateway.tlsRenewDue" (dict "notAfter" $notAfter "renewBeforeDays" (int .Values.tls.helm.renewBeforeDays)) }}
+{{- if and $client $server $seed $client.data $server.data $seed.data (not $due) }}
+notAfter: {{ $notAfter | quote }}
 ca: {{ index $client.data "ca.crt" | b64dec | quote }}
 serverCert: {{ index $server.data "tls.crt" | b64dec | quote }}
 serverKey: {{ index $server.data "tls.key" | b64dec | quote }}
@@ -368,6 +376,7 @@ seedKey: {{ index $seed.data "tls.key" | b64dec | quote }}
 {{- $serverCert := genSignedCert (include "gateway.minio.fullname" .) nil $names 825 $ca }}
 {{- $clientCert := genSignedCert (include "gateway.readPolicy" .) nil nil 825 $ca }}
 {{- $seedCert := genSignedCert (include "gateway.seedPolicy" .) nil nil 825 $ca }}
+notAfter: {{ now | dateModify "+19800h" | date "2006-01-02T15:04:05Z07:00" | quote }}
 ca: {{ $ca.Cert | quote }}
 serverCert: {{ $serverCert.Cert | quote }}
 serverKey: {{ $serverCert.Key | quote }}
@@ -376,6 +385,17 @@ clientKey: {{ $clientCert.Key | quote }}
 seedCert: {{ $seedCert.Cert | quote }}
 seedKey: {{ $seedCert.Key | quote }}
 {{- end }}
+{{- end }}
+
+{{/*
+Whether generated certificates are due for renewal: "true" when their recorded expiry
+(`notAfter`, RFC 3339; empty: unknown, as for Secrets of older chart versions) is within
+`renewBeforeDays`, else empty. Pure, so the tests can call it with any date.
+*/}}
+{{- define "gateway.tlsRenewDue" -}}
+{{- $notAfter := toDate "2006-01-02T15:04:05Z07:00" (.notAfter | default "1970-01-01T00:00:00Z") }}
+{{- $deadline := now | dateModify (printf "+%dh" (mul .renewBeforeDays 24)) }}
+{{- if lt (unixEpoch $notAfter | atoi) (unixEpoch $deadline | atoi) }}true{{- end }}
 {{- end }}
 
 {{/*
