@@ -4,7 +4,7 @@
 #     manifests validated against Kubernetes 1.33 (kubernetes-validate --strict), trivy on the
 #     chart, the rendered manifests and the Dockerfile, then the assertions of tests/deploy/.
 #   terraform/: fmt, validate and `terraform test` of the provider-free values module, and the
-#     values it produces for the example rendered through the chart and validated the same way.
+#     values it produces for each example rendered through the chart and validated the same way.
 # Installs its tools first (scripts/deploy-tools.sh). Exits non-zero on the first failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -51,24 +51,30 @@ export TF_DATA_DIR="$OUT/tf-data-values"
 (cd terraform/modules/values && terraform init -backend=false -input=false -no-color >/dev/null \
     && terraform validate -no-color && terraform test -no-color)
 
-step "terraform example -> modules/values apply -> helm template -> kubernetes-validate"
+step "terraform examples -> modules/values apply -> helm template -> kubernetes-validate"
 # `terraform apply` of the provider-free module only evaluates its locals: its `values` output
-# for the example's inputs is what the root module hands to helm_release.
-mkdir -p "$OUT/tf-apply"
-cp terraform/modules/values/*.tf "$OUT/tf-apply/"
-python tests/deploy/tfhcl.py example-inputs terraform/examples/minikube terraform/modules/values \
-    >"$OUT/tf-apply/example.tfvars.json"
-export TF_DATA_DIR="$OUT/tf-data-apply"
-(cd "$OUT/tf-apply" && terraform init -input=false -no-color >/dev/null \
-    && terraform apply -auto-approve -input=false -no-color -var-file=example.tfvars.json >/dev/null \
-    && terraform output -no-color -json values >"$OUT/terraform-example-values.json")
-unset TF_DATA_DIR
-helm lint --strict "$CHART" -f "$OUT/terraform-example-values.json" >"$OUT/lint-terraform-example.log" \
-    || { cat "$OUT/lint-terraform-example.log"; exit 1; }
-helm template gifs "$CHART" --namespace gifs -f "$OUT/terraform-example-values.json" \
-    >"$OUT/rendered/terraform-example.yaml"
-validate "$OUT/rendered/terraform-example.yaml"
-echo "terraform example: $(grep -c '^kind:' "$OUT/rendered/terraform-example.yaml") manifests valid"
+# for each example's inputs is what the root module hands to helm_release.
+for example in terraform/examples/*/; do
+    name=$(basename "$example")
+    work="$OUT/tf-apply-$name"
+    mkdir -p "$work"
+    cp terraform/modules/values/*.tf "$work/"
+    python tests/deploy/tfhcl.py example-inputs "$example" terraform/modules/values >"$work/example.tfvars.json"
+    export TF_DATA_DIR="$OUT/tf-data-apply-$name"
+    (cd "$work" && terraform init -input=false -no-color >/dev/null \
+        && terraform apply -auto-approve -input=false -no-color -var-file=example.tfvars.json >/dev/null \
+        && terraform output -no-color -json values >"$OUT/terraform-$name-values.json")
+    unset TF_DATA_DIR
+    helm lint --strict "$CHART" -f "$OUT/terraform-$name-values.json" >"$OUT/lint-terraform-$name.log" \
+        || { cat "$OUT/lint-terraform-$name.log"; exit 1; }
+    # The release and namespace the example names (the values module's defaults otherwise).
+    read -r release namespace < <(python3 -c 'import json, sys; v = json.load(open(sys.argv[1]))
+print(v.get("release_name", "gateway"), v.get("namespace", "gateway"))' "$work/example.tfvars.json")
+    helm template "$release" "$CHART" --namespace "$namespace" -f "$OUT/terraform-$name-values.json" \
+        >"$OUT/rendered/terraform-$name.yaml"
+    validate "$OUT/rendered/terraform-$name.yaml"
+    echo "terraform example $name: $(grep -c '^kind:' "$OUT/rendered/terraform-$name.yaml") manifests valid"
+done
 
 step "trivy config (HIGH, CRITICAL): chart, rendered manifests, Dockerfile, terraform/"
 trivy_config() {

@@ -13,6 +13,16 @@ output "chart_version" {
   value       = helm_release.gateway.version
 }
 
+output "release_status" {
+  description = "Status of the Helm release (`deployed` after a successful apply)."
+  value       = helm_release.gateway.status
+}
+
+output "release_revision" {
+  description = "Revision of the Helm release (it grows with every upgrade; `helm rollback` takes one)."
+  value       = helm_release.gateway.metadata[0].revision
+}
+
 output "gif_url" {
   description = "In-cluster URL of the seeded GIF, through the gateway's Service."
   value       = module.values.gif_url

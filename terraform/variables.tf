@@ -188,24 +188,6 @@ variable "cache_max_bytes" {
   nullable    = false
 }
 
-variable "kubeconfig_path" {
-  description = "Path of the kubeconfig file of the cluster to install into."
-  type        = string
-  default     = "~/.kube/config"
-  nullable    = false
-
-  validation {
-    condition     = trimspace(var.kubeconfig_path) != ""
-    error_message = "kubeconfig_path must name a kubeconfig file (e.g. \"~/.kube/config\")."
-  }
-}
-
-variable "kubeconfig_context" {
-  description = "Context of the kubeconfig to use; null means its current context."
-  type        = string
-  default     = null
-}
-
 variable "create_namespace" {
   description = "Create the namespace (labelled for the restricted Pod Security Standard); false to install into an existing one."
   type        = bool

@@ -1,3 +1,6 @@
+# The providers this module needs. It configures none of them: the caller does (see
+# examples/), so the module can be called with count, for_each and depends_on, and the cluster
+# can authenticate any way the providers allow (kubeconfig, an EKS/GKE/AKS token, exec).
 terraform {
   required_version = ">= 1.9"
 

@@ -78,3 +78,29 @@ def test_readme_documents_every_input_and_output():
         assert name in rows, f"terraform/README.md does not document {name}"
     for command in ("terraform init", "terraform apply", "terraform destroy"):
         assert command in readme
+
+
+def test_the_module_configures_no_provider_and_each_example_does():
+    """A module with its own provider blocks is a legacy module: its callers cannot use count,
+    for_each or depends_on, and it decides how the cluster authenticates. The root module only
+    declares what it needs; every example configures kubernetes and helm and calls it once."""
+    for module in (TF, VALUES):
+        assert not blocks(module, "provider"), f"{module.name} configures providers"
+    examples = sorted(p for p in (TF / "examples").iterdir() if p.is_dir())
+    assert {p.name for p in examples} >= {"minikube", "complete", "external-s3", "cert-manager"}
+    root_vars = set(blocks(TF, "variable"))
+    for example in examples:
+        providers = blocks(example, "provider")
+        assert {"kubernetes", "helm"} <= set(providers), f"{example.name}: {sorted(providers)}"
+        calls = [m for m in blocks(example, "module").values() if literal(m["source"]) == "../../"]
+        assert len(calls) == 1, example.name
+        args = {k for k in calls[0] if not k.startswith("__") and k != "source"}
+        assert args <= root_vars, f"{example.name} passes unknown inputs {args - root_vars}"
+        versions = (example / "versions.tf").read_text()
+        assert "hashicorp/kubernetes" in versions and "hashicorp/helm" in versions, example.name
+
+
+def test_release_status_and_revision_are_outputs():
+    outputs = blocks(TF, "output")
+    assert outputs["release_status"]["value"] == "${helm_release.gateway.status}"
+    assert outputs["release_revision"]["value"] == "${helm_release.gateway.metadata[0].revision}"

@@ -4,9 +4,6 @@
 module "gateway" {
   source = "../../"
 
-  kubeconfig_path    = "~/.kube/config"
-  kubeconfig_context = "minikube"
-
   release_name = "gifs"
   namespace    = "gifs"
   image = {
