@@ -790,10 +790,17 @@ def test_usable_as_a_subchart_with_a_global_registry():
     assert code != 0 and "image.digest" in err
 
 
-def test_common_labels_on_every_object():
-    r = render("-f", str(CHART / "ci" / "full-values.yaml"), "--set", "commonLabels.team=web")
+def test_common_labels_and_annotations_on_every_object():
+    r = render("-f", str(CHART / "ci" / "full-values.yaml"), "--set", "commonLabels.team=web",
+               "--set", "commonAnnotations.owner=web", "--set", "service.annotations.owner=edge")
     for doc in r.docs:
-        assert doc["metadata"]["labels"]["team"] == "web", (doc["kind"], doc["metadata"]["name"])
+        where = (doc["kind"], doc["metadata"]["name"])
+        assert doc["metadata"]["labels"]["team"] == "web", where
+        annotations = doc["metadata"]["annotations"]
+        # An object's own annotations win; the chart's hooks keep theirs.
+        assert annotations["owner"] == ("edge" if where == ("Service", "gw-gateway") else "web"), where
+    assert r.one("Job", "-seed")["metadata"]["annotations"]["helm.sh/hook"] == "post-install,post-upgrade"
+    assert r.one("Ingress")["metadata"]["annotations"]["nginx.ingress.kubernetes.io/proxy-buffering"] == "off"
     code, _, err = helm_template("--set", "commonLabels.app\\.kubernetes\\.io/name=x")
     assert code != 0 and "commonLabels" in err
 
