@@ -714,8 +714,9 @@ def test_network_policies_follow_the_ports():
     assert {p["port"] for rule in egress for p in rule["ports"]} == {53, 9090, 9000}
     egress_from = policies["gw-gateway-egress"]["spec"]["podSelector"]["matchExpressions"]
     assert {"gateway", "seed", "setup"} == set([e for e in egress_from if e["key"] == "app.kubernetes.io/component"][0]["values"])
-    seed_from = [peer["podSelector"]["matchLabels"] for peer in ports["admin"] if "podSelector" in peer]
-    assert seed_from and seed_from[0]["app.kubernetes.io/component"] == "seed"
+    admin_from = {peer["podSelector"]["matchLabels"]["app.kubernetes.io/component"] for peer in ports["admin"]
+                  if "podSelector" in peer}
+    assert admin_from == {"seed", "test"}, admin_from
     minio = policies["gw-gateway-minio"]["spec"]
     assert minio["egress"] == [] and minio["ingress"][0]["ports"] == [{"port": "s3", "protocol": "TCP"}]
     admitted = minio["ingress"][0]["from"][0]["podSelector"]["matchExpressions"]
