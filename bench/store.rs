@@ -1,6 +1,6 @@
 //! A production S3 store for the benchmark: Garage (single node) behind an nginx `stream` TLS
-//! front that requires client certificates from the benchmark's CA, as MinIO sits behind the
-//! chart's TLS proxy. The embedded s3s-fs backend hashes every object on each GET, so misses
+//! front that requires client certificates from the benchmark's CA (Garage speaks plain HTTP;
+//! the front gives the gateway the TLS and mTLS work it does against MinIO). The embedded s3s-fs backend hashes every object on each GET, so misses
 //! and stream-through measured against it would describe s3s-fs, not the gateway.
 //!
 //! Also started here: nginx `proxy_cache` in front of the same store (through Garage's website
