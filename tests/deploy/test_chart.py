@@ -893,3 +893,28 @@ def test_generated_certificates_record_their_expiry_and_renew_within_the_window(
     assert out.returncode == 0, out.stderr
     due = yaml.safe_load(out.stdout)["data"]
     assert due == {"unknown": "true", "past": "true", "in10days": "true", "in40days": "", "in800days": ""}, due
+
+
+def render_notes(tmp_path, *args):
+    """NOTES.txt as `helm install` prints it: `helm template` leaves it out, so a copy of the
+    chart carries it as a ConfigMap's data."""
+    import shutil
+
+    chart = tmp_path / "chart"
+    shutil.copytree(CHART, chart)
+    notes = (chart / "templates" / "NOTES.txt").read_text()
+    (chart / "templates" / "NOTES.txt").unlink()
+    (chart / "templates" / "_notes.tpl").write_text('{{- define "notes" }}' + notes + "{{- end }}")
+    (chart / "templates" / "notes.yaml").write_text(
+        'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: notes\ndata:\n  notes: |\n{{ include "notes" . | indent 4 }}\n')
+    out = subprocess.run([helm_binary(), "template", "gw", str(chart), "--namespace", "web", *args],
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    return [d for d in yaml.safe_load_all(out.stdout) if d and d["metadata"]["name"] == "notes"][0]["data"]["notes"]
+
+
+def test_notes_name_the_seeded_object_and_the_admin_service(tmp_path):
+    notes = render_notes(tmp_path, "--set", "s3.prefix=site/")
+    assert "s3://gifs/site/gateway.gif" in notes, notes
+    assert "http://gw-gateway-admin.web.svc.cluster.local:9090/metrics" in notes, notes
+    assert "helm test gw -n web" in notes
