@@ -480,12 +480,16 @@ def test_policies_are_least_privilege_and_named_by_the_certificates():
         "s3:CreateBucket": {"arn:aws:s3:::gifs"},
         "s3:ListBucket": {"arn:aws:s3:::gifs"},
     }
-    # Without change events, no ListenBucketNotification; several sites, each bucket whole.
-    r = render("--set", "gateway.bucketEvents=off", "--set", "gateway.sites[0].name=a",
+    # Without change events, no ListenBucketNotification; several sites, each its own bucket
+    # and prefix (s3.bucket and s3.prefix when a site names none).
+    r = render("--set", "gateway.bucketEvents=off", "--set", "s3.prefix=main/", "--set", "gateway.sites[0].name=a",
                "--set", "gateway.sites[0].hosts[0]=a.example.com", "--set", "gateway.sites[0].bucket=other",
-               "--set", "gateway.sites[1].name=b", "--set", "gateway.sites[1].hosts[0]=b.example.com")
+               "--set", "gateway.sites[0].prefix=a/",
+               "--set", "gateway.sites[1].name=b", "--set", "gateway.sites[1].hosts[0]=b.example.com",
+               "--set", "gateway.sites[2].name=c", "--set", "gateway.sites[2].hosts[0]=c.example.com",
+               "--set", "gateway.sites[2].prefix=")
     assert allowed(policies(r)["gw-gateway-read"]) == {
-        "s3:GetObject": {"arn:aws:s3:::gifs/*", "arn:aws:s3:::other/*"},
+        "s3:GetObject": {"arn:aws:s3:::gifs/main/*", "arn:aws:s3:::gifs/*", "arn:aws:s3:::other/a/*"},
         "s3:ListBucket": {"arn:aws:s3:::gifs", "arn:aws:s3:::other"},
     }
     # The certificates' common names are the policies' names (helm mode: read from the PEM).
@@ -556,6 +560,8 @@ def test_minio_disabled_removes_every_minio_object():
         (["--set", "gateway.cache.ttl=soon"], "gateway.cache.ttl"),
         (["--set", "s3.bucket=Not_A_Bucket"], "s3.bucket"),
         (["--set", "gateway.logFormat=xml"], "gateway.logFormat"),
+        (["--set", "s3.prefix=site"], "s3.prefix"),
+        (["--set", "s3.prefix=/site/"], "s3.prefix"),
     ],
 )
 def test_schema_rejects_bad_values(args, message):

@@ -117,17 +117,22 @@ served bucket's prefix, lists the bucket (honest 404s) and follows its change ev
 job reads and writes its one object and may create its bucket.
 */}}
 {{- define "gateway.readPolicyDocument" -}}
-{{- $buckets := dict .Values.s3.bucket .Values.s3.prefix }}
-{{- range .Values.gateway.sites }}
-{{- $_ := set $buckets (.bucket | default $.Values.s3.bucket) "" }}
-{{- end }}
+{{- /* Each site's bucket and prefix (a site without them has s3.bucket and s3.prefix). */}}
+{{- $sites := .Values.gateway.sites | default (list dict) }}
 {{- $objects := list }}
 {{- $bucketArns := list }}
-{{- range $bucket := keys $buckets | sortAlpha }}
-{{- $prefix := ternary (index $buckets $bucket) "" (and (eq $bucket $.Values.s3.bucket) (empty $.Values.gateway.sites)) }}
+{{- range $sites }}
+{{- $bucket := .bucket | default $.Values.s3.bucket }}
+{{- $prefix := ternary .prefix $.Values.s3.prefix (hasKey . "prefix") | trimPrefix "/" }}
+{{- /* As the gateway reads it: a prefix ends in '/'. */}}
+{{- if and $prefix (not (hasSuffix "/" $prefix)) }}
+{{- $prefix = printf "%s/" $prefix }}
+{{- end }}
 {{- $objects = append $objects (printf "arn:aws:s3:::%s/%s*" $bucket $prefix) }}
 {{- $bucketArns = append $bucketArns (printf "arn:aws:s3:::%s" $bucket) }}
 {{- end }}
+{{- $objects = $objects | uniq | sortAlpha }}
+{{- $bucketArns = $bucketArns | uniq | sortAlpha }}
 {{- $listing := list "s3:ListBucket" }}
 {{- if ne .Values.gateway.bucketEvents "off" }}
 {{- $listing = append $listing "s3:ListenBucketNotification" }}
