@@ -232,9 +232,8 @@ impl ProvideCredentials for CertificateCredentials {
         Self: 'a,
     {
         future::ProvideCredentials::new(async move {
-            self.get()
-                .await
-                .map_err(|e| CredentialsError::provider_error(e.to_string()))
+            // The error itself is the source, so callers can tell a refusal from the chain.
+            self.get().await.map_err(CredentialsError::provider_error)
         })
     }
 }

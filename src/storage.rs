@@ -809,9 +809,10 @@ where
 {
     let mut source: Option<&(dyn StdError + 'static)> = Some(err);
     while let Some(e) = source {
-        let text = e.to_string();
-        if text.contains("AssumeRoleWithCertificate refused") {
-            return Some(text);
+        if let Some(refused @ crate::credentials::StsError::Refused { .. }) =
+            e.downcast_ref::<crate::credentials::StsError>()
+        {
+            return Some(refused.to_string());
         }
         source = e.source();
     }
