@@ -151,20 +151,13 @@ impl DevPki {
         force: bool,
     ) -> Result<Vec<PathBuf>, CertsError> {
         let (cert, key) = self.issue_client(client_name, days)?;
-        let files = [
-            (dir.join(format!("client-{client_name}.pem")), cert, false),
-            (dir.join(format!("client-{client_name}-key.pem")), key, true),
-        ];
-        if !force && let Some((p, ..)) = files.iter().find(|(p, ..)| p.exists()) {
-            return Err(CertsError::Exists(p.clone()));
-        }
-        for (path, pem, private) in &files {
-            write_file(path, pem.as_bytes(), *private).map_err(|cause| CertsError::Write {
-                path: path.clone(),
-                cause,
-            })?;
-        }
-        Ok(files.into_iter().map(|(p, ..)| p).collect())
+        write_files(
+            &[
+                (dir.join(format!("client-{client_name}.pem")), &cert, false),
+                (dir.join(format!("client-{client_name}-key.pem")), &key, true),
+            ],
+            force,
+        )
     }
 
     fn contents(&self) -> [&str; 6] {
@@ -189,18 +182,28 @@ impl DevPki {
             path: dir.to_path_buf(),
             cause,
         })?;
-        let paths: Vec<PathBuf> = FILES.iter().map(|(n, _)| dir.join(n)).collect();
-        if !force && let Some(p) = paths.iter().find(|p| p.exists()) {
-            return Err(CertsError::Exists(p.clone()));
-        }
-        for ((path, (_, private)), pem) in paths.iter().zip(FILES).zip(self.contents()) {
-            write_file(path, pem.as_bytes(), private).map_err(|cause| CertsError::Write {
-                path: path.clone(),
-                cause,
-            })?;
-        }
-        Ok(paths)
+        let files: Vec<(PathBuf, &str, bool)> = FILES
+            .iter()
+            .zip(self.contents())
+            .map(|((name, private), pem)| (dir.join(name), pem, *private))
+            .collect();
+        write_files(&files, force)
     }
+}
+
+/// Writes `(path, PEM, is a private key)` files, none unless every one can be written: an
+/// existing file stops it first, unless `force`. Returns the paths.
+fn write_files(files: &[(PathBuf, &str, bool)], force: bool) -> Result<Vec<PathBuf>, CertsError> {
+    if !force && let Some((p, ..)) = files.iter().find(|(p, ..)| p.exists()) {
+        return Err(CertsError::Exists(p.clone()));
+    }
+    for (path, pem, private) in files {
+        write_file(path, pem.as_bytes(), *private).map_err(|cause| CertsError::Write {
+            path: path.clone(),
+            cause,
+        })?;
+    }
+    Ok(files.iter().map(|(p, ..)| p.clone()).collect())
 }
 
 fn name(cn: &str) -> DistinguishedName {
