@@ -37,6 +37,10 @@ class Rendered:
         assert len(found) == 1, f"expected one {kind} named *{suffix}, found {[d['metadata']['name'] for d in found]}"
         return found[0]
 
+    def setup_jobs(self):
+        """The setup Jobs (their names end in a digest of what they do)."""
+        return [d for d in self.of_kind("Job") if "-setup-" in d["metadata"]["name"]]
+
     def names(self):
         return [(d["kind"], d["metadata"]["name"]) for d in self.docs]
 

@@ -504,7 +504,7 @@ def test_policies_are_least_privilege_and_named_by_the_certificates():
 
 def test_setup_job_adds_the_policies_with_the_root_credentials():
     r = render()
-    job = [j for j in r.of_kind("Job") if j["metadata"]["name"].startswith("gw-gateway-setup-")][0]
+    job = r.setup_jobs()[0]
     # Not a hook: `helm install --wait` waits for ready gateways before post-install hooks, and
     # the gateways are ready only once their policy exists.
     assert "helm.sh/hook" not in job["metadata"].get("annotations", {})
@@ -517,12 +517,10 @@ def test_setup_job_adds_the_policies_with_the_root_credentials():
     assert mounts["/etc/minio/root"] == "gw-gateway-credentials"
     assert flag(args, "--access-key-file").startswith("/etc/minio/root/")
     # A policy change is a new Job (a Job's pod template cannot change); no change, the same.
-    same = [j["metadata"]["name"] for j in render().of_kind("Job") if "-setup-" in j["metadata"]["name"]]
-    other = [j["metadata"]["name"] for j in render("--set", "s3.prefix=x/").of_kind("Job")
-             if "-setup-" in j["metadata"]["name"]]
+    same = [j["metadata"]["name"] for j in render().setup_jobs()]
+    other = [j["metadata"]["name"] for j in render("--set", "s3.prefix=x/").setup_jobs()]
     assert same == [job["metadata"]["name"]] and other != same
-    external = render("-f", str(CHART / "ci" / "external-s3-values.yaml")).of_kind("Job")
-    assert not [j for j in external if "-setup-" in j["metadata"]["name"]]
+    assert not render("-f", str(CHART / "ci" / "external-s3-values.yaml")).setup_jobs()
 
 
 def test_minio_disabled_removes_every_minio_object():
@@ -576,7 +574,7 @@ def test_minio_credentials_can_be_supplied():
     env = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in container(r.one("StatefulSet"), "minio")["env"] if "valueFrom" in e}
     assert env["MINIO_ROOT_USER"] == {"name": "my-creds", "key": "access-key"}
     assert secret_readers(r, "my-creds") == {("StatefulSet", "gw-gateway-minio")} | {
-        (j["kind"], j["metadata"]["name"]) for j in r.of_kind("Job") if "-setup-" in j["metadata"]["name"]
+        (j["kind"], j["metadata"]["name"]) for j in r.setup_jobs()
     }
 
 

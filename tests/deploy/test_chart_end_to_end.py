@@ -193,7 +193,7 @@ def pod(system, kind, suffix, container, name):
 
 def test_setup_then_seed_then_deployment_each_with_its_own_identity(system):
     gateway, endpoint = system["gateway"], system["endpoint"]
-    setup_job = [j for j in system["chart"].of_kind("Job") if "-setup-" in j["metadata"]["name"]][0]
+    setup_job = system["chart"].setup_jobs()[0]
     setup = Pod(setup_job, "setup", system["cluster"], system["root"] / "setup")
     seed = pod(system, "Job", "-seed", "seed", "seed")
     deployment = pod(system, "Deployment", "", "gateway", "gateway")
@@ -266,7 +266,7 @@ def test_setup_then_seed_then_deployment_each_with_its_own_identity(system):
 
 def test_setup_with_a_wrong_root_key_fails_in_one_line(system):
     gateway, endpoint = system["gateway"], system["endpoint"]
-    setup_job = [j for j in system["chart"].of_kind("Job") if "-setup-" in j["metadata"]["name"]][0]
+    setup_job = system["chart"].setup_jobs()[0]
     cluster = dict(system["cluster"])
     cluster["secrets"] = dict(cluster["secrets"])
     root = f"{RELEASE_FULLNAME}-credentials"
