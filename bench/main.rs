@@ -31,11 +31,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use gateway::backend::BackendConfig;
-use gateway::certs::DevPki;
-use gateway::embedded::{EmbeddedS3, EmbeddedS3Config};
-use gateway::metrics::Metrics;
-use gateway::storage::{PutOptions, Retries, Storage};
+use embedded_s3::{EmbeddedS3, EmbeddedS3Config};
+use gateway::BackendConfig;
+use gateway::DevPki;
+use gateway::Metrics;
+use gateway::{PutOptions, Retries, Storage};
 use http_body_util::{BodyExt, Empty};
 use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, TcpStream};

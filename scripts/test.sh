@@ -24,7 +24,7 @@ if [ -z "${CHROMIUM:-}" ]; then
     command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || need chromium chromium
 fi
 
-cargo test --locked --all-targets -- "$@"
+cargo test --locked --workspace --all-targets -- "$@"
 
 if [ $# -eq 0 ]; then
     scripts/check-deploy.sh

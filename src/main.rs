@@ -6,9 +6,9 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use gateway::backend::BackendConfig;
+use gateway::BackendConfig;
+use gateway::ServeConfig;
 use gateway::cli::{Cli, Command};
-use gateway::config::ServeConfig;
 use gateway::error::ConfigError;
 
 fn main() -> ExitCode {
@@ -64,7 +64,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 ),
                 None => None,
             };
-            gateway::server::serve(listener, admin, config, gateway::shutdown::signal()).await;
+            gateway::serve(listener, admin, config, gateway::shutdown::signal()).await;
             Ok(())
         }
         Command::Seed(args) => {
@@ -91,7 +91,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Certs(args) => {
-            let pki = gateway::certs::DevPki::generate(&args.server_names, &args.client_name, args.days)?;
+            let pki = gateway::DevPki::generate(&args.server_names, &args.client_name, args.days)?;
             let mut written = pki.write_to(&args.out, args.force)?;
             for name in &args.extra_clients {
                 written.extend(pki.write_client(&args.out, name, args.days, args.force)?);

@@ -17,396 +17,290 @@ const LATENCY_BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
 ];
 
-/// All metrics of one gateway.
+/// All metrics of one gateway, each created and registered in [`Metrics::new`] under its one
+/// name.
 #[derive(Clone)]
 pub struct Metrics {
     registry: Registry,
-    /// `gateway_http_requests_total{method, status_class}`.
+    /// HTTP requests answered, by method and status class.
     pub http_requests: IntCounterVec,
-    /// `gateway_http_request_duration_seconds{method}`: until the response head is sent.
+    /// Time from request to response head, by method.
     pub http_duration: HistogramVec,
-    /// `gateway_http_requests_in_flight`.
+    /// HTTP requests being answered.
     pub http_in_flight: IntGauge,
-    /// `gateway_http_response_bytes_total`: body bytes sent, counted as they go out.
+    /// Bytes of response bodies sent, counted as they go out (aborted downloads count what was sent).
     pub http_response_bytes: IntCounter,
-    /// `gateway_http_connections_open`: client connections open now.
+    /// Client connections open.
     pub http_connections_open: IntGauge,
-    /// `gateway_s3_requests_total{operation, outcome}`; outcome is `ok` or an error kind.
+    /// Calls to the S3 backend, by operation and outcome.
     pub s3_requests: IntCounterVec,
-    /// `gateway_s3_request_duration_seconds{operation}`: until the backend's response head.
+    /// Time from S3 call to the backend's response head, by operation.
     pub s3_duration: HistogramVec,
-    /// `gateway_ready`: 1 when `/readyz` answers 200 (the bucket was reached once; not draining).
+    /// 1 when /readyz answers 200: the bucket was reached at least once and shutdown has not begun.
     pub ready: IntGauge,
-    /// `gateway_backend_up`: 1 while the backend answers (background probe and calls).
+    /// 1 while the backend answers (background probe and requests), 0 while it does not.
     pub backend_up: IntGauge,
-    /// `gateway_backend_circuit_open`: 1 while the circuit breaker refuses backend calls.
+    /// 1 while the circuit breaker answers 503 instead of calling the failing backend.
     pub backend_circuit_open: IntGauge,
-    /// `gateway_backend_circuit_opened_total`: times the circuit breaker opened.
+    /// Times the circuit breaker opened after consecutive backend failures.
     pub backend_circuit_opened: IntCounter,
-    /// `gateway_http_responses_total{outcome}`: response bodies by how they ended: `complete`,
-    /// `aborted` (the client went away), `error` (the backend failed mid-body).
+    /// Responses by how their body ended: complete, aborted (client gone), error (backend failed mid-body).
     pub http_responses: IntCounterVec,
-    /// `gateway_cache_fills_bypassed_total`: cacheable misses streamed uncached because the
-    /// fill memory budget was spent.
+    /// Cacheable misses streamed uncached because the fill memory budget was spent.
     pub cache_fills_bypassed: IntCounter,
-    /// `gateway_cache_negative_entries`: missing keys remembered.
+    /// Missing keys remembered by the negative cache.
     pub cache_negative_entries: IntGauge,
-    /// `gateway_cache_sealed_entries`: entries held in sealed memory files (sent with sendfile).
+    /// Cache entries held in sealed memory files, sent to clients with sendfile (no copy).
     pub cache_sealed_entries: IntGauge,
-    /// `gateway_tls_client_cert_expiry_timestamp_seconds`: not-after of the client certificate in use.
+    /// Not-after time of the client certificate presented to the backend, in Unix seconds.
     pub tls_client_cert_expiry: IntGauge,
-    /// `gateway_tls_reloads_total{file, outcome}`: file `identity` or `ca`; outcome `ok` or `rejected`.
+    /// Changed TLS files seen, by file (identity, ca) and outcome (ok, rejected).
     pub tls_reloads: IntCounterVec,
-    /// `gateway_cache_requests_total{result}`: HIT, MISS, REVALIDATED, UPDATING, STALE, BYPASS, ERROR.
+    /// Object lookups in the cache, by result.
     pub cache_requests: IntCounterVec,
-    /// `gateway_cache_revalidations_total{outcome}`: not_modified, modified, deleted, error.
+    /// Conditional GetObjects for stale entries, by outcome.
     pub cache_revalidations: IntCounterVec,
-    /// `gateway_cache_stale_served_total`: stale copies served because revalidation failed.
+    /// Stale copies served because the backend failed revalidation.
     pub cache_stale_served: IntCounter,
-    /// `gateway_cache_evictions_total{cause}`: size, expired, replaced, explicit.
+    /// Entries removed from the cache, by cause.
     pub cache_evictions: IntCounterVec,
-    /// `gateway_cache_entries`.
+    /// Entries in the cache.
     pub cache_entries: IntGauge,
-    /// `gateway_backend_credential_refreshes_total{outcome}`: temporary credentials fetched
-    /// (`ok`) or not (`error`), with `--credentials sts-certificate`.
+    /// Temporary S3 credentials fetched from the STS, by outcome (ok, error).
     pub credential_refreshes: IntCounterVec,
-    /// `gateway_backend_credentials_expiry_timestamp_seconds`: when the temporary credentials
-    /// in use expire (Unix time); 0 with static keys.
+    /// When the temporary S3 credentials in use expire (Unix time); 0 with static keys.
     pub credential_expiry: IntGauge,
-    /// `gateway_site_requests_total{site,class}`: object requests by site (the configured
-    /// names) and status class.
+    /// Object requests by site (the sites' configured names) and status class.
     pub site_requests: IntCounterVec,
-    /// `gateway_bucket_events_total{kind}`: change events received (created, removed, other).
+    /// Change events received from the bucket, by kind (created, removed, other).
     pub bucket_events: IntCounterVec,
-    /// `gateway_bucket_event_invalidations_total`: cache entries dropped because of them.
+    /// Cache entries dropped because a change event named their object.
     pub bucket_event_invalidations: IntCounter,
-    /// `gateway_bucket_events_state{state}`: 1 for the subscription's state (subscribed,
-    /// retrying, unsupported, denied), 0 for the others; all 0 when off.
+    /// 1 for the state of the change-event subscription (subscribed, retrying, unsupported, denied).
     pub bucket_events_state: IntGaugeVec,
-    /// `gateway_purge_requests_total{outcome}`: key, prefix, all, unauthorized, invalid.
+    /// POST /purge requests, by outcome (key, prefix, all, unauthorized, invalid).
     pub purge_requests: IntCounterVec,
-    /// `gateway_compressions_total{encoding,outcome}`: objects compressed into the cache
-    /// (`compressed`), or found not to shrink (`no_gain`); each happens once per version.
+    /// Objects compressed into the cache, by coding and outcome (compressed, no_gain).
     pub compressions: IntCounterVec,
-    /// `gateway_compressed_responses_total{encoding}`: answers sent in a content coding.
+    /// Answers sent in a content coding the gateway chose, by coding.
     pub compressed_responses: IntCounterVec,
-    /// `gateway_cache_size_bytes`: weighted size held (bodies plus per-entry overhead).
+    /// Bytes held by the cache.
     pub cache_bytes: IntGauge,
 }
 
 impl Metrics {
     /// Creates and registers every metric, plus process metrics and `gateway_build_info`.
+    /// Series with known label values start at zero, so that rate() and dashboards see them
+    /// before the first event.
     ///
     /// # Panics
-    /// Only if a metric definition above is invalid (a programming error caught by tests).
+    /// Only if a metric definition here is invalid (a programming error caught by tests).
     pub fn new() -> Self {
         let registry = Registry::new();
-        let http_requests = IntCounterVec::new(
-            Opts::new(
+        let build_info = gauge_vec(
+            &registry,
+            "gateway_build_info",
+            "Build information; always 1.",
+            &["version"],
+            &[],
+        );
+        build_info.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
+        registry
+            .register(Box::new(prometheus::process_collector::ProcessCollector::for_self()))
+            .expect("process metrics registered once");
+        Self {
+            http_requests: counter_vec(
+                &registry,
                 "gateway_http_requests_total",
                 "HTTP requests answered, by method and status class.",
+                &["method", "status_class"],
+                &[],
             ),
-            &["method", "status_class"],
-        )
-        .expect("valid metric");
-        let http_duration = HistogramVec::new(
-            HistogramOpts::new(
+            http_duration: histogram_vec(
+                &registry,
                 "gateway_http_request_duration_seconds",
                 "Time from request to response head, by method.",
-            )
-            .buckets(LATENCY_BUCKETS.to_vec()),
-            &["method"],
-        )
-        .expect("valid metric");
-        let http_in_flight =
-            IntGauge::new("gateway_http_requests_in_flight", "HTTP requests being answered.").expect("valid metric");
-        let http_response_bytes = IntCounter::new(
-            "gateway_http_response_bytes_total",
-            "Bytes of response bodies sent, counted as they go out (aborted downloads count what was sent).",
-        )
-        .expect("valid metric");
-        let http_connections_open =
-            IntGauge::new("gateway_http_connections_open", "Client connections open.").expect("valid metric");
-        let s3_requests = IntCounterVec::new(
-            Opts::new(
+                &["method"],
+            ),
+            http_in_flight: gauge(
+                &registry,
+                "gateway_http_requests_in_flight",
+                "HTTP requests being answered.",
+            ),
+            http_response_bytes: counter(
+                &registry,
+                "gateway_http_response_bytes_total",
+                "Bytes of response bodies sent, counted as they go out (aborted downloads count what was sent).",
+            ),
+            http_connections_open: gauge(&registry, "gateway_http_connections_open", "Client connections open."),
+            s3_requests: counter_vec(
+                &registry,
                 "gateway_s3_requests_total",
                 "Calls to the S3 backend, by operation and outcome.",
+                &["operation", "outcome"],
+                &[],
             ),
-            &["operation", "outcome"],
-        )
-        .expect("valid metric");
-        let s3_duration = HistogramVec::new(
-            HistogramOpts::new(
+            s3_duration: histogram_vec(
+                &registry,
                 "gateway_s3_request_duration_seconds",
                 "Time from S3 call to the backend's response head, by operation.",
-            )
-            .buckets(LATENCY_BUCKETS.to_vec()),
-            &["operation"],
-        )
-        .expect("valid metric");
-        let ready = IntGauge::new(
-            "gateway_ready",
-            "1 when /readyz answers 200: the bucket was reached at least once and shutdown has not begun.",
-        )
-        .expect("valid metric");
-        let backend_up = IntGauge::new(
-            "gateway_backend_up",
-            "1 while the backend answers (background probe and requests), 0 while it does not.",
-        )
-        .expect("valid metric");
-        let backend_circuit_open = IntGauge::new(
-            "gateway_backend_circuit_open",
-            "1 while the circuit breaker answers 503 instead of calling the failing backend.",
-        )
-        .expect("valid metric");
-        let backend_circuit_opened = IntCounter::new(
-            "gateway_backend_circuit_opened_total",
-            "Times the circuit breaker opened after consecutive backend failures.",
-        )
-        .expect("valid metric");
-        let http_responses = IntCounterVec::new(
-            Opts::new(
+                &["operation"],
+            ),
+            ready: gauge(
+                &registry,
+                "gateway_ready",
+                "1 when /readyz answers 200: the bucket was reached at least once and shutdown has not begun.",
+            ),
+            backend_up: gauge(
+                &registry,
+                "gateway_backend_up",
+                "1 while the backend answers (background probe and requests), 0 while it does not.",
+            ),
+            backend_circuit_open: gauge(
+                &registry,
+                "gateway_backend_circuit_open",
+                "1 while the circuit breaker answers 503 instead of calling the failing backend.",
+            ),
+            backend_circuit_opened: counter(
+                &registry,
+                "gateway_backend_circuit_opened_total",
+                "Times the circuit breaker opened after consecutive backend failures.",
+            ),
+            http_responses: counter_vec(
+                &registry,
                 "gateway_http_responses_total",
                 "Responses by how their body ended: complete, aborted (client gone), error (backend failed mid-body).",
+                &["outcome"],
+                &[&["complete"], &["aborted"], &["error"]],
             ),
-            &["outcome"],
-        )
-        .expect("valid metric");
-        let cache_fills_bypassed = IntCounter::new(
-            "gateway_cache_fills_bypassed_total",
-            "Cacheable misses streamed uncached because the fill memory budget was spent.",
-        )
-        .expect("valid metric");
-        let cache_negative_entries = IntGauge::new(
-            "gateway_cache_negative_entries",
-            "Missing keys remembered by the negative cache.",
-        )
-        .expect("valid metric");
-        let cache_sealed_entries = IntGauge::new(
-            "gateway_cache_sealed_entries",
-            "Cache entries held in sealed memory files, sent to clients with sendfile (no copy).",
-        )
-        .expect("valid metric");
-        let tls_client_cert_expiry = IntGauge::new(
-            "gateway_tls_client_cert_expiry_timestamp_seconds",
-            "Not-after time of the client certificate presented to the backend, in Unix seconds.",
-        )
-        .expect("valid metric");
-        let tls_reloads = IntCounterVec::new(
-            Opts::new(
+            cache_fills_bypassed: counter(
+                &registry,
+                "gateway_cache_fills_bypassed_total",
+                "Cacheable misses streamed uncached because the fill memory budget was spent.",
+            ),
+            cache_negative_entries: gauge(
+                &registry,
+                "gateway_cache_negative_entries",
+                "Missing keys remembered by the negative cache.",
+            ),
+            cache_sealed_entries: gauge(
+                &registry,
+                "gateway_cache_sealed_entries",
+                "Cache entries held in sealed memory files, sent to clients with sendfile (no copy).",
+            ),
+            tls_client_cert_expiry: gauge(
+                &registry,
+                "gateway_tls_client_cert_expiry_timestamp_seconds",
+                "Not-after time of the client certificate presented to the backend, in Unix seconds.",
+            ),
+            tls_reloads: counter_vec(
+                &registry,
                 "gateway_tls_reloads_total",
                 "Changed TLS files seen, by file (identity, ca) and outcome (ok, rejected).",
+                &["file", "outcome"],
+                &[
+                    &["identity", "ok"],
+                    &["identity", "rejected"],
+                    &["ca", "ok"],
+                    &["ca", "rejected"],
+                ],
             ),
-            &["file", "outcome"],
-        )
-        .expect("valid metric");
-        let cache_requests = IntCounterVec::new(
-            Opts::new(
+            cache_requests: counter_vec(
+                &registry,
                 "gateway_cache_requests_total",
                 "Object lookups in the cache, by result.",
+                &["result"],
+                &[
+                    &["HIT"],
+                    &["MISS"],
+                    &["REVALIDATED"],
+                    &["UPDATING"],
+                    &["STALE"],
+                    &["BYPASS"],
+                    &["ERROR"],
+                ],
             ),
-            &["result"],
-        )
-        .expect("valid metric");
-        let cache_revalidations = IntCounterVec::new(
-            Opts::new(
+            cache_revalidations: counter_vec(
+                &registry,
                 "gateway_cache_revalidations_total",
                 "Conditional GetObjects for stale entries, by outcome.",
+                &["outcome"],
+                &[&["not_modified"], &["modified"], &["deleted"], &["error"]],
             ),
-            &["outcome"],
-        )
-        .expect("valid metric");
-        let cache_stale_served = IntCounter::new(
-            "gateway_cache_stale_served_total",
-            "Stale copies served because the backend failed revalidation.",
-        )
-        .expect("valid metric");
-        let cache_evictions = IntCounterVec::new(
-            Opts::new(
+            cache_stale_served: counter(
+                &registry,
+                "gateway_cache_stale_served_total",
+                "Stale copies served because the backend failed revalidation.",
+            ),
+            cache_evictions: counter_vec(
+                &registry,
                 "gateway_cache_evictions_total",
                 "Entries removed from the cache, by cause.",
+                &["cause"],
+                &[&["size"], &["expired"], &["replaced"], &["explicit"]],
             ),
-            &["cause"],
-        )
-        .expect("valid metric");
-        let compressions = IntCounterVec::new(
-            Opts::new(
-                "gateway_compressions_total",
-                "Objects compressed into the cache, by coding and outcome (compressed, no_gain).",
-            ),
-            &["encoding", "outcome"],
-        )
-        .expect("valid metric");
-        let compressed_responses = IntCounterVec::new(
-            Opts::new(
-                "gateway_compressed_responses_total",
-                "Answers sent in a content coding the gateway chose, by coding.",
-            ),
-            &["encoding"],
-        )
-        .expect("valid metric");
-        let credential_refreshes = IntCounterVec::new(
-            Opts::new(
+            cache_entries: gauge(&registry, "gateway_cache_entries", "Entries in the cache."),
+            credential_refreshes: counter_vec(
+                &registry,
                 "gateway_backend_credential_refreshes_total",
                 "Temporary S3 credentials fetched from the STS, by outcome (ok, error).",
+                &["outcome"],
+                &[&["ok"], &["error"]],
             ),
-            &["outcome"],
-        )
-        .expect("valid metric");
-        for outcome in ["ok", "error"] {
-            credential_refreshes.with_label_values(&[outcome]);
-        }
-        let credential_expiry = IntGauge::new(
-            "gateway_backend_credentials_expiry_timestamp_seconds",
-            "When the temporary S3 credentials in use expire (Unix time); 0 with static keys.",
-        )
-        .expect("valid metric");
-        let site_requests = IntCounterVec::new(
-            Opts::new(
+            credential_expiry: gauge(
+                &registry,
+                "gateway_backend_credentials_expiry_timestamp_seconds",
+                "When the temporary S3 credentials in use expire (Unix time); 0 with static keys.",
+            ),
+            site_requests: counter_vec(
+                &registry,
                 "gateway_site_requests_total",
                 "Object requests by site (the sites' configured names) and status class.",
+                &["site", "class"],
+                &[],
             ),
-            &["site", "class"],
-        )
-        .expect("valid metric");
-        let bucket_events = IntCounterVec::new(
-            Opts::new(
+            bucket_events: counter_vec(
+                &registry,
                 "gateway_bucket_events_total",
                 "Change events received from the bucket, by kind (created, removed, other).",
+                &["kind"],
+                &[&["created"], &["removed"], &["other"]],
             ),
-            &["kind"],
-        )
-        .expect("valid metric");
-        for kind in ["created", "removed", "other"] {
-            bucket_events.with_label_values(&[kind]);
-        }
-        let bucket_event_invalidations = IntCounter::new(
-            "gateway_bucket_event_invalidations_total",
-            "Cache entries dropped because a change event named their object.",
-        )
-        .expect("valid metric");
-        let bucket_events_state = IntGaugeVec::new(
-            Opts::new(
+            bucket_event_invalidations: counter(
+                &registry,
+                "gateway_bucket_event_invalidations_total",
+                "Cache entries dropped because a change event named their object.",
+            ),
+            bucket_events_state: gauge_vec(
+                &registry,
                 "gateway_bucket_events_state",
                 "1 for the state of the change-event subscription (subscribed, retrying, unsupported, denied).",
+                &["state"],
+                &[&["subscribed"], &["retrying"], &["unsupported"], &["denied"]],
             ),
-            &["state"],
-        )
-        .expect("valid metric");
-        for state in ["subscribed", "retrying", "unsupported", "denied"] {
-            bucket_events_state.with_label_values(&[state]);
-        }
-        let purge_requests = IntCounterVec::new(
-            Opts::new(
+            purge_requests: counter_vec(
+                &registry,
                 "gateway_purge_requests_total",
                 "POST /purge requests, by outcome (key, prefix, all, unauthorized, invalid).",
+                &["outcome"],
+                &[&["key"], &["prefix"], &["all"], &["unauthorized"], &["invalid"]],
             ),
-            &["outcome"],
-        )
-        .expect("valid metric");
-        for outcome in ["key", "prefix", "all", "unauthorized", "invalid"] {
-            purge_requests.with_label_values(&[outcome]);
-        }
-        let cache_entries = IntGauge::new("gateway_cache_entries", "Entries in the cache.").expect("valid metric");
-        let cache_bytes = IntGauge::new("gateway_cache_size_bytes", "Bytes held by the cache.").expect("valid metric");
-        let build_info = IntGaugeVec::new(
-            Opts::new("gateway_build_info", "Build information; always 1."),
-            &["version"],
-        )
-        .expect("valid metric");
-        build_info.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
-        // Series with known label values start at zero, so rate() and dashboards see them
-        // before the first event.
-        for cause in ["size", "expired", "replaced", "explicit"] {
-            cache_evictions.with_label_values(&[cause]);
-        }
-        for result in ["HIT", "MISS", "REVALIDATED", "UPDATING", "STALE", "BYPASS", "ERROR"] {
-            cache_requests.with_label_values(&[result]);
-        }
-        for outcome in ["not_modified", "modified", "deleted", "error"] {
-            cache_revalidations.with_label_values(&[outcome]);
-        }
-        for outcome in ["complete", "aborted", "error"] {
-            http_responses.with_label_values(&[outcome]);
-        }
-        for file in ["identity", "ca"] {
-            for outcome in ["ok", "rejected"] {
-                tls_reloads.with_label_values(&[file, outcome]);
-            }
-        }
-
-        for c in [
-            Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>,
-            Box::new(http_duration.clone()),
-            Box::new(http_in_flight.clone()),
-            Box::new(http_response_bytes.clone()),
-            Box::new(http_connections_open.clone()),
-            Box::new(s3_requests.clone()),
-            Box::new(s3_duration.clone()),
-            Box::new(ready.clone()),
-            Box::new(backend_up.clone()),
-            Box::new(backend_circuit_open.clone()),
-            Box::new(backend_circuit_opened.clone()),
-            Box::new(http_responses.clone()),
-            Box::new(cache_fills_bypassed.clone()),
-            Box::new(cache_negative_entries.clone()),
-            Box::new(cache_sealed_entries.clone()),
-            Box::new(build_info),
-            Box::new(tls_client_cert_expiry.clone()),
-            Box::new(tls_reloads.clone()),
-            Box::new(cache_requests.clone()),
-            Box::new(cache_revalidations.clone()),
-            Box::new(cache_stale_served.clone()),
-            Box::new(cache_evictions.clone()),
-            Box::new(cache_entries.clone()),
-            Box::new(compressions.clone()),
-            Box::new(purge_requests.clone()),
-            Box::new(site_requests.clone()),
-            Box::new(credential_refreshes.clone()),
-            Box::new(credential_expiry.clone()),
-            Box::new(bucket_events.clone()),
-            Box::new(bucket_event_invalidations.clone()),
-            Box::new(bucket_events_state.clone()),
-            Box::new(compressed_responses.clone()),
-            Box::new(cache_bytes.clone()),
-            Box::new(prometheus::process_collector::ProcessCollector::for_self()),
-        ] {
-            registry.register(c).expect("metric registered once");
-        }
-        Self {
+            compressions: counter_vec(
+                &registry,
+                "gateway_compressions_total",
+                "Objects compressed into the cache, by coding and outcome (compressed, no_gain).",
+                &["encoding", "outcome"],
+                &[],
+            ),
+            compressed_responses: counter_vec(
+                &registry,
+                "gateway_compressed_responses_total",
+                "Answers sent in a content coding the gateway chose, by coding.",
+                &["encoding"],
+                &[],
+            ),
+            cache_bytes: gauge(&registry, "gateway_cache_size_bytes", "Bytes held by the cache."),
             registry,
-            http_requests,
-            http_duration,
-            http_in_flight,
-            http_response_bytes,
-            http_connections_open,
-            s3_requests,
-            s3_duration,
-            ready,
-            backend_up,
-            backend_circuit_open,
-            backend_circuit_opened,
-            http_responses,
-            cache_fills_bypassed,
-            cache_negative_entries,
-            cache_sealed_entries,
-            tls_client_cert_expiry,
-            tls_reloads,
-            cache_requests,
-            cache_revalidations,
-            cache_stale_served,
-            cache_evictions,
-            cache_entries,
-            compressions,
-            compressed_responses,
-            purge_requests,
-            site_requests,
-            credential_refreshes,
-            credential_expiry,
-            bucket_events,
-            bucket_event_invalidations,
-            bucket_events_state,
-            cache_bytes,
         }
     }
 
@@ -454,6 +348,46 @@ impl Default for Metrics {
     fn default() -> Self {
         Self::new()
     }
+}
+
+/// Registers `metric` in `registry` and returns it.
+fn register<M: prometheus::core::Collector + Clone + 'static>(registry: &Registry, metric: M) -> M {
+    registry
+        .register(Box::new(metric.clone()))
+        .expect("metric registered once");
+    metric
+}
+
+fn counter(registry: &Registry, name: &str, help: &str) -> IntCounter {
+    register(registry, IntCounter::new(name, help).expect("valid metric"))
+}
+
+fn gauge(registry: &Registry, name: &str, help: &str) -> IntGauge {
+    register(registry, IntGauge::new(name, help).expect("valid metric"))
+}
+
+/// A counter by `labels`, with the series of `start` at zero.
+fn counter_vec(registry: &Registry, name: &str, help: &str, labels: &[&str], start: &[&[&str]]) -> IntCounterVec {
+    let metric = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
+    for values in start {
+        metric.with_label_values(values);
+    }
+    register(registry, metric)
+}
+
+/// A gauge by `labels`, with the series of `start` at zero.
+fn gauge_vec(registry: &Registry, name: &str, help: &str, labels: &[&str], start: &[&[&str]]) -> IntGaugeVec {
+    let metric = IntGaugeVec::new(Opts::new(name, help), labels).expect("valid metric");
+    for values in start {
+        metric.with_label_values(values);
+    }
+    register(registry, metric)
+}
+
+/// A latency histogram by `labels`, in [`LATENCY_BUCKETS`].
+fn histogram_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> HistogramVec {
+    let opts = HistogramOpts::new(name, help).buckets(LATENCY_BUCKETS.to_vec());
+    register(registry, HistogramVec::new(opts, labels).expect("valid metric"))
 }
 
 /// Methods outside the known set share one label value, so a client cannot grow the series.

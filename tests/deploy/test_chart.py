@@ -220,7 +220,7 @@ def test_seed_purges_every_gateway_pod(ci_render):
     assert vols["admin-token"]["secret"]["secretName"] == "my-token"
 
 
-# The fields of a [[sites]] table the gateway accepts (src/sites.rs SiteSpec; unknown fields
+# The fields of a [[sites]] table the gateway accepts (src/config/sites.rs SiteSpec; unknown fields
 # are refused at start-up).
 SITE_FIELDS = {"name", "hosts", "bucket", "prefix", "index", "error_document", "spa_fallback", "cache_control",
                "error_cache_control", "list_directories", "cors_origins"}

@@ -3,7 +3,7 @@ the seed Job and the gateway Deployment are started with the exact arguments, en
 mounted files the chart renders (put at the same relative places), and the `helm test` pod's
 script checks the result.
 
-MinIO's place is taken by the gateway's embedded S3 backend (`examples/minio_s3.rs`), run with
+MinIO's place is taken by the gateway's embedded S3 backend (`crates/embedded-s3/examples/minio_s3.rs`), run with
 the StatefulSet's environment and certs directory: TLS with client certificates asked for, not
 required, AssumeRoleWithCertificate, the admin API's add-canned-policy, and each temporary key
 held to its policy. A Kubernetes Service name does not resolve here, so the rendered endpoint
@@ -36,11 +36,9 @@ def free_port():
 
 def cargo_binaries():
     """Builds (if needed) and returns the gateway binary and the minio_s3 example."""
-    build = subprocess.run(
-        ["cargo", "build", "--locked", "--quiet", "--bin", "gateway", "--example", "minio_s3"],
-        cwd=ROOT, capture_output=True, text=True,
-    )
-    assert build.returncode == 0, f"cargo build failed:\n{build.stderr}"
+    for args in (["-p", "gateway", "--bin", "gateway"], ["-p", "embedded-s3", "--example", "minio_s3"]):
+        build = subprocess.run(["cargo", "build", "--locked", "--quiet", *args], cwd=ROOT, capture_output=True, text=True)
+        assert build.returncode == 0, f"cargo build failed:\n{build.stderr}"
     target = os.environ.get("CARGO_TARGET_DIR") or str(ROOT / "target")
     return os.path.join(target, "debug", "gateway"), os.path.join(target, "debug", "examples", "minio_s3")
 

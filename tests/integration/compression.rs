@@ -137,14 +137,14 @@ async fn ranges_stored_codings_and_images_go_as_stored() {
     let js = script();
     backend.put("app.js", js.clone(), "application/javascript").await;
     backend.put("small.css", "body { color: red }", "text/css").await;
-    let gz = gateway::compression::Encoding::Gzip.compress(js.as_bytes());
+    let gz = gateway::Encoding::Gzip.compress(js.as_bytes());
     backend
         .put_stored(
             "pre.js",
             gz.clone(),
             None,
             "application/javascript",
-            gateway::storage::StoredHeaders {
+            gateway::StoredHeaders {
                 content_encoding: Some("gzip".into()),
                 ..Default::default()
             },
@@ -222,7 +222,7 @@ async fn precompressed_siblings_win_when_present() {
     let js = script();
     let built = js.replace("gateway", "sibling");
     backend.put("app.js", js.clone(), "application/javascript").await;
-    let br = gateway::compression::Encoding::Br.compress(built.as_bytes());
+    let br = gateway::Encoding::Br.compress(built.as_bytes());
     backend.put("app.js.br", br.clone(), "application/octet-stream").await;
 
     let gw = Gateway::start_with(backend.args(), &["--compression-static"]).await;

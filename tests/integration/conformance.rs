@@ -221,7 +221,7 @@ async fn conformance_table(mode: &[&str]) {
     backend
         .put_with("nocache.txt", "n", Some("no-store"), "text/plain")
         .await;
-    let expires = gateway::storage::StoredHeaders {
+    let expires = gateway::StoredHeaders {
         expires: Some(FUTURE.into()),
         ..Default::default()
     };
@@ -328,7 +328,7 @@ async fn listing_paginates_past_1000_keys() {
             let storage = storage.clone();
             let k = k.clone();
             async move {
-                let opts = gateway::storage::PutOptions {
+                let opts = gateway::PutOptions {
                     content_type: "text/plain",
                     ..Default::default()
                 };

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use gateway::certs::DevPki;
+use gateway::DevPki;
 use gateway::cli::BackendArgs;
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
@@ -25,7 +25,7 @@ async fn metric(gw: &Gateway, series: &str) -> f64 {
 }
 
 fn expiry_of(pem: &str) -> f64 {
-    gateway::tls::not_after(&CertificateDer::from_pem_slice(pem.as_bytes()).unwrap()).unwrap() as f64
+    gateway::not_after(&CertificateDer::from_pem_slice(pem.as_bytes()).unwrap()).unwrap() as f64
 }
 
 /// GET returning the status, or 0 when the exchange failed (a response cut off while the

@@ -122,9 +122,9 @@ async fn operational_endpoints() {
 #[tokio::test]
 async fn stored_headers_pass_through() {
     let backend = Backend::start().await;
-    let opts = gateway::storage::PutOptions {
+    let opts = gateway::PutOptions {
         content_type: "application/javascript",
-        stored: gateway::storage::StoredHeaders {
+        stored: gateway::StoredHeaders {
             content_encoding: Some("gzip".into()),
             content_disposition: Some("attachment; filename=\"app.js\"".into()),
             content_language: Some("en".into()),

@@ -3,7 +3,7 @@
 //! and metrics, and a sites file with mistakes.
 
 use bytes::Bytes;
-use gateway::storage::PutOptions;
+use gateway::PutOptions;
 
 use crate::util::{Backend, Gateway, Reply, request_with};
 

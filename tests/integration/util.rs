@@ -13,13 +13,13 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use clap::Parser;
-use gateway::backend::BackendConfig;
-use gateway::certs::DevPki;
+use embedded_s3::{EmbeddedS3, EmbeddedS3Config};
+use gateway::BackendConfig;
+use gateway::DevPki;
+use gateway::Metrics;
+use gateway::ServeConfig;
 use gateway::cli::BackendArgs;
-use gateway::config::ServeConfig;
-use gateway::embedded::{EmbeddedS3, EmbeddedS3Config};
-use gateway::metrics::Metrics;
-use gateway::storage::{Retries, Storage};
+use gateway::{Retries, Storage};
 use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -209,9 +209,9 @@ impl Backend {
         body: impl Into<Bytes>,
         cache_control: Option<&str>,
         content_type: &str,
-        stored: gateway::storage::StoredHeaders,
+        stored: gateway::StoredHeaders,
     ) {
-        let opts = gateway::storage::PutOptions {
+        let opts = gateway::PutOptions {
             content_type,
             cache_control,
             stored,
@@ -289,7 +289,7 @@ impl Gateway {
         let admin = TcpListener::bind(config.admin_listen.unwrap()).await.unwrap();
         let admin_addr = admin.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(gateway::server::serve(listener, Some(admin), config, async {
+        let task = tokio::spawn(gateway::serve(listener, Some(admin), config, async {
             let _ = stopped.await;
         }));
         Self {
