@@ -34,6 +34,8 @@ pub struct Metrics {
     pub http_connections_open: IntGauge,
     /// Calls to the S3 backend, by operation and outcome.
     pub s3_requests: IntCounterVec,
+    /// Object answers whose stored Content-Encoding named aws-chunked, removed before serving.
+    pub s3_aws_chunked_removed: IntCounter,
     /// Time from S3 call to the backend's response head, by operation.
     pub s3_duration: HistogramVec,
     /// 1 when /readyz answers 200: the bucket was reached at least once and shutdown has not begun.
@@ -139,6 +141,11 @@ impl Metrics {
                 "Calls to the S3 backend, by operation and outcome.",
                 &["operation", "outcome"],
                 &[],
+            ),
+            s3_aws_chunked_removed: counter(
+                &registry,
+                "gateway_s3_aws_chunked_removed_total",
+                "Object answers whose stored Content-Encoding named aws-chunked (an upload coding some stores keep), removed before serving.",
             ),
             s3_duration: histogram_vec(
                 &registry,

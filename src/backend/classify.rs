@@ -15,12 +15,10 @@ where
     E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
 {
     let context = || error_chain(&err);
-    if let Some(refusal) = sts_refusal(&err) {
-        // The STS refused the certificate: a credentials problem, not an unreachable backend.
-        return StorageError::Denied {
-            code: crate::error::STS_REFUSED.into(),
-            message: refusal,
-        };
+    if let Some(failure) = sts_failure(&err) {
+        // The STS refused the identity (a credentials problem, not an unreachable backend), or
+        // could not answer yet.
+        return failure;
     }
     match &err {
         SdkError::ServiceError(service) => {
@@ -60,18 +58,31 @@ where
     }
 }
 
-/// The STS's refusal of the client certificate, when that is why a call could not be made
-/// (the credentials provider failed with [`crate::backend::credentials::StsError::Refused`]).
-fn sts_refusal<E>(err: &SdkError<E, HttpResponse>) -> Option<String>
+/// The STS's answer, when that is why a call could not be made (the credentials provider failed
+/// with a [`crate::backend::sts::StsError`]): a refusal (4xx) means no credentials at all; a 5xx
+/// (MinIO starting) is a backend failure worth retrying.
+fn sts_failure<E>(err: &SdkError<E, HttpResponse>) -> Option<StorageError>
 where
     E: StdError + Send + Sync + 'static,
 {
+    use crate::backend::sts::StsError;
     let mut source: Option<&(dyn StdError + 'static)> = Some(err);
     while let Some(e) = source {
-        if let Some(refused @ crate::backend::credentials::StsError::Refused { .. }) =
-            e.downcast_ref::<crate::backend::credentials::StsError>()
-        {
-            return Some(refused.to_string());
+        match e.downcast_ref::<StsError>() {
+            Some(refused @ StsError::Refused { .. }) => {
+                return Some(StorageError::Denied {
+                    code: crate::error::STS_REFUSED.into(),
+                    message: refused.to_string(),
+                });
+            }
+            Some(failed @ StsError::Unavailable { status, code, .. }) => {
+                return Some(StorageError::Backend {
+                    status: *status,
+                    code: code.clone(),
+                    message: failed.to_string(),
+                });
+            }
+            _ => {}
         }
         source = e.source();
     }

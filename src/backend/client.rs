@@ -109,7 +109,7 @@ pub(super) fn build(
             Some(sts)
         }
         CredentialSource::Chain => {
-            let chain = crate::backend::credentials::Chain::new(http.clone(), &cfg.region);
+            let chain = crate::backend::credentials::Chain::new(http.clone(), &cfg.tls.config, &cfg.region);
             builder.set_credentials_provider(Some(SharedCredentialsProvider::new(chain)));
             None
         }

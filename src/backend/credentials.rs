@@ -2,12 +2,10 @@
 //! the gateway's client certificate (`--credentials sts-certificate`), so that the pod holds no
 //! secret key at all.
 //!
-//! MinIO's `AssumeRoleWithCertificate` (its STS documentation, "AssumeRoleWithCertificate",
-//! `docs/sts/tls.md`): `POST /?Action=AssumeRoleWithCertificate&Version=2011-06-15&DurationSeconds=N`
-//! over TLS with the client certificate, no signature; the answer is
-//! `<AssumeRoleWithCertificateResponse><AssumeRoleWithCertificateResult><Credentials>` with
-//! `AccessKeyId`, `SecretAccessKey`, `SessionToken` and `Expiration` (RFC 3339). The
-//! certificate's common name names the MinIO policy.
+//! MinIO's `AssumeRoleWithCertificate` (`AssumeRoleWithCertificate` in its cmd/sts-handlers.go):
+//! `POST /?Action=AssumeRoleWithCertificate&Version=2011-06-15&DurationSeconds=N` over TLS with
+//! the client certificate, no signature; the answer's `<Credentials>` is read by
+//! [`crate::backend::sts`]. The certificate's common name names the MinIO policy.
 //!
 //! The credentials are kept and renewed by one background task at two thirds of their
 //! lifetime, so requests never wait for the STS and there is never one call per request; a
@@ -20,12 +18,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::{ProvideCredentials, error::CredentialsError, future};
-use bytes::Bytes;
-use http_body_util::{BodyExt, Empty};
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
 
-use crate::error::error_chain;
+use crate::backend::sts::{self, ASSUME_ROLE_WITH_CERTIFICATE, StsError};
+use crate::backend::web_identity::WebIdentity;
 use crate::metrics::Metrics;
 
 /// The STS client: POSTs `AssumeRoleWithCertificate` over mTLS and keeps the answer.
@@ -36,7 +31,7 @@ pub struct CertificateCredentials {
 
 #[derive(Debug)]
 struct Inner {
-    client: Client<hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>, Empty<Bytes>>,
+    client: sts::Client,
     endpoint: String,
     duration: Duration,
     /// The credentials held, and when they were issued.
@@ -45,47 +40,13 @@ struct Inner {
     metrics: Arc<Metrics>,
 }
 
-/// Why temporary credentials could not be had, in words an operator can act on.
-#[derive(Debug, thiserror::Error)]
-pub enum StsError {
-    /// The request did not complete.
-    #[error("AssumeRoleWithCertificate: {0}")]
-    Transport(String),
-    /// The backend refused, with its answer.
-    #[error(
-        "AssumeRoleWithCertificate refused ({status}): {detail} (does the certificate's common name name a MinIO policy, and is MINIO_IDENTITY_TLS_ENABLE on?)"
-    )]
-    Refused {
-        /// HTTP status.
-        status: u16,
-        /// The error code and message of the answer.
-        detail: String,
-    },
-    /// The answer could not be read.
-    #[error("AssumeRoleWithCertificate: unreadable answer: {0}")]
-    Unreadable(String),
-}
-
 impl CertificateCredentials {
     /// A client of `endpoint`'s STS, asking for credentials valid `duration`, over `tls` (which
     /// presents the client certificate; a reloaded certificate is used from the next call).
     pub fn new(endpoint: &str, tls: Arc<rustls::ClientConfig>, duration: Duration, metrics: Arc<Metrics>) -> Self {
-        let mut tcp = hyper_util::client::legacy::connect::HttpConnector::new();
-        tcp.enforce_http(false);
-        tcp.set_connect_timeout(Some(Duration::from_secs(5)));
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config((*tls).clone())
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(tcp);
         Self {
             inner: Arc::new(Inner {
-                // A new connection for each call (they are rare): the identity is the
-                // certificate of the handshake, and a pooled connection would keep presenting
-                // the old one after a rotation.
-                client: Client::builder(TokioExecutor::new())
-                    .pool_max_idle_per_host(0)
-                    .build(https),
+                client: sts::client(&tls),
                 endpoint: endpoint.trim_end_matches('/').to_string(),
                 duration,
                 current: RwLock::new(None),
@@ -200,29 +161,7 @@ impl CertificateCredentials {
             self.inner.endpoint,
             self.inner.duration.as_secs().max(1)
         );
-        let req = http::Request::post(url)
-            .body(Empty::new())
-            .map_err(|e| StsError::Transport(e.to_string()))?;
-        let resp = tokio::time::timeout(Duration::from_secs(30), self.inner.client.request(req))
-            .await
-            .map_err(|_| StsError::Transport("no answer within 30s".into()))?
-            .map_err(|e| StsError::Transport(error_chain(&e)))?;
-        let status = resp.status().as_u16();
-        let body = tokio::time::timeout(Duration::from_secs(30), resp.into_body().collect())
-            .await
-            .map_err(|_| StsError::Transport("the answer stalled".into()))?
-            .map_err(|e| StsError::Transport(e.to_string()))?
-            .to_bytes();
-        let text = String::from_utf8_lossy(&body);
-        if status != 200 {
-            let detail = match (tag(&text, "Code"), tag(&text, "Message")) {
-                (Some(code), Some(message)) => format!("{code}: {message}"),
-                (Some(code), None) => code,
-                _ => text.chars().take(200).collect(),
-            };
-            return Err(StsError::Refused { status, detail });
-        }
-        parse_credentials(&text)
+        sts::call(&self.inner.client, ASSUME_ROLE_WITH_CERTIFICATE, &url, None).await
     }
 }
 
@@ -244,19 +183,25 @@ impl ProvideCredentials for CertificateCredentials {
 /// they trust what the backend trust is (`--ca-cert`, else the system roots);
 /// `AWS_ENDPOINT_URL_STS` points its STS elsewhere, e.g. at MinIO. The SDK caches what it
 /// returns until shortly before expiry.
+///
+/// A web identity token (`AWS_WEB_IDENTITY_TOKEN_FILE` with `AWS_ROLE_ARN`, and no static keys
+/// in the environment) is exchanged by [`WebIdentity`] instead of aws-config's provider, which
+/// cannot read MinIO's answer (see there).
 #[derive(Debug)]
 pub struct Chain {
     config: aws_config::provider_config::ProviderConfig,
+    web_identity: Option<WebIdentity>,
     chain: tokio::sync::OnceCell<aws_config::default_provider::credentials::DefaultCredentialsChain>,
 }
 
 impl Chain {
-    /// The chain for `region`, making its calls with `http`.
-    pub fn new(http: crate::backend::transport::MtlsHttpClient, region: &str) -> Self {
+    /// The chain for `region`, making its calls with `http` (the STS's with `tls`).
+    pub fn new(http: crate::backend::transport::MtlsHttpClient, tls: &Arc<rustls::ClientConfig>, region: &str) -> Self {
         Self {
             config: aws_config::provider_config::ProviderConfig::default()
                 .with_http_client(http)
                 .with_region(Some(aws_sdk_s3::config::Region::new(region.to_string()))),
+            web_identity: WebIdentity::from_env(tls, region),
             chain: tokio::sync::OnceCell::new(),
         }
     }
@@ -268,6 +213,9 @@ impl ProvideCredentials for Chain {
         Self: 'a,
     {
         future::ProvideCredentials::new(async move {
+            if let Some(web_identity) = &self.web_identity {
+                return web_identity.provide().await.map_err(CredentialsError::provider_error);
+            }
             let chain = self
                 .chain
                 .get_or_init(|| {
@@ -278,86 +226,5 @@ impl ProvideCredentials for Chain {
                 .await;
             chain.provide_credentials().await
         })
-    }
-}
-
-/// The text of the first `<name>...</name>` in `xml`, unescaped.
-fn tag(xml: &str, name: &str) -> Option<String> {
-    let open = format!("<{name}>");
-    let start = xml.find(&open)? + open.len();
-    let end = start + xml[start..].find(&format!("</{name}>"))?;
-    Some(
-        xml[start..end]
-            .replace("&lt;", "<")
-            .replace("&gt;", ">")
-            .replace("&quot;", "\"")
-            .replace("&apos;", "'")
-            .replace("&amp;", "&"),
-    )
-}
-
-/// The credentials of an `AssumeRoleWithCertificate` answer.
-fn parse_credentials(xml: &str) -> Result<Credentials, StsError> {
-    let field = |name: &str| tag(xml, name).ok_or_else(|| StsError::Unreadable(format!("no {name}")));
-    let expiration = field("Expiration")?;
-    let expiry =
-        parse_rfc3339(&expiration).ok_or_else(|| StsError::Unreadable(format!("Expiration {expiration:?}")))?;
-    Ok(Credentials::new(
-        field("AccessKeyId")?,
-        field("SecretAccessKey")?,
-        Some(field("SessionToken")?),
-        Some(expiry),
-        "gateway-sts-certificate",
-    ))
-}
-
-/// `2026-11-23T18:00:00Z` (fractional seconds allowed, UTC only) as a time.
-pub fn parse_rfc3339(s: &str) -> Option<SystemTime> {
-    let s = s.trim().strip_suffix('Z')?;
-    let (date, time) = s.split_once('T')?;
-    let mut d = date.split('-').map(|p| p.parse::<i64>().ok());
-    let (y, m, day) = (d.next()??, d.next()??, d.next()??);
-    let time = time.split('.').next()?;
-    let mut t = time.split(':').map(|p| p.parse::<u64>().ok());
-    let (h, min, sec) = (t.next()??, t.next()??, t.next()??);
-    if !(1..=12).contains(&m) || !(1..=31).contains(&day) || h > 23 || min > 59 || sec > 60 {
-        return None;
-    }
-    // Days from the civil date (Howard Hinnant's algorithm).
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = u64::try_from(era * 146_097 + doe - 719_468).ok()?;
-    Some(UNIX_EPOCH + Duration::from_secs(days * 86_400 + h * 3600 + min * 60 + sec))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn answers() {
-        let xml = r#"<?xml version="1.0" encoding="UTF-8"?>
-<AssumeRoleWithCertificateResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><AssumeRoleWithCertificateResult><Credentials><AccessKeyId>YC12ZBHUVW588BQAE5BM</AccessKeyId><SecretAccessKey>Zgl9+zdE0pZ88+hLqtfh0ocLN+WQTJixHouCkZkW</SecretAccessKey><Expiration>2021-07-19T20:10:45Z</Expiration><SessionToken>eyJhbGciOiJIUzUxMiIsInR5cCI6IkpXVCJ9.e30.x</SessionToken></Credentials></AssumeRoleWithCertificateResult><ResponseMetadata><RequestId>169339CD8B3A6948</RequestId></ResponseMetadata></AssumeRoleWithCertificateResponse>"#;
-        let c = parse_credentials(xml).unwrap();
-        assert_eq!(c.access_key_id(), "YC12ZBHUVW588BQAE5BM");
-        assert_eq!(c.secret_access_key(), "Zgl9+zdE0pZ88+hLqtfh0ocLN+WQTJixHouCkZkW");
-        assert_eq!(c.session_token(), Some("eyJhbGciOiJIUzUxMiIsInR5cCI6IkpXVCJ9.e30.x"));
-        assert_eq!(c.expiry(), Some(UNIX_EPOCH + Duration::from_secs(1_626_725_445)));
-        assert!(parse_credentials("<Error><Code>AccessDenied</Code></Error>").is_err());
-    }
-
-    #[test]
-    fn rfc3339() {
-        assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Some(UNIX_EPOCH));
-        assert_eq!(
-            parse_rfc3339("2000-03-01T00:00:01.250Z"),
-            Some(UNIX_EPOCH + Duration::from_secs(951_868_801))
-        );
-        assert_eq!(parse_rfc3339("2021-07-19T20:10:45+02:00"), None);
-        assert_eq!(parse_rfc3339("2021-13-19T20:10:45Z"), None);
     }
 }

@@ -28,8 +28,8 @@ pub enum Listen {
 impl Storage {
     /// Opens MinIO's `ListenBucketNotification` stream for objects created and removed under
     /// `prefix`, with a keep-alive record every `ping`: `GET /{bucket}?events=...&prefix=P&ping=N`
-    /// signed like any S3 call (MinIO documents it with its Go client's
-    /// `ListenBucketNotification`; the server side is `cmd/listen-notification-handlers.go`).
+    /// signed like any S3 call (the server side is `ListenNotificationHandler` in MinIO's
+    /// cmd/listen-notification-handlers.go).
     /// The SDK has no such operation, so a GetObject is sent with its target rewritten before
     /// signing, and its body, which the SDK streams without parsing, is the event stream.
     ///
@@ -52,9 +52,19 @@ impl Storage {
             .key(PLACEHOLDER_KEY)
             .customize()
             // The stream is quiet between events; the caller watches its keep-alives instead.
+            // MinIO sends the response head only with the first event or keep-alive
+            // (`ListenNotificationHandler` does not flush before its loop), so the wait for it is
+            // three keep-alive periods, whatever --backend-timeout says: a timeout at or below
+            // the ping interval would otherwise end every subscription before it starts.
             .config_override(
                 aws_sdk_s3::config::Builder::default()
-                    .stalled_stream_protection(StalledStreamProtectionConfig::disabled()),
+                    .stalled_stream_protection(StalledStreamProtectionConfig::disabled())
+                    .timeout_config(
+                        aws_smithy_types::timeout::TimeoutConfig::builder()
+                            .read_timeout(ping * 3)
+                            .operation_timeout(ping * 4)
+                            .build(),
+                    ),
             )
             .mutate_request(move |req| {
                 // `/{bucket}/<placeholder>?x-id=GetObject` (or `/<placeholder>` with virtual

@@ -1,13 +1,15 @@
 //! What the backend answers for a key that does not exist, and so what counts as "missing".
 //!
-//! S3 and MinIO answer `404 NoSuchKey` only to a caller allowed to list the bucket
-//! (`s3:ListBucket`); to a caller with `s3:GetObject` alone they answer `403 AccessDenied`, so
-//! that the caller cannot learn which keys exist. A least-privilege gateway therefore sees 403
-//! for every missing path. Taken as a backend failure, that is a 502 for every typo and the
+//! AWS S3 answers `404 NoSuchKey` only to a caller allowed to list the bucket
+//! (`s3:ListBucket`); to a caller with `s3:GetObject` alone it answers `403 AccessDenied`, so
+//! that the caller cannot learn which keys exist. A least-privilege gateway there sees 403 for
+//! every missing path. (MinIO answers a signed request `404 NoSuchKey` whatever its policy:
+//! its 403 for a missing key is for anonymous requests only, cmd/object-handlers.go; and its
+//! HeadBucket takes `s3:HeadBucket` or `s3:ListBucket`, cmd/bucket-handlers.go.) Taken as a backend failure, that is a 502 for every typo and the
 //! error document and SPA fallback never apply; taken as a miss, it is what the operator
 //! means. `--missing-object-status` says which: `404` (only 404 is a miss), `403` (an
 //! `AccessDenied` on GetObject/HeadObject is a miss too), or `auto`: the readiness probe learns
-//! it from the backend (HeadBucket is allowed only with `s3:ListBucket`; when it is refused, a
+//! it from the backend (AWS allows HeadBucket only with `s3:ListBucket`; when it is refused, a
 //! GetObject of a key that does not exist tells `AccessDenied` from bad credentials) and the
 //! decision is logged when it is made or changes.
 

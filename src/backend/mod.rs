@@ -2,7 +2,8 @@
 //!
 //! Settings validated before anything connects ([`settings`]), the client's TLS trust and
 //! identity ([`tls`]), the HTTP client aws-sdk-s3 uses ([`transport`]), where the credentials
-//! come from ([`credentials`]), the SDK client built from them ([`client`]), the circuit breaker
+//! come from ([`credentials`], with MinIO's STS in [`sts`] and a web identity token in
+//! [`web_identity`]), the SDK client built from them ([`client`]), the circuit breaker
 //! ([`circuit`]), what a missing key looks like ([`missing`]), every S3 call timed and counted
 //! ([`storage`]) and its error classified ([`classify`]), MinIO's own APIs ([`minio`]), and the
 //! readiness probe that keeps the backend's state current ([`readiness`]).
@@ -18,5 +19,7 @@ pub mod missing;
 pub mod readiness;
 pub mod settings;
 pub mod storage;
+pub mod sts;
 pub mod tls;
 pub mod transport;
+pub mod web_identity;

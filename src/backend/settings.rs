@@ -54,6 +54,13 @@ pub enum CredentialSource {
     Chain,
 }
 
+/// The shortest and longest `DurationSeconds` MinIO's STS grants (`minExpiry` and `maxExpiry`
+/// beside `GetExpiryDuration` in internal/config/identity/tls/config.go); outside them it
+/// answers 400 `MissingParameter` ("invalid token expiry") and the gateway would never get
+/// credentials.
+const STS_DURATION_MIN: Duration = Duration::from_secs(15 * 60);
+const STS_DURATION_MAX: Duration = Duration::from_secs(365 * 24 * 3600);
+
 /// Validated settings for reaching the bucket.
 #[derive(Clone, Debug)]
 pub struct BackendConfig {
@@ -123,10 +130,13 @@ impl BackendConfig {
                         "sts-certificate needs an https --endpoint and --client-cert/--client-key (the certificate is the identity)",
                     ));
                 }
-                if args.sts_duration < Duration::from_secs(1) {
+                if !(STS_DURATION_MIN..=STS_DURATION_MAX).contains(&args.sts_duration) {
                     return Err(ConfigError::new(
                         "--sts-duration",
-                        "must be at least 1s (MinIO allows 15m to 365d)",
+                        format!(
+                            "{} is outside MinIO's range: give 15m to 365d (8760h)",
+                            humantime::format_duration(args.sts_duration)
+                        ),
                     ));
                 }
                 CredentialSource::StsCertificate {

@@ -214,7 +214,10 @@ impl Storage {
             .timed("GetObject", req.send())
             .await
             .map_err(|e| self.missing.classify(e))?;
-        let meta = object_meta!(out, out.content_length().and_then(|n| u64::try_from(n).ok()));
+        let meta = self.served(object_meta!(
+            out,
+            out.content_length().and_then(|n| u64::try_from(n).ok())
+        ));
         Ok(Object {
             meta,
             content_range: out.content_range().map(str::to_string),
@@ -291,7 +294,7 @@ impl Storage {
                     .content_range()
                     .and_then(|r| r.rsplit('/').next())
                     .and_then(|n| n.parse().ok());
-                Ok(object_meta!(out, total))
+                Ok(self.served(object_meta!(out, total)))
             }
             // An empty object has no byte 0.
             Err(StorageError::Backend { status: 416, .. }) => self.head(key).await,
@@ -311,10 +314,10 @@ impl Storage {
             )
             .await
             .map_err(|e| self.missing.classify(e))?;
-        Ok(object_meta!(
+        Ok(self.served(object_meta!(
             out,
             out.content_length().and_then(|n| u64::try_from(n).ok())
-        ))
+        )))
     }
 
     /// Checks that the bucket exists and our credentials and certificate are accepted.
@@ -414,6 +417,29 @@ impl Storage {
             req = req.if_none_match("*");
         }
         self.timed("PutObject", req.send()).await.map(|_| ())
+    }
+
+    /// `meta` as it may be served: without `aws-chunked` in its `Content-Encoding`.
+    ///
+    /// `aws-chunked` is how today's SDKs upload (boto3 1.36+, AWS CLI 2.23+, the Rust, Go and JS
+    /// SDKs send checksums in its trailers by default); it belongs to the upload, never to the
+    /// object, and S3 removes it, but some stores keep it, and a browser cannot decode it. The
+    /// other codings stay (`gzip,aws-chunked` is served as `gzip`); an object whose only coding
+    /// was `aws-chunked` is uncoded, and compressed like any other. Each one is counted
+    /// (`gateway_s3_aws_chunked_removed_total`), so operators can see a store that keeps it.
+    fn served(&self, mut meta: ObjectMeta) -> ObjectMeta {
+        if let Some(coding) = meta.stored.content_encoding.take() {
+            let kept: Vec<&str> = coding
+                .split(',')
+                .map(str::trim)
+                .filter(|c| !c.is_empty() && !c.eq_ignore_ascii_case("aws-chunked"))
+                .collect();
+            if kept.len() != coding.split(',').filter(|c| !c.trim().is_empty()).count() {
+                self.metrics.s3_aws_chunked_removed.inc();
+            }
+            meta.stored.content_encoding = (!kept.is_empty()).then(|| kept.join(", "));
+        }
+        meta
     }
 
     /// Runs one SDK call through the circuit breaker, recording its duration and outcome.

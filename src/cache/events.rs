@@ -5,7 +5,7 @@
 //! MinIO offers this without server-side setup through its `ListenBucketNotification`
 //! extension ([`crate::backend::storage::Storage::listen`]): one long-lived signed GET streams one JSON
 //! record per line (`{"Records":[{"eventName":"s3:ObjectCreated:Put","s3":{"object":{"key":
-//! ...}}}]}`, the key query-escaped) and a `{"Records":null}` keep-alive every `ping` seconds.
+//! ...}}}]}`, the key raw) and a `{"Records":null}` keep-alive every `ping` seconds.
 //! Every pod subscribes itself, so every replica hears every change.
 //!
 //! - The stream is watched: no byte (event or keep-alive) for three keep-alive periods means a
@@ -15,8 +15,9 @@
 //!   next request for each revalidates it (a conditional GET), served stale meanwhile.
 //! - Events can also be lost under load on the backend's side; the TTL and ETag revalidation
 //!   stay the backstop.
-//! - A backend that does not offer the API (Garage, AWS S3), or credentials without
-//!   `s3:ListenBucketNotification`, are logged once; the gateway then relies on the TTL.
+//! - A backend that does not offer the API (Garage, AWS S3) is expected and said once at INFO;
+//!   credentials without `s3:ListenBucketNotification` are said once at WARN; the gateway then
+//!   relies on the TTL.
 //! - A line is at most [`MAX_LINE`] bytes; a longer one drops the connection, so a broken
 //!   stream cannot grow memory.
 
@@ -93,9 +94,11 @@ impl Subscription {
             match self.subscribe_once(&mut lost_before, &mut backoff).await {
                 Ended::NotOffered(why) => {
                     self.state("unsupported");
-                    tracing::warn!(
+                    // Expected of AWS S3, Garage and every S3 store but MinIO, so not a warning
+                    // (operators alert on those): said once, at INFO.
+                    tracing::info!(
                         reason = %why,
-                        "the backend does not offer change events (ListenBucketNotification is MinIO's); cached objects follow changes through --cache-ttl only"
+                        "the backend does not offer change events (ListenBucketNotification is MinIO's): cached objects follow changes through --cache-ttl"
                     );
                     return;
                 }
@@ -187,6 +190,11 @@ impl Subscription {
 
 /// The events of one record line: (`created`, `removed` or `other`, object key). A keep-alive
 /// (`{"Records":null}`) has none; `None` when the line is not a record.
+///
+/// The key is used as it comes: MinIO's listen API publishes `eventArgs.ToEvent(false)`
+/// (cmd/event-notification.go, `sendEvent`), whose `s3.object.key` is the raw key, not
+/// URL-escaped, since RELEASE.2020-04-28 (only webhook-style targets escape it). Unescaping it
+/// would drop the wrong entry for `a+b.txt` or `100%25.txt`.
 pub fn parse_line(line: &[u8]) -> Option<Vec<(&'static str, String)>> {
     let value: serde_json::Value = serde_json::from_slice(line).ok()?;
     let records = value.get("Records")?;
@@ -206,20 +214,10 @@ pub fn parse_line(line: &[u8]) -> Option<Vec<(&'static str, String)>> {
                 } else {
                     "other"
                 };
-                Some((kind, unescape_key(key)?))
+                Some((kind, key.to_string()))
             })
             .collect(),
     )
-}
-
-/// An event's object key: query-escaped by MinIO (`+` for a space, `%XX` for the rest, as Go's
-/// `url.QueryEscape` writes it).
-fn unescape_key(key: &str) -> Option<String> {
-    let plus_as_space = key.replace('+', " ");
-    percent_encoding::percent_decode_str(&plus_as_space)
-        .decode_utf8()
-        .ok()
-        .map(|k| k.into_owned())
 }
 
 #[cfg(test)]
@@ -228,8 +226,11 @@ mod tests {
 
     #[test]
     fn records() {
-        let put = br#"{"Records":[{"eventVersion":"2.0","eventSource":"minio:s3","eventName":"s3:ObjectCreated:Put","s3":{"bucket":{"name":"b"},"object":{"key":"dir%2Fa+b%C3%A9.txt","size":3}}}]}"#;
-        assert_eq!(parse_line(put), Some(vec![("created", "dir/a bé.txt".to_string())]));
+        let put = r#"{"Records":[{"eventVersion":"2.0","eventSource":"minio:s3","eventName":"s3:ObjectCreated:Put","s3":{"bucket":{"name":"b"},"object":{"key":"dir/a+b 100%25 bé.txt","size":3}}}]}"#;
+        assert_eq!(
+            parse_line(put.as_bytes()),
+            Some(vec![("created", "dir/a+b 100%25 bé.txt".to_string())])
+        );
         let del = br#"{"Records":[{"eventName":"s3:ObjectRemoved:Delete","s3":{"object":{"key":"x"}}}]}"#;
         assert_eq!(parse_line(del), Some(vec![("removed", "x".to_string())]));
         let other = br#"{"Records":[{"eventName":"s3:ObjectAccessed:Get","s3":{"object":{"key":"x"}}}]}"#;
@@ -244,11 +245,14 @@ mod tests {
         let line = embedded_s3::events::BucketEvent {
             name: "s3:ObjectCreated:Put",
             bucket: "b".into(),
-            key: "dir/a b.txt".into(),
+            key: "dir/a+b %41.txt".into(),
             size: Some(3),
             etag: Some("abc".into()),
         }
         .line();
-        assert_eq!(parse_line(&line).unwrap(), vec![("created", "dir/a b.txt".to_string())]);
+        assert_eq!(
+            parse_line(&line).unwrap(),
+            vec![("created", "dir/a+b %41.txt".to_string())]
+        );
     }
 }

@@ -16,6 +16,15 @@ use crate::backend::storage::Storage;
 use crate::cmd::seed::{SeedError, retrying};
 use crate::error::ConfigError;
 
+/// The largest policy document MinIO takes (`maxBucketPolicySize`, cmd/bucket-policy-handlers.go;
+/// `AddCannedPolicy` answers `EntityTooLarge` beyond it).
+const MAX_POLICY_BYTES: usize = 20 << 10;
+
+/// The only policy language version MinIO takes: `AddCannedPolicy` (cmd/admin-handlers-users.go)
+/// refuses a document without `Version` (`MalformedPolicy`), and minio/pkg's policy parser any
+/// other version.
+const POLICY_VERSION: &str = "2012-10-17";
+
 /// The policies to create: (name, JSON document), in name order.
 #[derive(Clone, Debug)]
 pub struct PolicySet(pub Vec<(String, Bytes)>);
@@ -25,7 +34,8 @@ impl PolicySet {
     ///
     /// # Errors
     /// A [`ConfigError`] naming `--from` when the directory cannot be read, holds no policy, a
-    /// file is not a JSON policy with a `Statement`, or a name is not one MinIO accepts.
+    /// file is not a JSON policy with a `Statement` and `"Version": "2012-10-17"` of at most
+    /// 20 KiB, or a name is not one MinIO accepts.
     pub fn load(dir: &Path) -> Result<Self, ConfigError> {
         let err = |m: String| ConfigError::new("--from", m);
         let entries = std::fs::read_dir(dir).map_err(|e| err(format!("cannot read {}: {e}", dir.display())))?;
@@ -46,10 +56,27 @@ impl PolicySet {
             }
             let path = entry.path();
             let document = std::fs::read(&path).map_err(|e| err(format!("cannot read {}: {e}", path.display())))?;
+            if document.len() > MAX_POLICY_BYTES {
+                return Err(err(format!(
+                    "{} is {} bytes; MinIO takes a policy of at most 20 KiB ({MAX_POLICY_BYTES} bytes)",
+                    path.display(),
+                    document.len()
+                )));
+            }
             let parsed: serde_json::Value =
                 serde_json::from_slice(&document).map_err(|e| err(format!("{} is not JSON: {e}", path.display())))?;
             if parsed.get("Statement").is_none() {
                 return Err(err(format!("{} is not a policy: it has no Statement", path.display())));
+            }
+            match parsed.get("Version").and_then(|v| v.as_str()) {
+                Some(POLICY_VERSION) => {}
+                other => {
+                    return Err(err(format!(
+                        "{} has {}; MinIO takes only \"Version\": \"{POLICY_VERSION}\"",
+                        path.display(),
+                        other.map_or_else(|| "no Version".to_string(), |v| format!("Version {v:?}"))
+                    )));
+                }
             }
             policies.push((name.to_string(), Bytes::from(document)));
         }

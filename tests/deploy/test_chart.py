@@ -560,6 +560,9 @@ def test_minio_disabled_removes_every_minio_object():
         (["--set", "gateway.logFormat=xml"], "gateway.logFormat"),
         (["--set", "s3.prefix=site"], "s3.prefix"),
         (["--set", "s3.prefix=/site/"], "s3.prefix"),
+        # MinIO refuses DurationSeconds outside 15 min .. 365 days (GetExpiryDuration).
+        (["--set", "gateway.backend.stsDuration=5m"], "stsDuration"),
+        (["--set", "gateway.backend.stsDuration=8761h"], "stsDuration"),
     ],
 )
 def test_schema_rejects_bad_values(args, message):

@@ -72,6 +72,33 @@ async fn changes_are_served_within_a_second() {
     gw.stop().await;
 }
 
+/// Keys arrive raw in MinIO's events (`ToEvent(false)`): a replaced key with `+`, `%`, a space
+/// and non-ASCII is served new within seconds, not after the hour of its TTL. The backend
+/// timeout is below the keep-alive interval, and MinIO sends the stream's head only with the
+/// first keep-alive: the subscription must not time out waiting for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_arrive_raw_and_the_head_is_waited_for() {
+    let backend = Backend::start().await;
+    let key = "site/a+b 100%25 é.txt";
+    backend.put(key, "v1", "text/plain").await;
+    let gw = Gateway::start_with(
+        gateway::cli::BackendArgs {
+            backend_timeout: Duration::from_secs(3),
+            ..backend.args()
+        },
+        &["--cache-ttl", "1h", "--prefix", "site/"],
+    )
+    .await;
+    wait_state(&gw, "subscribed").await;
+    let path = "/a+b%20100%2525%20%C3%A9.txt";
+    assert_eq!(get(&gw.url(path)).await.body.as_ref(), b"v1");
+    assert_eq!(get(&gw.url(path)).await.header("x-cache"), "HIT");
+    backend.put(key, "v2", "text/plain").await;
+    served_within(&gw, path, Some(b"v2"), Duration::from_secs(5)).await;
+    assert!(gw.metric("gateway_bucket_event_invalidations_total").await >= 1.0);
+    gw.stop().await;
+}
+
 /// The stream is cut: the gateway says so, subscribes again when the backend is back, and
 /// revalidates what it holds (a change made meanwhile was never announced).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -116,8 +116,10 @@ async fn renewal_ahead_of_expiry_under_load_fails_nothing() {
     gw.stop().await;
 }
 
-/// A certificate whose common name names no policy: the seed exits with one line saying so,
-/// and the gateway is not ready, with the reason in /readyz.
+/// A certificate whose common name names no policy: MinIO answers 500 InternalError ("specified
+/// policy ..., not found"), which is also what it answers for passing trouble, so the seed asks
+/// again until `--wait` and then exits with one line saying so; the gateway is not ready, with
+/// the reason in /readyz.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_certificate_without_a_policy_is_refused_clearly() {
     let backend = Backend::start().await;
@@ -126,7 +128,8 @@ async fn a_certificate_without_a_policy_is_refused_clearly() {
     let code = seed.wait().await;
     assert_ne!(code, 0);
     let err = seed.stderr();
-    assert!(err.contains("AssumeRoleWithCertificate refused"), "{err}");
+    assert!(err.contains("AssumeRoleWithCertificate failed (500)"), "{err}");
+    assert!(err.contains("specified policy gateway, not found"), "{err}");
     assert!(err.contains("common name"), "{err}");
 
     let gw = Gateway::start(keyless(&backend)).await;
@@ -399,7 +402,14 @@ async fn policies_from_the_admin_api_give_each_certificate_least_privilege() {
     let r = get(&format!("http://{addr}/gateway.gif")).await;
     assert_eq!((r.status, r.body.as_ref()), (200, seed_gif().as_slice()));
     assert_eq!(get(&format!("http://{addr}/missing.gif")).await.status, 404);
-    let metrics = String::from_utf8_lossy(&get(&format!("http://{admin}/metrics")).await.body).to_string();
+    // MinIO sends the event stream's head with its first keep-alive (10 s), so the subscription
+    // counts as made only then.
+    let deadline = Instant::now() + crate::util::TIMEOUT;
+    let mut metrics = String::new();
+    while Instant::now() < deadline && !metrics.contains("gateway_bucket_events_state{state=\"subscribed\"} 1") {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        metrics = String::from_utf8_lossy(&get(&format!("http://{admin}/metrics")).await.body).to_string();
+    }
     assert!(
         metrics.contains("gateway_bucket_events_state{state=\"subscribed\"} 1"),
         "{}",
@@ -419,7 +429,7 @@ async fn a_refused_policy_is_named() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("bad.json"),
-        r#"{"Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*","Condition":{"x":{}}}]}"#,
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*","Condition":{"x":{}}}]}"#,
     )
     .unwrap();
     let mut argv = vec![
@@ -440,4 +450,65 @@ async fn a_refused_policy_is_named() {
         "{}",
         run.stderr()
     );
+
+    // MinIO refuses a document without "Version" (400 MalformedPolicy) and one over 20 KiB:
+    // both are found before anything is sent, naming the file.
+    std::fs::write(
+        dir.path().join("bad.json"),
+        r#"{"Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}]}"#,
+    )
+    .unwrap();
+    let mut run = Binary::spawn(&argv);
+    assert_eq!(run.wait().await, 2, "{}", run.stderr());
+    assert_eq!(run.stderr().trim().lines().count(), 1, "{}", run.stderr());
+    assert!(
+        run.stderr().contains("bad.json") && run.stderr().contains("no Version"),
+        "{}",
+        run.stderr()
+    );
+    let big = format!(
+        r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":"s3:GetObject","Resource":"*","Sid":"{}"}}]}}"#,
+        "x".repeat(21 << 10)
+    );
+    std::fs::write(dir.path().join("bad.json"), big).unwrap();
+    let mut run = Binary::spawn(&argv);
+    assert_eq!(run.wait().await, 2, "{}", run.stderr());
+    assert!(
+        run.stderr().contains("bad.json") && run.stderr().contains("20 KiB"),
+        "{}",
+        run.stderr()
+    );
+}
+
+/// `--sts-duration` outside MinIO's 15 min .. 365 days is a start-up error naming the flag and
+/// the range (MinIO would refuse every request for credentials).
+#[tokio::test]
+async fn sts_duration_outside_minios_range_is_a_usage_error() {
+    let backend = Backend::start().await;
+    for duration in ["5m", "366d"] {
+        let mut run = Binary::spawn(&keyless_cli(&backend, "serve", &["--sts-duration", duration]));
+        assert_eq!(run.wait().await, 2, "{}", run.stderr());
+        let err = run.stderr();
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        assert!(err.contains("--sts-duration") && err.contains("15m to 365d"), "{err}");
+    }
+}
+
+/// An STS that answers 503 STSIAMNotInitialized for its first seconds, as MinIO does while its
+/// IAM loads, is waited for: the seed retries and succeeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_starting_sts_is_waited_for() {
+    let backend = Backend::start().await;
+    let sts = backend.server.as_ref().unwrap().sts();
+    sts.starting(true);
+    let mut seed = Binary::spawn(&keyless_cli(&backend, "seed", &["--wait", "60s"]));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        seed.child.try_wait().unwrap().is_none(),
+        "the seed gave up on a starting STS: {}",
+        seed.stderr()
+    );
+    sts.starting(false);
+    assert_eq!(seed.wait().await, 0, "{}", seed.stderr());
+    assert!(seed.stderr().contains("STSIAMNotInitialized"), "{}", seed.stderr());
 }

@@ -30,6 +30,9 @@ mod compression;
 // Change events: MinIO's ListenBucketNotification drops changed objects at once.
 mod events;
 
+// Uploads from clients at today's defaults (boto3, aws-chunked with checksum trailers).
+mod uploads;
+
 // Several sites by Host from a sites file.
 mod sites;
 

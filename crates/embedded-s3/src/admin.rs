@@ -2,12 +2,16 @@
 //! policy check on every S3 request, so that `gateway policies` and the least-privilege
 //! identities of the chart are tested against real requests.
 //!
-//! `add-canned-policy`, as madmin-go's `AddCannedPolicy` sends it and MinIO's
-//! `cmd/admin-handlers-users.go` (`AddCannedPolicy`) answers it:
+//! `add-canned-policy`, as madmin-go's `AddCannedPolicy` sends it and MinIO answers it
+//! (`AddCannedPolicy` in cmd/admin-handlers-users.go, minio/minio 7aac2a2):
 //! `PUT /minio/admin/v3/add-canned-policy?name=NAME`, SigV4-signed (service `s3`), the policy
 //! document as the plain JSON body; `200` with an empty body; the caller needs
-//! `admin:CreatePolicy`, which here only the root key has. A malformed document is
-//! `400 XMinioMalformedJSON`, an empty name `400 XMinioInvalidArgument`, as in MinIO.
+//! `admin:CreatePolicy`, which here only the root key has. Refusals, in MinIO's order, as JSON
+//! (`writeErrorResponseJSON`, cmd/api-response.go; codes from cmd/api-errors.go): a name with
+//! a space at either end `400 XMinioInvalidResource`, with a comma `400 PolicyInvalidName`; no
+//! body `411 MissingContentLength`; over 20 KiB (`maxBucketPolicySize`) `400 EntityTooLarge`;
+//! a document without `Version` `400 MalformedPolicy`. A document the parser refuses is
+//! `400 XMinioMalformedJSON` here (MinIO's code depends on minio/pkg's error).
 
 use std::sync::Arc;
 
@@ -33,10 +37,32 @@ impl AdminRoute {
     }
 }
 
-/// An admin API error, as MinIO writes them (JSON with `Code` and `Message`).
-fn admin_error(status: u16, code: &str, message: &str) -> s3s::S3Response<s3s::Body> {
-    let body = serde_json::json!({"Code": code, "Message": message}).to_string();
-    let mut resp = s3s::S3Response::new(s3s::Body::from(body));
+/// The largest policy document MinIO takes: `maxBucketPolicySize`, cmd/bucket-policy-handlers.go.
+const MAX_POLICY_BYTES: usize = 20 << 10;
+
+/// An admin API error as MinIO writes it: `APIErrorResponse` (cmd/api-errors.go) encoded by
+/// `encodeResponseJSON` (Go's `json.Encoder`: fields in order, a newline after), with
+/// `Content-Type: application/json`.
+fn admin_error(status: u16, code: &str, message: &str, resource: &str) -> s3s::S3Response<s3s::Body> {
+    #[derive(serde::Serialize)]
+    #[serde(rename_all = "PascalCase")]
+    struct ApiErrorResponse<'a> {
+        code: &'a str,
+        message: &'a str,
+        resource: &'a str,
+        request_id: &'a str,
+        host_id: &'a str,
+    }
+    let mut body = serde_json::to_vec(&ApiErrorResponse {
+        code,
+        message,
+        resource,
+        request_id: "",
+        host_id: "",
+    })
+    .unwrap_or_default();
+    body.push(b'\n');
+    let mut resp = s3s::S3Response::new(s3s::Body::from(bytes::Bytes::from(body)));
     resp.status = hyper::StatusCode::from_u16(status).ok();
     resp.headers.insert(
         hyper::header::CONTENT_TYPE,
@@ -70,13 +96,15 @@ impl s3s::route::S3Route for AdminRoute {
     }
 
     async fn call(&self, mut req: s3s::S3Request<s3s::Body>) -> s3s::S3Result<s3s::S3Response<s3s::Body>> {
-        let call = &req.uri.path()[ADMIN_PREFIX.len()..];
+        let path = req.uri.path().to_string();
+        let call = &path[ADMIN_PREFIX.len()..];
+        let error = |status, code, message: &str| Ok(admin_error(status, code, message, &path));
         if call != "add-canned-policy" || !matches!(req.method, hyper::Method::PUT | hyper::Method::POST) {
-            return Ok(admin_error(
+            return error(
                 501,
                 "XMinioNotImplemented",
                 &format!("the embedded backend offers add-canned-policy only, not {call}"),
-            ));
+            );
         }
         let name = req
             .uri
@@ -87,25 +115,55 @@ impl s3s::route::S3Route for AdminRoute {
             .find(|(k, _)| *k == "name")
             .map(|(_, v)| percent_encoding::percent_decode_str(v).decode_utf8_lossy().into_owned())
             .unwrap_or_default();
-        if name.is_empty() || name.contains(',') {
-            return Ok(admin_error(
+        if name.is_empty() || name.trim() != name {
+            return error(
                 400,
-                "XMinioInvalidArgument",
-                "policy name is missing or invalid",
-            ));
+                "XMinioInvalidResource",
+                "Policy, user or group names are not allowed to begin or end with space characters",
+            );
         }
-        let body = req
-            .input
-            .store_all_limited(20 << 10)
-            .await
-            .map_err(|_| s3s::s3_error!(EntityTooLarge, "a policy is at most 20 KiB"))?;
+        if name.contains(',') {
+            return error(400, "PolicyInvalidName", "Policy name may not contain comma");
+        }
+        let length = req
+            .headers
+            .get(hyper::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
+            .unwrap_or(0);
+        if length == 0 {
+            return error(
+                411,
+                "MissingContentLength",
+                "You must provide the Content-Length HTTP header.",
+            );
+        }
+        if length > MAX_POLICY_BYTES {
+            return error(
+                400,
+                "EntityTooLarge",
+                "Your proposed upload exceeds the maximum allowed object size.",
+            );
+        }
+        let Ok(body) = req.input.store_all_limited(MAX_POLICY_BYTES).await else {
+            return error(
+                400,
+                "EntityTooLarge",
+                "Your proposed upload exceeds the maximum allowed object size.",
+            );
+        };
+        let version = serde_json::from_slice::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|doc| doc.get("Version").and_then(|v| v.as_str()).map(str::to_string));
         match Policy::parse(&body) {
+            Ok(_) if version.as_deref().unwrap_or("").is_empty() => {
+                error(400, "MalformedPolicy", "The policy must contain a valid version string")
+            }
             Ok(policy) => {
                 self.sts.add_canned(&name, policy);
                 tracing::debug!(%name, "embedded S3: canned policy added");
                 Ok(s3s::S3Response::new(s3s::Body::empty()))
             }
-            Err(why) => Ok(admin_error(400, "XMinioMalformedJSON", &why)),
+            Err(why) => error(400, "XMinioMalformedJSON", &why),
         }
     }
 }
@@ -133,10 +191,17 @@ impl s3s::access::S3Access for Access {
             s3s::path::S3Path::Bucket { bucket } => (Some(&**bucket), None),
             s3s::path::S3Path::Object { bucket, key } => (Some(&**bucket), Some(&**key)),
         };
-        self.sts.authorize(
-            &credentials.access_key,
-            &policy::action(cx.s3_op().name()),
-            &policy::resource(bucket, key),
-        )
+        let resource = policy::resource(bucket, key);
+        let operation = cx.s3_op().name();
+        if operation == "HeadBucket" {
+            // `HeadBucketHandler` (cmd/bucket-handlers.go) allows s3:HeadBucket, else
+            // s3:ListBucket.
+            return self
+                .sts
+                .authorize(&credentials.access_key, "s3:HeadBucket", &resource)
+                .or_else(|_| self.sts.authorize(&credentials.access_key, "s3:ListBucket", &resource));
+        }
+        self.sts
+            .authorize(&credentials.access_key, &policy::action(operation), &resource)
     }
 }

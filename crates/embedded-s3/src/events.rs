@@ -1,15 +1,16 @@
 //! MinIO's `ListenBucketNotification` in the embedded backend, so that the gateway's change
 //! subscription ([`crate::events`]) is tested against the real request and a real stream.
 //!
-//! Wire format, from MinIO's documentation of the API (its Go client's
-//! `ListenBucketNotification`, "a MinIO extension") and its handler
-//! (`cmd/listen-notification-handlers.go`):
+//! Wire format, read from MinIO's source (minio/minio 7aac2a2, 2026-02-12):
+//! `ListenNotificationHandler` in cmd/listen-notification-handlers.go, `ToEvent` and
+//! `sendEvent` in cmd/event-notification.go, `event.Event` in internal/event/event.go:
 //! - `GET /{bucket}?events=E&events=E...&prefix=P&suffix=S&ping=N`, signed with SigV4 (s3s
 //!   verifies the signature before this route runs); the bucket must exist (`NoSuchBucket`).
 //! - 200 with `Content-Type: text/event-stream`, `Cache-Control: no-cache` and
 //!   `X-Accel-Buffering: no`, then, for each matching event, the JSON object
 //!   `{"Records":[<S3 event record>]}` and a newline; every `ping` seconds `{"Records":null}`
-//!   and a newline. The record's object key is query-escaped (Go's `url.QueryEscape`).
+//!   and a newline. The record's object key is raw (`ToEvent(false)`). The head is sent with
+//!   the first line, not before.
 //! - A subscriber that falls behind loses events; it is never waited for.
 
 use std::path::PathBuf;
@@ -40,47 +41,143 @@ pub struct BucketEvent {
 }
 
 impl BucketEvent {
-    /// The line MinIO sends for it.
+    /// The line MinIO sends for it: `{"Records":[EVENT]}` and a newline, as
+    /// `ListenNotificationHandler` (cmd/listen-notification-handlers.go) encodes it with Go's
+    /// `json.Encoder` (fields in the order of `event.Event`, internal/event/event.go; maps with
+    /// sorted keys). The record is `eventArgs.ToEvent(false)` (cmd/event-notification.go:
+    /// `sendEvent` publishes it to listeners unescaped), so **the key is raw**, as MinIO has
+    /// sent it since RELEASE.2020-04-28; only webhook-style targets get `ToEvent(true)`.
     pub fn line(&self) -> Bytes {
-        let key: String = url_query_escape(&self.key);
-        let mut object = serde_json::json!({ "key": key, "sequencer": format!("{:016X}", rand::random::<u64>()) });
-        if let Some(size) = self.size {
-            object["size"] = size.into();
-        }
-        if let Some(etag) = &self.etag {
-            object["eTag"] = etag.as_str().into();
-        }
-        let record = serde_json::json!({
-            "eventVersion": "2.0",
-            "eventSource": "minio:s3",
-            "awsRegion": "",
-            "eventTime": crate::sts::rfc3339(std::time::SystemTime::now(), true),
-            "eventName": self.name,
-            "userIdentity": { "principalId": "gateway-test" },
-            "s3": {
-                "s3SchemaVersion": "1.0",
-                "configurationId": "Config",
-                "bucket": { "name": self.bucket, "arn": format!("arn:aws:s3:::{}", self.bucket) },
-                "object": object,
+        let removed = self.name.starts_with("s3:ObjectRemoved:");
+        let now = std::time::SystemTime::now();
+        // `uniqueID`: the event time in nanoseconds, upper-case hex.
+        let sequencer = format!(
+            "{:X}",
+            now.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos())
+        );
+        let record = wire::Event {
+            event_version: "2.0",
+            event_source: "minio:s3",
+            aws_region: "",
+            // event.AMZTimeFormat: "2006-01-02T15:04:05.000Z".
+            event_time: crate::sts::rfc3339(now, true),
+            event_name: self.name,
+            user_identity: wire::Identity {
+                principal_id: "gateway",
             },
-        });
-        let mut line = serde_json::to_vec(&serde_json::json!({ "Records": [record] })).unwrap_or_default();
+            request_parameters: [
+                ("principalId", "gateway"),
+                ("region", ""),
+                ("sourceIPAddress", "127.0.0.1"),
+            ]
+            .into_iter()
+            .collect(),
+            response_elements: [
+                ("x-amz-id-2", "embedded"),
+                ("x-amz-request-id", "0"),
+                ("x-minio-deployment-id", "embedded"),
+                ("x-minio-origin-endpoint", "https://127.0.0.1"),
+            ]
+            .into_iter()
+            .collect(),
+            s3: wire::Metadata {
+                s3_schema_version: "1.0",
+                configuration_id: "Config",
+                bucket: wire::Bucket {
+                    name: &self.bucket,
+                    owner_identity: wire::Identity {
+                        principal_id: "gateway",
+                    },
+                    arn: format!("arn:aws:s3:::{}", self.bucket),
+                },
+                object: wire::Object {
+                    key: &self.key,
+                    size: if removed { None } else { self.size },
+                    e_tag: if removed { None } else { self.etag.as_deref() },
+                    sequencer,
+                },
+            },
+            source: wire::Source {
+                host: "127.0.0.1",
+                port: "",
+                user_agent: "",
+            },
+        };
+        let mut line = serde_json::to_vec(&wire::Records { records: [record] }).unwrap_or_default();
         line.push(b'\n');
         Bytes::from(line)
     }
 }
 
-/// Go's `url.QueryEscape`: unreserved bytes as they are, space as `+`, the rest `%XX`.
-fn url_query_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(char::from(b)),
-            b' ' => out.push('+'),
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
+/// MinIO's event record, field for field in the order of `event.Event` and its parts
+/// (internal/event/event.go), with their JSON names and `omitempty`s.
+mod wire {
+    use std::collections::BTreeMap;
+
+    use serde::Serialize;
+
+    #[derive(Serialize)]
+    pub(super) struct Records<'a> {
+        #[serde(rename = "Records")]
+        pub records: [Event<'a>; 1],
     }
-    out
+
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    pub(super) struct Event<'a> {
+        pub event_version: &'static str,
+        pub event_source: &'static str,
+        pub aws_region: &'static str,
+        pub event_time: String,
+        pub event_name: &'static str,
+        pub user_identity: Identity,
+        pub request_parameters: BTreeMap<&'static str, &'static str>,
+        pub response_elements: BTreeMap<&'static str, &'static str>,
+        pub s3: Metadata<'a>,
+        pub source: Source,
+    }
+
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    pub(super) struct Identity {
+        pub principal_id: &'static str,
+    }
+
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    pub(super) struct Metadata<'a> {
+        pub s3_schema_version: &'static str,
+        pub configuration_id: &'static str,
+        pub bucket: Bucket<'a>,
+        pub object: Object<'a>,
+    }
+
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    pub(super) struct Bucket<'a> {
+        pub name: &'a str,
+        pub owner_identity: Identity,
+        pub arn: String,
+    }
+
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    pub(super) struct Object<'a> {
+        pub key: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub size: Option<u64>,
+        #[serde(rename = "eTag", skip_serializing_if = "Option::is_none")]
+        pub e_tag: Option<&'a str>,
+        pub sequencer: String,
+    }
+
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    pub(super) struct Source {
+        pub host: &'static str,
+        pub port: &'static str,
+        pub user_agent: &'static str,
+    }
 }
 
 /// The custom s3s route answering `ListenBucketNotification`.
@@ -220,7 +317,12 @@ impl s3s::route::S3Route for ListenRoute {
                 }
             }
         });
-        let mut resp = s3s::S3Response::new(s3s::Body::http_body(ChannelBody(rx)));
+        // MinIO writes the response head only with the first event or keep-alive: there is no
+        // flush before its loop (`ListenNotificationHandler` sets the headers, then blocks in
+        // `select`), so a client sees nothing until then.
+        let mut rx = rx;
+        let first = rx.recv().await;
+        let mut resp = s3s::S3Response::new(s3s::Body::http_body(ChannelBody { first, rx }));
         for (name, value) in [
             ("content-type", "text/event-stream"),
             ("cache-control", "no-cache"),
@@ -233,15 +335,22 @@ impl s3s::route::S3Route for ListenRoute {
     }
 }
 
-/// A response body fed by a channel: it ends when the sender does.
-struct ChannelBody(mpsc::Receiver<Bytes>);
+/// A response body fed by a channel, after the line that was waited for before the head: it
+/// ends when the sender does.
+struct ChannelBody {
+    first: Option<Bytes>,
+    rx: mpsc::Receiver<Bytes>,
+}
 
 impl hyper::body::Body for ChannelBody {
     type Data = Bytes;
     type Error = std::convert::Infallible;
 
     fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-        self.0.poll_recv(cx).map(|b| b.map(|b| Ok(Frame::data(b))))
+        if let Some(first) = self.first.take() {
+            return Poll::Ready(Some(Ok(Frame::data(first))));
+        }
+        self.rx.poll_recv(cx).map(|b| b.map(|b| Ok(Frame::data(b))))
     }
 }
 
@@ -249,18 +358,45 @@ impl hyper::body::Body for ChannelBody {
 mod tests {
     use super::*;
 
-    #[test]
-    fn keys_are_query_escaped() {
-        assert_eq!(url_query_escape("dir/a bé.txt"), "dir%2Fa+b%C3%A9.txt");
-        let line = BucketEvent {
-            name: "s3:ObjectCreated:Put",
+    fn line(name: &'static str, key: &str) -> String {
+        let event = BucketEvent {
+            name,
             bucket: "b".into(),
-            key: "dir/a b.txt".into(),
+            key: key.into(),
             size: Some(3),
             etag: Some("abc".into()),
-        }
-        .line();
-        let line = String::from_utf8(line.to_vec()).unwrap();
-        assert!(line.contains("\"key\":\"dir%2Fa+b.txt\""), "{line}");
+        };
+        String::from_utf8(event.line().to_vec()).unwrap()
+    }
+
+    /// The golden shape: `event.Event`'s fields in order, the key raw.
+    #[test]
+    fn keys_are_raw_and_fields_in_minios_order() {
+        let line = line("s3:ObjectCreated:Put", "dir/a+b 100%25 é.txt");
+        assert!(line.starts_with("{\"Records\":[{\"eventVersion\":\"2.0\",\"eventSource\":\"minio:s3\",\"awsRegion\":\"\",\"eventTime\":\""), "{line}");
+        assert!(
+            line.ends_with("\"source\":{\"host\":\"127.0.0.1\",\"port\":\"\",\"userAgent\":\"\"}}]}\n"),
+            "{line}"
+        );
+        assert!(
+            line.contains("\"s3\":{\"s3SchemaVersion\":\"1.0\",\"configurationId\":\"Config\",\"bucket\":{\"name\":\"b\",\"ownerIdentity\":{\"principalId\":\"gateway\"},\"arn\":\"arn:aws:s3:::b\"},\"object\":{\"key\":\"dir/a+b 100%25 é.txt\",\"size\":3,\"eTag\":\"abc\",\"sequencer\":\""),
+            "{line}"
+        );
+        let order = [
+            "eventName",
+            "userIdentity",
+            "requestParameters",
+            "responseElements",
+            "\"s3\"",
+        ];
+        let at: Vec<usize> = order.iter().map(|k| line.find(k).unwrap()).collect();
+        assert!(at.windows(2).all(|w| w[0] < w[1]), "{line}");
+    }
+
+    /// Removals carry no size or ETag (`ToEvent` sets them only for other events).
+    #[test]
+    fn removals_have_no_size() {
+        let line = line("s3:ObjectRemoved:Delete", "k");
+        assert!(line.contains("\"object\":{\"key\":\"k\",\"sequencer\":\""), "{line}");
     }
 }

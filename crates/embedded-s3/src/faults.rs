@@ -13,6 +13,7 @@ pub struct Faults {
     without_list_bucket: AtomicBool,
     without_listen: AtomicBool,
     listen_denied: AtomicBool,
+    keep_aws_chunked: AtomicBool,
 }
 
 impl Faults {
@@ -21,12 +22,13 @@ impl Faults {
         self.ignore_range.store(on, Ordering::Relaxed);
     }
 
-    /// Answer as S3 and MinIO do for a caller whose policy grants `s3:GetObject` but not
+    /// Answer as AWS S3 does for a caller whose policy grants `s3:GetObject` but not
     /// `s3:ListBucket`: a missing key is `403 AccessDenied` instead of `404 NoSuchKey` (so
     /// that a caller cannot learn which keys exist), and HeadBucket and ListObjectsV2 are
-    /// `403 AccessDenied`. (S3: "If you don't have the s3:ListBucket permission, Amazon S3
-    /// returns an HTTP status code 403 (access denied) error", GetObject API reference;
-    /// MinIO's HeadBucket handler checks `s3:ListBucket` the same way.)
+    /// `403 AccessDenied` ("If you don't have the s3:ListBucket permission, Amazon S3 returns
+    /// an HTTP status code 403 (access denied) error", GetObject API reference). MinIO does
+    /// not: it answers such a caller `404 NoSuchKey` (it gives 403 for a missing key only to
+    /// anonymous requests), which is what this backend does with the switch off.
     pub fn without_list_bucket(&self, on: bool) {
         self.without_list_bucket.store(on, Ordering::Relaxed);
     }
@@ -41,6 +43,17 @@ impl Faults {
     /// whose policy lacks `s3:ListenBucketNotification`.
     pub fn deny_listen(&self, on: bool) {
         self.listen_denied.store(on, Ordering::Relaxed);
+    }
+
+    /// Keep `aws-chunked` in the stored `Content-Encoding` of uploads, as some S3
+    /// implementations and older servers have done (MinIO removes it).
+    pub fn keep_aws_chunked(&self, on: bool) {
+        self.keep_aws_chunked.store(on, Ordering::Relaxed);
+    }
+
+    /// Whether uploads keep `aws-chunked` in their stored `Content-Encoding`.
+    pub(crate) fn keeps_aws_chunked(&self) -> bool {
+        self.keep_aws_chunked.load(Ordering::Relaxed)
     }
 
     /// Whether `ListenBucketNotification` is refused.

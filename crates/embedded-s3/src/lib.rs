@@ -357,8 +357,11 @@ impl s3s::S3 for Store {
 
     async fn put_object(
         &self,
-        req: s3s::S3Request<s3s::dto::PutObjectInput>,
+        mut req: s3s::S3Request<s3s::dto::PutObjectInput>,
     ) -> s3s::S3Result<s3s::S3Response<s3s::dto::PutObjectOutput>> {
+        if !self.faults.keeps_aws_chunked() {
+            req.input.content_encoding = req.input.content_encoding.take().and_then(|c| trim_aws_chunked(&c));
+        }
         let (bucket, key, size) = (
             req.input.bucket.clone(),
             req.input.key.clone(),
@@ -453,4 +456,14 @@ fn server_tls(cfg: &EmbeddedS3Config<'_>) -> anyhow::Result<rustls::ServerConfig
     // reject as a protocol error.
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(config)
+}
+
+/// MinIO's `trimAwsChunkedContentEncoding` (cmd/handler-utils.go), which `extractMetadata`
+/// applies to every upload's `Content-Encoding`: the `aws-chunked` entries of the
+/// comma-separated list go (compared exactly, not trimmed), the rest is joined again with `,`;
+/// nothing left is no `Content-Encoding` at all.
+fn trim_aws_chunked(coding: &str) -> Option<String> {
+    let kept: Vec<&str> = coding.split(',').filter(|c| *c != "aws-chunked").collect();
+    let joined = kept.join(",");
+    (!joined.is_empty()).then_some(joined)
 }

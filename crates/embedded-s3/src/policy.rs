@@ -100,8 +100,8 @@ impl Policy {
 }
 
 /// The IAM action a request needs, from its S3 operation, as MinIO maps its handlers (a HEAD
-/// is the GET's action, listing and HeadBucket are `s3:ListBucket`, multipart parts are
-/// `s3:PutObject`).
+/// is the GET's action, listing is `s3:ListBucket`, multipart parts are `s3:PutObject`;
+/// HeadBucket, which also takes `s3:HeadBucket`, is checked in [`crate::admin::Access`]).
 pub fn action(operation: &str) -> String {
     let action = match operation {
         "HeadObject" => "GetObject",

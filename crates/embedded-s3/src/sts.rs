@@ -3,24 +3,29 @@
 //! `AssumeRoleWithWebIdentity` (the same endpoint, the action in a form, as the AWS STS SDK
 //! sends it), so that `--credentials chain` is tested with a web identity token as on EKS.
 //!
-//! As MinIO documents it (`docs/sts/tls.md`, "AssumeRoleWithCertificate"):
+//! As MinIO's source answers it (minio/minio 7aac2a2: `AssumeRoleWithCertificate` and
+//! `AssumeRoleWithSSO` in cmd/sts-handlers.go, the response types in cmd/sts-datatypes.go, the
+//! errors in cmd/sts-errors.go):
 //! - `POST /?Action=AssumeRoleWithCertificate&Version=2011-06-15&DurationSeconds=N`, unsigned;
 //!   the identity is the client certificate of the TLS connection, already verified against
 //!   the CA (the acceptor checks it). Its common name names the policy: a canned policy of that
-//!   name (MinIO's built-ins, or one added through the admin API, [`crate::admin`]);
-//!   a common name without one is refused (`AccessDenied`). Tests may also map a common name
-//!   to another policy ([`Sts::policy`]).
+//!   name (MinIO's built-ins, or one added through the admin API, [`crate::admin`]); a common
+//!   name without one is `500 InternalError` (from `SetTempUser`), an empty one and a missing
+//!   certificate `400 MissingParameter`. Tests may also map a common name to another policy
+//!   ([`Sts::policy`]).
+//! - `DurationSeconds` defaults to 3600; outside 900 .. 31536000 it is `400 MissingParameter`
+//!   ("invalid token expiry"); the grant ends no later than the certificate, and here at most
+//!   [`Sts::max_duration`], which tests shorten.
+//! - While MinIO's IAM loads, every call is `503 STSIAMNotInitialized` ([`Sts::starting`]).
+//! - Errors are `<ErrorResponse>` in the STS namespace with `Type`, `Code`, `Message` and
+//!   `RequestId`, `Content-Type: application/xml`.
 //! - Requests signed with the temporary keys are allowed what that policy allows
-//!   ([`Sts::authorize`], [`crate::policy`]).
-//! - `DurationSeconds` defaults to 3600; the grant may be shorter than asked (here: at most
-//!   [`Sts::max_duration`], which tests shorten).
-//! - The answer is `<AssumeRoleWithCertificateResponse>` with `AccessKeyId`, `SecretAccessKey`,
-//!   `SessionToken` and `Expiration` (RFC 3339, UTC).
-//! - Requests signed with the temporary keys verify until `Expiration`; after it they are
+//!   ([`Sts::authorize`], [`crate::policy`]); they verify until `Expiration`, and after it are
 //!   refused with `InvalidAccessKeyId`, as MinIO refuses expired temporary keys.
-//! - `AssumeRoleWithWebIdentity` (MinIO's `docs/sts/web-identity.md`): `WebIdentityToken`
-//!   must be a token the test registered ([`Sts::web_identity_token`]; MinIO verifies an
-//!   OpenID token), and the answer adds `AssumedRoleUser` and `SubjectFromWebIdentityToken`.
+//! - `AssumeRoleWithWebIdentity`: `WebIdentityToken` must be a token the test registered
+//!   ([`Sts::web_identity_token`]; MinIO verifies an OpenID token; an invalid one is
+//!   `400 InvalidParameterValue`), and the answer carries MinIO's empty `AssumedRoleUser`
+//!   (`<Arn></Arn><AssumeRoleId></AssumeRoleId>`) and `SubjectFromWebIdentityToken`.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -46,6 +51,8 @@ pub struct Sts {
     issued: Mutex<HashMap<String, (String, SystemTime, String)>>,
     max_duration: Mutex<Duration>,
     count: AtomicU64,
+    /// Answer as MinIO does while its IAM is loading (tests).
+    starting: std::sync::atomic::AtomicBool,
 }
 
 impl Default for Sts {
@@ -64,6 +71,7 @@ impl Default for Sts {
             issued: Mutex::default(),
             max_duration: Mutex::new(Duration::from_secs(12 * 3600)),
             count: AtomicU64::new(0),
+            starting: std::sync::atomic::AtomicBool::new(false),
         }
     }
 }
@@ -153,6 +161,13 @@ impl Sts {
             .insert(access_key.clone(), (secret_key.clone(), expires, policy));
         self.count.fetch_add(1, Ordering::SeqCst);
         (access_key, secret_key, session, expires)
+    }
+
+    /// Answers every STS call with `503 STSIAMNotInitialized` while `on`, as MinIO does until
+    /// its IAM has loaded (`AssumeRoleWithCertificate` checks `globalIAMSys.Initialized()`
+    /// first).
+    pub fn starting(&self, on: bool) {
+        self.starting.store(on, Ordering::SeqCst);
     }
 
     /// Grants at most this lifetime, whatever is asked.
@@ -291,6 +306,7 @@ impl s3s::route::S3Route for StsRoute {
             .store_all_limited(64 << 10)
             .await
             .map_err(|_| s3s::s3_error!(InvalidRequest, "unreadable form"))?;
+        // `r.Form`: the query and a form body.
         let mut params: HashMap<String, String> = HashMap::new();
         for pair in req
             .uri
@@ -307,64 +323,47 @@ impl s3s::route::S3Route for StsRoute {
             };
             params.insert(decode(k), decode(v));
         }
-        let asked = match params.get("DurationSeconds") {
-            Some(v) => Duration::from_secs(
-                v.parse()
-                    .map_err(|_| s3s::s3_error!(InvalidArgument, "DurationSeconds"))?,
-            ),
-            None => Duration::from_secs(3600),
-        };
-        let action = params.get("Action").map(String::as_str).unwrap_or("");
-        let xml = match action {
-            "AssumeRoleWithCertificate" => {
-                let policy = self.certificate(&req)?;
-                let (ak, sk, session, expires) = self.sts.issue(asked, policy);
-                format!(
-                    "<AssumeRoleWithCertificateResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><AssumeRoleWithCertificateResult>{}</AssumeRoleWithCertificateResult>{}</AssumeRoleWithCertificateResponse>",
-                    credentials_xml(&ak, &sk, &session, expires),
-                    request_id()
-                )
-            }
-            "AssumeRoleWithWebIdentity" => {
-                let token = params.get("WebIdentityToken").cloned().unwrap_or_default();
-                let known = self
-                    .sts
-                    .web_tokens
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .contains(&token);
-                if !known {
-                    return Err(s3s::s3_error!(AccessDenied, "the web identity token is not valid"));
-                }
-                // MinIO takes the policy from the token's claim; the tokens here stand for one
-                // that names `readwrite`.
-                let (ak, sk, session, expires) = self.sts.issue(asked, "readwrite".to_string());
-                format!(
-                    "<AssumeRoleWithWebIdentityResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><AssumeRoleWithWebIdentityResult><AssumedRoleUser><Arn>arn:aws:sts::embedded:assumed-role/gateway</Arn><AssumedRoleId>{ak}:gateway</AssumedRoleId></AssumedRoleUser>{}<SubjectFromWebIdentityToken>gateway</SubjectFromWebIdentityToken></AssumeRoleWithWebIdentityResult>{}</AssumeRoleWithWebIdentityResponse>",
-                    credentials_xml(&ak, &sk, &session, expires),
-                    request_id()
-                )
-            }
-            other => return Err(s3s::s3_error!(NotImplemented, "STS action {other:?}")),
-        };
-        let mut resp = s3s::S3Response::new(s3s::Body::from(format!(
-            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n{xml}"
-        )));
-        resp.headers
-            .insert("content-type", hyper::header::HeaderValue::from_static("text/xml"));
-        Ok(resp)
+        Ok(self.answer(&req, &params))
     }
 }
 
 impl StsRoute {
-    /// The policy the client certificate's common name names.
-    fn certificate(&self, req: &s3s::S3Request<s3s::Body>) -> s3s::S3Result<String> {
-        let der = req
-            .extensions
-            .get::<PeerCertificate>()
-            .ok_or_else(|| s3s::s3_error!(AccessDenied, "AssumeRoleWithCertificate needs a client certificate"))?;
-        let (_, cert) = x509_parser::parse_x509_certificate(&der.0)
-            .map_err(|_| s3s::s3_error!(InvalidRequest, "unreadable client certificate"))?;
+    /// MinIO's answer to one STS call, success or error (cmd/sts-handlers.go).
+    fn answer(&self, req: &s3s::S3Request<s3s::Body>, params: &HashMap<String, String>) -> s3s::S3Response<s3s::Body> {
+        // Both handlers check this first: `ErrSTSIAMNotInitialized` with `errIAMNotInitialized`.
+        if self.sts.starting.load(Ordering::SeqCst) {
+            return sts_error(
+                503,
+                "STSIAMNotInitialized",
+                "IAM sub-system is being initialized, please try again",
+            );
+        }
+        // `GetExpiryDuration` (internal/config/identity/tls/config.go): default 1 h; not an
+        // integer, below 15 min or above 365 days is `auth.ErrInvalidDuration` →
+        // `ErrSTSMissingParameter`.
+        let asked = match params.get("DurationSeconds").map(String::as_str) {
+            None | Some("") => Duration::from_secs(3600),
+            Some(v) => match v.parse::<u64>() {
+                Ok(secs) if (15 * 60..=365 * 24 * 3600).contains(&secs) => Duration::from_secs(secs),
+                _ => return sts_error(400, "MissingParameter", "invalid token expiry"),
+            },
+        };
+        match params.get("Action").map(String::as_str).unwrap_or("") {
+            "AssumeRoleWithCertificate" => self.with_certificate(req, asked),
+            "AssumeRoleWithWebIdentity" => self.with_web_identity(params, asked),
+            other => sts_error(400, "InvalidParameterValue", &format!("Unsupported action {other}")),
+        }
+    }
+
+    /// `AssumeRoleWithCertificate`: the certificate's common name names the policy; the grant
+    /// ends no later than the certificate.
+    fn with_certificate(&self, req: &s3s::S3Request<s3s::Body>, asked: Duration) -> s3s::S3Response<s3s::Body> {
+        let Some(der) = req.extensions.get::<PeerCertificate>() else {
+            return sts_error(400, "MissingParameter", "No client certificate provided");
+        };
+        let Ok((_, cert)) = x509_parser::parse_x509_certificate(&der.0) else {
+            return sts_error(400, "InvalidClientCertificate", "unreadable client certificate");
+        };
         let cn = cert
             .subject()
             .iter_common_name()
@@ -372,12 +371,63 @@ impl StsRoute {
             .and_then(|cn| cn.as_str().ok())
             .unwrap_or("")
             .to_string();
-        self.sts.policy_for(&cn).ok_or_else(|| {
-            s3s::s3_error!(
-                AccessDenied,
-                "no policy is named by the certificate's common name {cn:?}"
-            )
-        })
+        if cn.is_empty() {
+            return sts_error(400, "MissingParameter", "certificate subject CN cannot be empty");
+        }
+        // "We must not issue credentials that out-live the certificate."
+        let until = u64::try_from(cert.validity().not_after.timestamp()).unwrap_or(0);
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs();
+        let asked = asked.min(Duration::from_secs(until.saturating_sub(now)));
+        // `SetTempUser` (cmd/iam-store.go) fails for a policy that does not exist:
+        // `fmt.Errorf("specified policy %s, not found %w", policyName, errNoSuchPolicy)`, which
+        // the handler answers as `ErrSTSInternalError`.
+        let Some(policy) = self.sts.policy_for(&cn) else {
+            return sts_error(
+                500,
+                "InternalError",
+                &format!("specified policy {cn}, not found Specified canned policy does not exist"),
+            );
+        };
+        let (ak, sk, session, expires) = self.sts.issue(asked, policy);
+        xml_response(
+            200,
+            &format!(
+                "<AssumeRoleWithCertificateResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><AssumeRoleWithCertificateResult>{}</AssumeRoleWithCertificateResult>{}</AssumeRoleWithCertificateResponse>",
+                credentials_xml(&ak, &sk, &session, expires),
+                request_id()
+            ),
+        )
+    }
+
+    /// `AssumeRoleWithWebIdentity` (`AssumeRoleWithSSO`): `WebIdentityResult` with its
+    /// `AssumedRoleUser` present and empty (encoding/xml does not omit a struct), no
+    /// `Audience`, `PackedPolicySize` or `Provider` (empty, omitted), and the token's subject.
+    fn with_web_identity(&self, params: &HashMap<String, String>, asked: Duration) -> s3s::S3Response<s3s::Body> {
+        let token = params.get("WebIdentityToken").cloned().unwrap_or_default();
+        let known = self
+            .sts
+            .web_tokens
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(&token);
+        if !known {
+            // A token that does not validate: `ErrSTSInvalidParameterValue`.
+            return sts_error(400, "InvalidParameterValue", "the web identity token is not valid");
+        }
+        // MinIO takes the policy from the token's claim; the tokens here stand for one that
+        // names `readwrite`.
+        let (ak, sk, session, expires) = self.sts.issue(asked, "readwrite".to_string());
+        xml_response(
+            200,
+            &format!(
+                "<AssumeRoleWithWebIdentityResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><AssumeRoleWithWebIdentityResult><AssumedRoleUser><Arn></Arn><AssumeRoleId></AssumeRoleId></AssumedRoleUser>{}<SubjectFromWebIdentityToken>gateway</SubjectFromWebIdentityToken></AssumeRoleWithWebIdentityResult>{}</AssumeRoleWithWebIdentityResponse>",
+                credentials_xml(&ak, &sk, &session, expires),
+                request_id()
+            ),
+        )
     }
 }
 
@@ -394,6 +444,40 @@ fn request_id() -> String {
     format!(
         "<ResponseMetadata><RequestId>{}</RequestId></ResponseMetadata>",
         token(16)
+    )
+}
+
+/// An XML answer with MinIO's header (`encodeResponse`, cmd/api-response.go: `xml.Header`, then
+/// the element), `Content-Type: application/xml`.
+fn xml_response(status: u16, xml: &str) -> s3s::S3Response<s3s::Body> {
+    let mut resp = s3s::S3Response::new(s3s::Body::from(format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n{xml}"
+    )));
+    resp.status = hyper::StatusCode::from_u16(status).ok();
+    resp.headers.insert(
+        "content-type",
+        hyper::header::HeaderValue::from_static("application/xml"),
+    );
+    resp
+}
+
+/// An STS error as MinIO writes it: `writeSTSErrorResponse` (cmd/sts-errors.go) encodes
+/// `STSErrorResponse` (namespace, `Error` with `Type`, `Code`, `Message`, then `RequestId`)
+/// with the code's status from `stsErrCodes`, and the message of the error that caused it.
+fn sts_error(status: u16, code: &str, message: &str) -> s3s::S3Response<s3s::Body> {
+    // encoding/xml's escaping of text.
+    let escaped = message
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&#34;")
+        .replace('\'', "&#39;");
+    xml_response(
+        status,
+        &format!(
+            "<ErrorResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><Error><Type></Type><Code>{code}</Code><Message>{escaped}</Message></Error><RequestId>{}</RequestId></ErrorResponse>",
+            token(16)
+        ),
     )
 }
 
@@ -434,5 +518,85 @@ impl s3s::route::S3Route for Routes {
             return Err(s3s::s3_error!(InternalError));
         };
         self.0[i].call(req).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The body of `resp` with its random request id replaced by `ID`.
+    fn body(resp: s3s::S3Response<s3s::Body>) -> (u16, String) {
+        let status = resp.status.map_or(200, |s| s.as_u16());
+        let bytes = resp.output.bytes().expect("a buffered body");
+        let text = String::from_utf8(bytes.to_vec()).unwrap();
+        let masked = match (text.find("<RequestId>"), text.find("</RequestId>")) {
+            (Some(a), Some(b)) => format!("{}<RequestId>ID{}", &text[..a], &text[b..]),
+            _ => text,
+        };
+        (status, masked)
+    }
+
+    /// `writeSTSErrorResponse` with `ErrSTSIAMNotInitialized` and `errIAMNotInitialized`.
+    #[test]
+    fn golden_sts_error() {
+        assert_eq!(
+            body(sts_error(503, "STSIAMNotInitialized", "IAM sub-system is being initialized, please try again")),
+            (
+                503,
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ErrorResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><Error><Type></Type><Code>STSIAMNotInitialized</Code><Message>IAM sub-system is being initialized, please try again</Message></Error><RequestId>ID</RequestId></ErrorResponse>".to_string()
+            )
+        );
+    }
+
+    /// `GetExpiryDuration`'s range, and the web identity answer's empty `AssumedRoleUser`.
+    #[test]
+    fn golden_web_identity() {
+        let route = StsRoute::new(std::sync::Arc::new(Sts::default()));
+        route.sts.web_identity_token("t");
+        let req = |query: &str| s3s::S3Request {
+            input: s3s::Body::empty(),
+            method: hyper::Method::POST,
+            uri: format!("/?{query}").parse().unwrap(),
+            headers: hyper::HeaderMap::new(),
+            extensions: hyper::http::Extensions::new(),
+            credentials: None,
+            region: None,
+            service: None,
+            trailing_headers: None,
+        };
+        let params = |query: &str| -> HashMap<String, String> {
+            query
+                .split('&')
+                .filter_map(|p| p.split_once('='))
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let short = "Action=AssumeRoleWithWebIdentity&Version=2011-06-15&WebIdentityToken=t&DurationSeconds=899";
+        let (status, text) = body(route.answer(&req(short), &params(short)));
+        assert_eq!(status, 400);
+        assert!(
+            text.contains("<Code>MissingParameter</Code><Message>invalid token expiry</Message>"),
+            "{text}"
+        );
+        let ok = "Action=AssumeRoleWithWebIdentity&Version=2011-06-15&WebIdentityToken=t";
+        let (status, text) = body(route.answer(&req(ok), &params(ok)));
+        assert_eq!(status, 200);
+        assert!(
+            text.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<AssumeRoleWithWebIdentityResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><AssumeRoleWithWebIdentityResult><AssumedRoleUser><Arn></Arn><AssumeRoleId></AssumeRoleId></AssumedRoleUser><Credentials><AccessKeyId>"),
+            "{text}"
+        );
+        assert!(text.ends_with("</Expiration></Credentials><SubjectFromWebIdentityToken>gateway</SubjectFromWebIdentityToken></AssumeRoleWithWebIdentityResult><ResponseMetadata><RequestId>ID</RequestId></ResponseMetadata></AssumeRoleWithWebIdentityResponse>"), "{text}");
+        let bad = "Action=AssumeRoleWithWebIdentity&Version=2011-06-15&WebIdentityToken=x";
+        assert_eq!(body(route.answer(&req(bad), &params(bad))).0, 400);
+        let cert = "Action=AssumeRoleWithCertificate&Version=2011-06-15";
+        let (status, text) = body(route.answer(&req(cert), &params(cert)));
+        assert_eq!(status, 400);
+        assert!(
+            text.contains("<Code>MissingParameter</Code><Message>No client certificate provided</Message>"),
+            "{text}"
+        );
+        route.sts.starting(true);
+        assert_eq!(body(route.answer(&req(ok), &params(ok))).0, 503);
     }
 }
