@@ -75,10 +75,14 @@ where
                     message: refused.to_string(),
                 });
             }
-            Some(failed @ StsError::Unavailable { status, code, .. }) => {
+            Some(
+                failed @ StsError::Unavailable {
+                    action, status, code, ..
+                },
+            ) => {
                 return Some(StorageError::Backend {
                     status: *status,
-                    code: code.clone(),
+                    code: format!("{action} {code}"),
                     message: failed.to_string(),
                 });
             }

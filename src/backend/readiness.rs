@@ -153,9 +153,11 @@ impl Readiness {
                 }
             }
         }
-        // The class, and for a refusal its code (e.g. `denied: AssumeRoleWithCertificate`).
+        // The class, and for a refusal or a 5xx its code (e.g. `denied: AssumeRoleWithCertificate`,
+        // `backend_error: AssumeRoleWithCertificate InternalError`).
         *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = result.as_ref().err().map(|e| match e {
             StorageError::Denied { code, .. } if !code.is_empty() => format!("denied: {code}"),
+            StorageError::Backend { code, .. } if !code.is_empty() => format!("backend_error: {code}"),
             e => e.kind().to_string(),
         });
         self.metrics.ready.set(i64::from(self.is_ready()));

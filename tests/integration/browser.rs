@@ -133,3 +133,31 @@ async fn chromium_runs_a_compressed_script() {
     );
     gw.stop().await;
 }
+
+/// A script uploaded gzip-precompressed by boto3 at its defaults (`Content-Encoding:
+/// gzip,aws-chunked` on the upload) to a store that keeps `aws-chunked`: Chromium gets `gzip`
+/// alone, decodes it, and the script runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chromium_runs_a_script_uploaded_by_a_default_sdk() {
+    let backend = Backend::start().await;
+    let page = "<!doctype html><html><head><meta charset=\"utf-8\"><script src=\"app.js\"></script></head>\
+                <body><p id=\"result\">pending</p></body></html>";
+    backend.put("site.html", page, "text/html").await;
+    let script = crate::uploads::script();
+    let gzipped = {
+        use std::io::Write;
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        enc.write_all(script.as_bytes()).unwrap();
+        enc.finish().unwrap()
+    };
+    backend.server.as_ref().unwrap().faults().keep_aws_chunked(true);
+    crate::uploads::boto3_put(&backend, "app.js", &gzipped, "application/javascript", Some("gzip")).await;
+    let gw = Gateway::start(backend.args()).await;
+    let dom = run_chromium(&gw.url("/site.html"), &["--dump-dom".to_string()]).await;
+    assert!(
+        dom.contains("script ran: a line of the script, number 399"),
+        "the precompressed script did not run:\n{dom}"
+    );
+    assert!(gw.metric("gateway_s3_aws_chunked_removed_total").await >= 1.0);
+    gw.stop().await;
+}

@@ -205,3 +205,27 @@ impl s3s::access::S3Access for Access {
             .authorize(&credentials.access_key, &policy::action(operation), &resource)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `writeErrorResponseJSON` with `ErrPolicyInvalidVersion`: `APIErrorResponse`'s fields in
+    /// order (the empty `omitempty` ones left out), a newline after.
+    #[test]
+    fn golden_admin_error() {
+        let resp = admin_error(
+            400,
+            "MalformedPolicy",
+            "The policy must contain a valid version string",
+            "/minio/admin/v3/add-canned-policy",
+        );
+        assert_eq!(resp.status.map(|s| s.as_u16()), Some(400));
+        assert_eq!(resp.headers.get("content-type").unwrap(), "application/json");
+        let body = resp.output.bytes().unwrap();
+        assert_eq!(
+            std::str::from_utf8(&body).unwrap(),
+            "{\"Code\":\"MalformedPolicy\",\"Message\":\"The policy must contain a valid version string\",\"Resource\":\"/minio/admin/v3/add-canned-policy\",\"RequestId\":\"\",\"HostId\":\"\"}\n"
+        );
+    }
+}
