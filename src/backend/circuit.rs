@@ -124,6 +124,12 @@ impl Circuit {
         }
     }
 
+    /// How long a client should wait before asking again while the backend is failing: until
+    /// the circuit would let the next trial call through.
+    pub fn retry_after(&self) -> Duration {
+        self.config.open_for
+    }
+
     /// Records what a call (or a probe) found.
     pub fn record(&self, health: Health) {
         let mut state = self.state();

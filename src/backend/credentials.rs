@@ -23,6 +23,9 @@ use crate::backend::sts::{self, ASSUME_ROLE_WITH_CERTIFICATE, StsError};
 use crate::backend::web_identity::WebIdentity;
 use crate::metrics::Metrics;
 
+/// The shortest time between two planned renewals.
+const MIN_RENEWAL_INTERVAL: Duration = Duration::from_secs(1);
+
 /// The STS client: POSTs `AssumeRoleWithCertificate` over mTLS and keeps the answer.
 #[derive(Clone, Debug)]
 pub struct CertificateCredentials {
@@ -135,7 +138,9 @@ impl CertificateCredentials {
                 Some(*issued + lifetime.mul_f64(2.0 / 3.0))
             });
             if let Some(at) = renew_at {
-                tokio::time::sleep(at.duration_since(SystemTime::now()).unwrap_or_default()).await;
+                // At least a second between renewals, whatever the STS granted.
+                let wait = at.duration_since(SystemTime::now()).unwrap_or_default();
+                tokio::time::sleep(wait.max(MIN_RENEWAL_INTERVAL)).await;
             }
             let one = self.inner.fetching.lock().await;
             if issued_at() != held.map(|(_, issued)| issued) {

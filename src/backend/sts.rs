@@ -129,10 +129,12 @@ pub async fn call(
         .map_err(|_| transport("no answer within 30s".into()))?
         .map_err(|e| transport(error_chain(&e)))?;
     let status = resp.status().as_u16();
-    let body = tokio::time::timeout(Duration::from_secs(30), resp.into_body().collect())
+    // An answer is a few KiB; a larger one is not read (a broken or hostile endpoint).
+    let limited = http_body_util::Limited::new(resp.into_body(), MAX_ANSWER_BYTES);
+    let body = tokio::time::timeout(Duration::from_secs(30), limited.collect())
         .await
         .map_err(|_| transport("the answer stalled".into()))?
-        .map_err(|e| transport(e.to_string()))?
+        .map_err(|e| transport(format!("reading the answer: {e} (at most {MAX_ANSWER_BYTES} bytes)")))?
         .to_bytes();
     let text = String::from_utf8_lossy(&body);
     if status != 200 {
@@ -153,8 +155,30 @@ pub async fn call(
             StsError::Refused { action, status, detail }
         });
     }
-    parse_credentials(&text).map_err(|detail| StsError::Unreadable { action, detail })
+    let credentials = parse_credentials(&text).map_err(|detail| StsError::Unreadable { action, detail })?;
+    // A lifetime that is over already (a clock far off) or longer than any STS grants would
+    // make the renewal plan spin or sleep forever: an error, retried with backoff.
+    let expiry = credentials.expiry().unwrap_or(UNIX_EPOCH);
+    let now = SystemTime::now();
+    if expiry <= now || expiry > now + MAX_LIFETIME {
+        return Err(StsError::Unreadable {
+            action,
+            detail: format!(
+                "Expiration {} s from now is not within (0, 366 days]: is a clock off?",
+                expiry
+                    .duration_since(now)
+                    .map_or_else(|e| -(e.duration().as_secs() as i128), |d| d.as_secs() as i128)
+            ),
+        });
+    }
+    Ok(credentials)
 }
+
+/// The largest STS answer read.
+const MAX_ANSWER_BYTES: usize = 64 << 10;
+
+/// The longest lifetime taken: MinIO grants at most 365 days (`maxExpiry`), AWS STS 12 hours.
+const MAX_LIFETIME: Duration = Duration::from_secs(366 * 24 * 3600);
 
 /// The inside of the first `<name>...</name>` in `xml`, as it is.
 fn tag_raw<'a>(xml: &'a str, name: &str) -> Option<&'a str> {
@@ -211,8 +235,9 @@ pub fn parse_rfc3339(s: &str) -> Option<SystemTime> {
     let mp = (m + 9) % 12;
     let doy = (153 * mp + 2) / 5 + day - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = u64::try_from(era * 146_097 + doe - 719_468).ok()?;
-    Some(UNIX_EPOCH + Duration::from_secs(days * 86_400 + h * 3600 + min * 60 + sec))
+    let days = u64::try_from(era.checked_mul(146_097)?.checked_add(doe)?.checked_sub(719_468)?).ok()?;
+    let secs = days.checked_mul(86_400)?.checked_add(h * 3600 + min * 60 + sec)?;
+    UNIX_EPOCH.checked_add(Duration::from_secs(secs))
 }
 
 #[cfg(test)]
@@ -250,5 +275,7 @@ mod tests {
         );
         assert_eq!(parse_rfc3339("2021-07-19T20:10:45+02:00"), None);
         assert_eq!(parse_rfc3339("2021-13-19T20:10:45Z"), None);
+        // Far in the future: no overflow, no panic.
+        assert_eq!(parse_rfc3339("999999999999999-01-01T00:00:00Z"), None);
     }
 }

@@ -4,25 +4,28 @@
 //! Without this, the first request for a cacheable object would wait until the whole object
 //! had come from the backend, and so would every request that arrived meanwhile: for a 16 MiB
 //! object, the whole backend transfer added to the time to first byte. A [`Fill`] is shared by
-//! the task reading the object and every request for it: a request that joins gets what has
-//! arrived so far (one copy) and then each chunk as it arrives (the same `Bytes`, no copy).
+//! the task reading the object and every request for it: every reader walks the same list of
+//! chunks, as they came from the backend, and is handed references to them, never a copy.
 //!
-//! - The bytes are bounded: the fill holds the object once (the buffer that becomes the cache
-//!   entry), and the readers' queues hold references to the chunks as they came from the
-//!   backend, shared by every reader, so however many readers lag, they hold at most one more
-//!   copy of the object. The cache takes twice the object's size from its fill budget; the
-//!   readers' half goes back when the last reader of the fill is done.
+//! - The bytes are bounded, whatever the number of readers: the fill holds the object twice
+//!   at most, once in the buffer that becomes the cache entry and once as the list of arrived
+//!   chunks that readers share; a reader holds a position in that list and the chunk it is
+//!   sending, so a herd of N readers on one fill costs N small states, not N copies. The cache
+//!   takes twice the object's size from its fill budget; the chunks' half goes back when the
+//!   fill ends (readers then read the finished entry).
+//! - A reader joins the chunks on its first read: a HEAD or a 304 that never reads the body
+//!   costs the fill nothing.
 //! - A failure mid-fill reaches every reader as a body error (the client sees a broken
 //!   response, never a short one that looks complete), and nothing is cached.
 //! - A body that ends before its `Content-Length` is an error too, whatever the cause.
 
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 
 use bytes::{Bytes, BytesMut};
 use hyper::body::Frame;
-use tokio::sync::{OwnedSemaphorePermit, mpsc, watch};
+use tokio::sync::{OwnedSemaphorePermit, watch};
 
 use crate::body::BoxError;
 use crate::error::StorageError;
@@ -69,17 +72,18 @@ pub struct Fill {
 
 #[derive(Debug, Default)]
 struct Inner {
-    /// What has arrived so far.
+    /// What has arrived so far, becoming the cache entry.
     buf: Buffer,
+    /// The same bytes as they arrived, shared by every reader until the fill ends.
+    chunks: Vec<Bytes>,
     /// The whole body, once complete.
     complete: Option<Bytes>,
     /// The failure that ended the fill, if any.
     failed: Option<StorageError>,
-    /// Readers still reading along.
-    readers: Vec<mpsc::UnboundedSender<Result<Bytes, StorageError>>>,
-    /// The fill budget the readers' queues may hold; each reader of the streaming body keeps a
-    /// share, so it goes back when the last one is done.
-    readers_budget: Option<Arc<OwnedSemaphorePermit>>,
+    /// Readers waiting for the next chunk.
+    waiting: Vec<Waker>,
+    /// The fill budget `chunks` holds, given back when the fill ends.
+    chunks_budget: Option<OwnedSemaphorePermit>,
 }
 
 impl Default for Fill {
@@ -108,7 +112,7 @@ impl Fill {
     }
 
     /// Waits until the backend has answered, then reads along.
-    pub async fn join(&self) -> Joined {
+    pub async fn join(self: &Arc<Self>) -> Joined {
         let mut rx = self.phase.subscribe();
         let phase = match rx.wait_for(|p| !matches!(p, Phase::Starting)).await {
             Ok(p) => p.clone(),
@@ -116,38 +120,19 @@ impl Fill {
         };
         match phase {
             Phase::Streaming(meta) => {
-                let body = self.subscribe(meta.content_length.unwrap_or(0));
+                let len = meta.content_length.unwrap_or(0);
+                let body = FillBody {
+                    fill: self.clone(),
+                    next: 0,
+                    len,
+                    received: 0,
+                    window: (0, len),
+                };
                 Joined::Body(meta, body)
             }
             Phase::Missing => Joined::Missing,
             Phase::Pass | Phase::Starting => Joined::Pass,
             Phase::Failed(e) => Joined::Failed(e),
-        }
-    }
-
-    fn subscribe(&self, len: u64) -> FillBody {
-        let (tx, rx) = mpsc::unbounded_channel();
-        let mut inner = self.inner();
-        let budget = inner.readers_budget.clone();
-        if let Some(body) = &inner.complete {
-            let _ = tx.send(Ok(body.clone()));
-        } else {
-            if inner.buf.len() > 0 {
-                let _ = tx.send(inner.buf.copy());
-            }
-            match &inner.failed {
-                Some(e) => {
-                    let _ = tx.send(Err(e.clone()));
-                }
-                None => inner.readers.push(tx),
-            }
-        }
-        FillBody {
-            rx,
-            len,
-            received: 0,
-            window: (0, len),
-            _budget: budget,
         }
     }
 
@@ -161,12 +146,12 @@ impl Fill {
         self.phase.send_replace(phase);
     }
 
-    /// The body starts arriving: requests may read along. `readers_budget` is what their
-    /// queues may hold (`None`: not counted).
-    pub fn stream(&self, meta: ObjectMeta, capacity: usize, readers_budget: Option<OwnedSemaphorePermit>) {
+    /// The body starts arriving: requests may read along. `chunks_budget` is the fill budget
+    /// the shared chunks hold until the fill ends (`None`: not counted).
+    pub fn stream(&self, meta: ObjectMeta, capacity: usize, chunks_budget: Option<OwnedSemaphorePermit>) {
         let mut inner = self.inner();
         inner.buf = Buffer::for_object(capacity);
-        inner.readers_budget = readers_budget.map(Arc::new);
+        inner.chunks_budget = chunks_budget;
         drop(inner);
         self.phase.send_replace(Phase::Streaming(Arc::new(meta)));
     }
@@ -178,7 +163,10 @@ impl Fill {
     pub fn push(&self, chunk: Bytes) -> Result<(), StorageError> {
         let mut inner = self.inner();
         inner.buf.push(&chunk)?;
-        inner.readers.retain(|r| r.send(Ok(chunk.clone())).is_ok());
+        inner.chunks.push(chunk);
+        for waker in inner.waiting.drain(..) {
+            waker.wake();
+        }
         Ok(())
     }
 
@@ -187,25 +175,39 @@ impl Fill {
         self.inner().buf.len()
     }
 
-    /// The body ended: complete (the whole body, for the cache entry) or failed.
+    /// The body ended: complete (the whole body, for the cache entry) or failed. The shared
+    /// chunks go, and their budget with them: readers read the finished entry from where they
+    /// are.
     pub fn finish(&self, result: Result<(), StorageError>) -> Result<Bytes, StorageError> {
         let mut inner = self.inner();
-        let readers = std::mem::take(&mut inner.readers);
-        // Readers from now on get the whole body, never a queue of chunks.
-        inner.readers_budget = None;
         let buf = std::mem::take(&mut inner.buf);
-        match result.and_then(|()| buf.finish()) {
+        inner.chunks = Vec::new();
+        inner.chunks_budget = None;
+        let outcome = match result.and_then(|()| buf.finish()) {
             Ok(body) => {
                 inner.complete = Some(body.clone());
                 Ok(body)
             }
             Err(e) => {
-                for r in readers {
-                    let _ = r.send(Err(e.clone()));
-                }
                 inner.failed = Some(e.clone());
                 Err(e)
             }
+        };
+        for waker in inner.waiting.drain(..) {
+            waker.wake();
+        }
+        outcome
+    }
+
+    /// The task filling it is gone without finishing (aborted): readers get an error, never a
+    /// short body that looks complete.
+    pub fn abandon(&self) {
+        let unfinished = {
+            let inner = self.inner();
+            inner.complete.is_none() && inner.failed.is_none()
+        };
+        if unfinished {
+            let _ = self.finish(Err(StorageError::Internal("the cache fill was abandoned".into())));
         }
     }
 }
@@ -257,16 +259,6 @@ impl Buffer {
         Ok(())
     }
 
-    /// A copy of what has arrived, for a reader that joins now.
-    fn copy(&self) -> Result<Bytes, StorageError> {
-        match self {
-            Buffer::Heap(b) => Ok(Bytes::copy_from_slice(b)),
-            Buffer::File(f) => f
-                .copy()
-                .map_err(|e| StorageError::Internal(format!("reading a cache fill: {e}"))),
-        }
-    }
-
     /// The whole body, sealed when it is in a file.
     fn finish(self) -> Result<Bytes, StorageError> {
         match self {
@@ -289,18 +281,19 @@ pub enum FillRefusal {
     Failed(StorageError),
 }
 
-/// The body of a request reading along a fill; `window` limits it to a range.
+/// The body of a request reading along a fill; `window` limits it to a range. It holds its
+/// place in the fill's chunks, not the bytes.
 #[derive(Debug)]
 pub struct FillBody {
-    rx: mpsc::UnboundedReceiver<Result<Bytes, StorageError>>,
+    fill: Arc<Fill>,
+    /// The next chunk to send.
+    next: usize,
     /// The object's length: ending before it is an error.
     len: u64,
     /// Bytes of the object received so far (inside the window or not).
     received: u64,
     /// `start..end` (exclusive) of the object sent.
     window: (u64, u64),
-    /// This reader's share of the fill budget its queue may hold.
-    _budget: Option<Arc<OwnedSemaphorePermit>>,
 }
 
 impl FillBody {
@@ -310,6 +303,13 @@ impl FillBody {
             self.window = (start, end + 1);
         }
         self
+    }
+
+    /// The part of `chunk` (which starts at `at` in the object) inside the window, if any.
+    fn windowed(&self, at: u64, chunk: &Bytes) -> Option<Bytes> {
+        let end = at + chunk.len() as u64;
+        let (from, to) = (self.window.0.max(at), self.window.1.min(end));
+        (from < to).then(|| chunk.slice(usize::try_from(from - at).unwrap_or(0)..usize::try_from(to - at).unwrap_or(0)))
     }
 }
 
@@ -323,26 +323,36 @@ impl hyper::body::Body for FillBody {
             if this.received >= this.window.1 {
                 return Poll::Ready(None);
             }
-            match this.rx.poll_recv(cx) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(Some(Ok(chunk))) => {
-                    let at = this.received;
-                    this.received += chunk.len() as u64;
-                    // The part of [at, received) inside the window.
-                    let from = this.window.0.max(at);
-                    let to = this.window.1.min(this.received);
-                    if from < to {
-                        let slice =
-                            chunk.slice(usize::try_from(from - at).unwrap_or(0)..usize::try_from(to - at).unwrap_or(0));
-                        return Poll::Ready(Some(Ok(Frame::data(slice))));
-                    }
+            let next = {
+                let mut inner = this.fill.inner();
+                if let Some(chunk) = inner.chunks.get(this.next) {
+                    Ok(chunk.clone())
+                } else if let Some(body) = &inner.complete {
+                    // The fill ended: the rest from the finished entry.
+                    let from = usize::try_from(this.received).unwrap_or(usize::MAX).min(body.len());
+                    Ok(body.slice(from..))
+                } else if let Some(e) = &inner.failed {
+                    Err(e.clone())
+                } else {
+                    inner.waiting.push(cx.waker().clone());
+                    return Poll::Pending;
                 }
-                Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(Box::new(e)))),
-                Poll::Ready(None) => {
+            };
+            match next {
+                Err(e) => return Poll::Ready(Some(Err(Box::new(e)))),
+                Ok(chunk) if chunk.is_empty() => {
                     return Poll::Ready(Some(Err(Box::new(StorageError::BadResponse(format!(
                         "the cache fill ended after {} of {} bytes",
                         this.received, this.len
                     ))))));
+                }
+                Ok(chunk) => {
+                    let at = this.received;
+                    this.received += chunk.len() as u64;
+                    this.next += 1;
+                    if let Some(slice) = this.windowed(at, &chunk) {
+                        return Poll::Ready(Some(Ok(Frame::data(slice))));
+                    }
                 }
             }
         }
@@ -357,6 +367,7 @@ impl hyper::body::Body for FillBody {
 mod tests {
     use super::*;
     use http_body_util::BodyExt;
+    use hyper::body::Body as _;
 
     fn meta(len: u64) -> ObjectMeta {
         ObjectMeta {
@@ -422,18 +433,44 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn the_readers_budget_returns_when_the_last_reader_is_done() {
+    async fn the_chunks_budget_returns_when_the_fill_ends() {
         let budget = Arc::new(tokio::sync::Semaphore::new(10));
         let fill = Arc::new(Fill::default());
         fill.stream(meta(3), 3, Some(budget.clone().try_acquire_many_owned(3).unwrap()));
         let reader = body(fill.join().await).await;
         fill.push(Bytes::from_static(b"abc")).unwrap();
+        assert_eq!(budget.available_permits(), 7, "the chunks are held");
         fill.finish(Ok(())).unwrap();
-        assert_eq!(budget.available_permits(), 7, "a reader is still reading");
+        assert_eq!(budget.available_permits(), 10, "readers now read the entry");
         let late = body(fill.join().await).await;
-        drop(reader);
-        assert_eq!(budget.available_permits(), 10);
+        assert_eq!(reader.collect().await.unwrap().to_bytes(), "abc");
         assert_eq!(late.collect().await.unwrap().to_bytes(), "abc");
+    }
+
+    /// A herd joining mid-way shares the arrived chunks: every reader is handed the very
+    /// allocation that arrived, none a copy.
+    #[tokio::test]
+    async fn a_herd_shares_the_chunks() {
+        let fill = Arc::new(Fill::default());
+        fill.stream(meta(8), 8, None);
+        let first = Bytes::from(vec![7u8; 4]);
+        fill.push(first.clone()).unwrap();
+        let mut readers = Vec::new();
+        for _ in 0..100 {
+            readers.push(body(fill.join().await).await);
+        }
+        for r in &mut readers {
+            let frame = std::future::poll_fn(|cx| Pin::new(&mut *r).poll_frame(cx))
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(frame.into_data().unwrap().as_ptr(), first.as_ptr());
+        }
+        fill.push(Bytes::from_static(b"tail")).unwrap();
+        fill.finish(Ok(())).unwrap();
+        for r in readers {
+            assert_eq!(r.collect().await.unwrap().to_bytes(), "tail");
+        }
     }
 
     #[tokio::test]
@@ -442,6 +479,7 @@ mod tests {
         fill.stream(meta(6), 6, None);
         let reader = body(fill.join().await).await;
         fill.push(Bytes::from_static(b"abc")).unwrap();
+        fill.abandon();
         drop(fill);
         assert!(reader.collect().await.is_err());
     }

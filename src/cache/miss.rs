@@ -28,13 +28,15 @@ impl ObjectCache {
     /// Fetches `key` into `fill`, then into the cache (or the negative cache).
     async fn run_fill(self: Arc<Self>, storage: Storage, key: String, fill: Arc<Fill>) {
         /// Takes the fill out of the map however the task ends, after the entry is in place.
-        struct Filling<'a>(&'a ObjectCache, &'a str);
+        /// Readers of a fill whose task is aborted get an error, not a wait.
+        struct Filling<'a>(&'a ObjectCache, &'a str, &'a Fill);
         impl Drop for Filling<'_> {
             fn drop(&mut self) {
                 self.0.fills.lock().unwrap_or_else(|p| p.into_inner()).remove(self.1);
+                self.2.abandon();
             }
         }
-        let _filling = Filling(&self, &key);
+        let _filling = Filling(&self, &key, &fill);
         let result = match storage.get(object_key(&storage, &key)).await {
             Ok(obj) => self.read_into(&fill, obj).await,
             Err(e) => {
@@ -69,17 +71,26 @@ impl ObjectCache {
             fill.refuse(FillRefusal::Pass);
             return Ok(self.entry(Slot::Pass));
         }
+        // An answer to a GET without a range that is a range (a proxy that confused two
+        // requests, a backend that lies) is not the object.
+        if let Some(range) = &obj.content_range {
+            let e = StorageError::BadResponse(format!(
+                "a GetObject without Range was answered with Content-Range {range:?}"
+            ));
+            fill.refuse(FillRefusal::Failed(e.clone()));
+            return Err(FillError::Storage(e));
+        }
         // Take the bytes from the budget before allocating them, twice: the buffer, returned
         // when the fill ends (it then belongs to the cache, bounded by --cache-max-bytes), and
-        // what the readers' queues may hold, returned when the last reader is done.
+        // the arrived chunks the readers share, returned when the fill ends too.
         let permits = u32::try_from(len.saturating_mul(2)).unwrap_or(u32::MAX);
         let Ok(mut permit) = self.fill_budget.clone().try_acquire_many_owned(permits) else {
             self.metrics.cache_fills_bypassed.inc();
             fill.refuse(FillRefusal::Pass);
             return Err(FillError::NoBudget);
         };
-        let readers = permit.split(usize::try_from(permits / 2).unwrap_or(0));
-        fill.stream(obj.meta.clone(), usize::try_from(len).unwrap_or(0), readers);
+        let chunks = permit.split(usize::try_from(permits / 2).unwrap_or(0));
+        fill.stream(obj.meta.clone(), usize::try_from(len).unwrap_or(0), chunks);
         let mut body = obj.body;
         let read = loop {
             match body.frame().await {

@@ -159,12 +159,29 @@ pub struct ObjectCache {
     pub(super) config: CacheConfig,
     pub(super) metrics: Arc<Metrics>,
     pub(super) generation: AtomicU64,
+    /// Compressions that may run at once (one per core).
+    pub(super) compressing: Arc<Semaphore>,
 }
 
 impl std::fmt::Debug for ObjectCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ObjectCache").field("config", &self.config).finish()
     }
+}
+
+/// Bytes the metadata of an entry holds: its strings and user metadata.
+fn meta_bytes(meta: &ObjectMeta) -> u64 {
+    let text = |s: &Option<String>| s.as_ref().map_or(0, String::len);
+    let stored = &meta.stored;
+    let strings = text(&meta.content_type)
+        + text(&meta.etag)
+        + text(&meta.cache_control)
+        + text(&stored.content_encoding)
+        + text(&stored.content_disposition)
+        + text(&stored.content_language)
+        + text(&stored.expires)
+        + meta.metadata.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>();
+    strings as u64
 }
 
 /// Bytes an entry costs besides its body (key, metadata, bookkeeping), an estimate.
@@ -186,7 +203,10 @@ impl ObjectCache {
             .max_capacity(config.max_bytes)
             .weigher(|key: &String, entry: &Entry| {
                 let body = match &entry.slot {
-                    Slot::Object(o) | Slot::Variant { object: Some(o), .. } => o.body.len() as u64,
+                    // The body and what is kept with it (type, validators, stored headers).
+                    Slot::Object(o) | Slot::Variant { object: Some(o), .. } => {
+                        o.body.len() as u64 + meta_bytes(&o.meta)
+                    }
                     Slot::Pass | Slot::Variant { object: None, .. } => 0,
                 };
                 u32::try_from(key.len() as u64 + body + ENTRY_OVERHEAD).unwrap_or(u32::MAX)
@@ -223,6 +243,9 @@ impl ObjectCache {
             config,
             metrics,
             generation: AtomicU64::new(0),
+            compressing: Arc::new(Semaphore::new(
+                std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get),
+            )),
             stale_before: AtomicU64::new(0),
             born: Instant::now(),
         })
@@ -311,7 +334,12 @@ impl ObjectCache {
                         self.metrics.cache_stale_served.inc();
                         return Ok(Lookup::Object(obj.clone(), served(CacheStatus::Stale)));
                     }
+                    // Once a revalidation has failed, stale-while-revalidate no longer applies: the
+                    // copy is served as STALE within --cache-stale-if-error (above), and after it
+                    // the request asks the backend and gets its error. UPDATING only while a
+                    // revalidation is expected to succeed.
                     if entry.stale_while_revalidate
+                        && !entry.failing.load(Ordering::Relaxed)
                         && (past < self.config.stale_while_revalidate
                             || (past < self.config.stale_if_error && self.revalidating(key)))
                     {

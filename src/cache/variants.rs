@@ -10,6 +10,7 @@ use bytes::Bytes;
 use crate::backend::storage::Storage;
 use crate::cache::store::{CachedObject, Entry, ObjectCache, Slot, cache_name, variant_key};
 use crate::http::compression::{Encoding, variant_etag};
+use crate::meta::ObjectMeta;
 
 impl ObjectCache {
     /// `obj` (`key` of `storage`'s bucket) coded with `encoding`, from memory, or compressed
@@ -24,8 +25,9 @@ impl ObjectCache {
         encoding: Encoding,
     ) -> Option<Arc<CachedObject>> {
         let name = variant_key(&cache_name(storage, key), encoding);
+        let wanted = Some(version(&obj.meta));
         let current = |entry: &Entry| match &entry.slot {
-            Slot::Variant { source, object } if *source == obj.meta.etag => Some(object.clone()),
+            Slot::Variant { source, object } if *source == wanted => Some(object.clone()),
             _ => None,
         };
         if let Some(entry) = self.entries.get(&name).await {
@@ -35,12 +37,17 @@ impl ObjectCache {
             // Made from an earlier version of the object.
             self.entries.invalidate(&name).await;
         }
+        // Compressions run off the async threads, at most one per core at once: when all are
+        // busy, this answer goes as stored (and nothing is remembered for it).
+        let permit = self.compressing.clone().try_acquire_owned().ok()?;
         let source = obj.clone();
         let metrics = self.metrics.clone();
         let make = async move {
             let made = tokio::task::spawn_blocking(move || {
-                let body = encoding.compress(&source.body);
-                let smaller = body.len() < source.body.len();
+                let _permit = permit;
+                // A coding that fails is no gain, never an empty body.
+                let body = encoding.compress(&source.body).unwrap_or_default();
+                let smaller = !body.is_empty() && body.len() < source.body.len();
                 metrics
                     .compressions
                     .with_label_values(&[encoding.token(), if smaller { "compressed" } else { "no_gain" }])
@@ -61,7 +68,7 @@ impl ObjectCache {
             .flatten();
             Entry {
                 slot: Slot::Variant {
-                    source: obj.meta.etag.clone(),
+                    source: Some(version(&obj.meta)),
                     object: made,
                 },
                 validated: Instant::now(),
@@ -73,5 +80,19 @@ impl ObjectCache {
         };
         let entry = self.entries.get_with(name, make).await;
         current(&entry).flatten()
+    }
+}
+
+/// The version of an object a coding was made from: its ETag, else its Last-Modified and
+/// length (a store without ETags still changes those when the object changes).
+fn version(meta: &ObjectMeta) -> String {
+    match &meta.etag {
+        Some(etag) => etag.clone(),
+        None => format!(
+            "{:?}/{}",
+            meta.last_modified
+                .map(|t| t.duration_since(std::time::UNIX_EPOCH).unwrap_or_default()),
+            meta.content_length.unwrap_or(0)
+        ),
     }
 }

@@ -97,8 +97,19 @@ fn backend_failure(app: &App, site: &Hosted, key: &str, e: &StorageError) -> Res
     tracing::warn!(key = %key.escape_debug(), status = status.as_u16(), error = %e, "backend request failed");
     let reason = status.canonical_reason().unwrap_or("error").to_ascii_lowercase();
     let mut resp = text(status, format!("{reason}\n"));
-    if let StorageError::CircuitOpen { retry_after } = e {
-        let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+    // Every 503 says when to try again: an open circuit knows when its next trial is; a
+    // backend known to be down is asked again by then too (the circuit's open period, else
+    // the probe's).
+    let retry_after = match e {
+        StorageError::CircuitOpen { retry_after } => Some(*retry_after),
+        _ if status == StatusCode::SERVICE_UNAVAILABLE => Some(app.storage.circuit().map_or(
+            std::time::Duration::from_secs(5),
+            crate::backend::circuit::Circuit::retry_after,
+        )),
+        _ => None,
+    };
+    if let Some(after) = retry_after {
+        let secs = after.as_secs() + u64::from(after.subsec_nanos() > 0);
         resp.headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
     }

@@ -64,7 +64,7 @@ impl Encoding {
 
     /// `bytes` compressed with this coding. Levels favour ratio over speed, since each object
     /// version is compressed once and served many times: Brotli 5, zstd 9, gzip 6.
-    pub fn compress(self, bytes: &[u8]) -> Vec<u8> {
+    pub fn compress(self, bytes: &[u8]) -> Option<Vec<u8>> {
         let mut out = Vec::with_capacity(bytes.len() / 3 + 64);
         match self {
             Encoding::Br => {
@@ -73,21 +73,17 @@ impl Encoding {
                     ..Default::default()
                 };
                 let mut input = bytes;
-                // Writing into a Vec cannot fail.
-                let _ = brotli::BrotliCompress(&mut input, &mut out, &params);
+                brotli::BrotliCompress(&mut input, &mut out, &params).ok()?;
             }
-            Encoding::Zstd => {
-                if let Ok(v) = zstd::bulk::compress(bytes, 9) {
-                    out = v;
-                }
-            }
+            Encoding::Zstd => out = zstd::bulk::compress(bytes, 9).ok()?,
             Encoding::Gzip => {
                 let mut w = flate2::write::GzEncoder::new(out, flate2::Compression::new(6));
-                let _ = w.write_all(bytes);
-                out = w.finish().unwrap_or_default();
+                w.write_all(bytes).ok()?;
+                out = w.finish().ok()?;
             }
         }
-        out
+        // Every coding frames even an empty input: nothing at all is a failure, never a body.
+        (!out.is_empty()).then_some(out)
     }
 }
 
@@ -310,7 +306,7 @@ mod tests {
             .flat_map(|i| format!("line {i} of the page\n").into_bytes())
             .collect();
         for e in Encoding::ALL {
-            let c = e.compress(&text);
+            let c = e.compress(&text).unwrap();
             assert!(c.len() * 5 < text.len(), "{e:?} {}", c.len());
             let mut back = Vec::new();
             match e {

@@ -135,6 +135,62 @@ async fn stale_if_error_then_5xx() {
     gw.stop().await;
 }
 
+/// Stale-if-error is a limit even when stale-while-revalidate is longer: once revalidation has
+/// failed, the copy is served as STALE (not UPDATING) within the stale-if-error window and an
+/// error after it, and every 503 says when to try again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stale_if_error_limits_a_longer_stale_while_revalidate() {
+    let mut backend = Backend::start().await;
+    backend.put("page.txt", "cached", "text/plain").await;
+    let gw = Gateway::start_with(
+        backend.args(),
+        &[
+            "--cache-ttl",
+            "1s",
+            "--cache-stale-if-error",
+            "3s",
+            "--cache-stale-while-revalidate",
+            "60s",
+            "--bucket-events",
+            "off",
+        ],
+    )
+    .await;
+    assert_eq!(get(&gw.url("/page.txt")).await.status, 200);
+    backend.server.take().unwrap().stop().await;
+
+    // Past the TTL: the first request starts a revalidation in the background (UPDATING);
+    // once it has failed, requests get STALE.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    loop {
+        let r = get(&gw.url("/page.txt")).await;
+        assert_eq!((r.status, r.body.as_ref()), (200, b"cached".as_ref()));
+        if r.header("x-cache") == "STALE" {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still {} after the revalidation failed",
+            r.header("x-cache")
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Past TTL + stale-if-error (4 s), within stale-while-revalidate: an error, not the copy.
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    let r = get(&gw.url("/page.txt")).await;
+    assert!(
+        matches!(r.status, 502..=504),
+        "past stale-if-error: {} {}",
+        r.status,
+        r.header("x-cache")
+    );
+    if r.status == 503 {
+        assert!(r.header("retry-after").parse::<u64>().unwrap() >= 1, "{:?}", r.headers);
+    }
+    gw.stop().await;
+}
+
 /// A 404 is remembered for the negative TTL, so a missing key cannot hammer the backend.
 #[tokio::test]
 async fn missing_keys_are_remembered_briefly() {

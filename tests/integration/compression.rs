@@ -137,7 +137,7 @@ async fn ranges_stored_codings_and_images_go_as_stored() {
     let js = script();
     backend.put("app.js", js.clone(), "application/javascript").await;
     backend.put("small.css", "body { color: red }", "text/css").await;
-    let gz = gateway::Encoding::Gzip.compress(js.as_bytes());
+    let gz = gateway::Encoding::Gzip.compress(js.as_bytes()).unwrap();
     backend
         .put_stored(
             "pre.js",
@@ -222,7 +222,7 @@ async fn precompressed_siblings_win_when_present() {
     let js = script();
     let built = js.replace("gateway", "sibling");
     backend.put("app.js", js.clone(), "application/javascript").await;
-    let br = gateway::Encoding::Br.compress(built.as_bytes());
+    let br = gateway::Encoding::Br.compress(built.as_bytes()).unwrap();
     backend.put("app.js.br", br.clone(), "application/octet-stream").await;
 
     let gw = Gateway::start_with(backend.args(), &["--compression-static"]).await;

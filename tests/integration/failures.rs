@@ -89,6 +89,24 @@ async fn unreachable_backend_is_503() {
     assert!(log.contains("backend unreachable"), "{log}");
 }
 
+/// Refused connections to a backend known to be down: every 503 says when to try again
+/// (`Retry-After`), before the circuit opens too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_503_of_a_down_backend_says_when_to_retry() {
+    let backend = Backend::prepare(std::net::SocketAddr::from(([127, 0, 0, 1], crate::util::free_port())));
+    let gw = crate::util::Gateway::start_with(backend.args(), &["--circuit-breaker-failures", "100"]).await;
+    for i in 0..3 {
+        let r = get(&gw.url(&format!("/{i}.gif"))).await;
+        assert_eq!(r.status, 503);
+        assert!(
+            r.header("retry-after").parse::<u64>().is_ok_and(|s| s >= 1),
+            "{i}: {:?}",
+            r.headers
+        );
+    }
+    gw.stop().await;
+}
+
 /// The chart's install order: gateway pods start before the seed job creates the bucket. The
 /// backend answers, so the pod is ready (`helm install --wait` can finish); objects are 502
 /// naming NoSuchBucket, never 404; once `gateway seed` has run, the same gateway serves the GIF.

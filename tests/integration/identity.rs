@@ -512,3 +512,30 @@ async fn a_starting_sts_is_waited_for() {
     assert_eq!(seed.wait().await, 0, "{}", seed.stderr());
     assert!(seed.stderr().contains("STSIAMNotInitialized"), "{}", seed.stderr());
 }
+
+/// An STS whose answers say an `Expiration` in the past, or centuries ahead (a clock far off):
+/// no panic and no renewal loop that spins; the gateway stays up, not ready, asking again with
+/// backoff, and is ready as soon as the answers make sense.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_sts_with_a_clock_far_off_is_asked_again_with_backoff() {
+    let backend = Backend::start().await;
+    backend.put("page.txt", "here", "text/plain").await;
+    let sts = backend.server.as_ref().unwrap().sts();
+    for said in [
+        std::time::SystemTime::now() - Duration::from_secs(3600),
+        std::time::SystemTime::now() + Duration::from_secs(400 * 365 * 24 * 3600),
+    ] {
+        sts.say_expiration(Some(said));
+        let gw = Gateway::start(keyless(&backend)).await;
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        assert_eq!(get(&gw.admin_url("/readyz")).await.status, 503);
+        let errors = gw
+            .metric("gateway_backend_credential_refreshes_total{outcome=\"error\"}")
+            .await;
+        assert!((1.0..50.0).contains(&errors), "{errors} failed renewals in 3 s");
+        sts.say_expiration(None);
+        gw.ready().await;
+        assert_eq!(get(&gw.url("/page.txt")).await.body.as_ref(), b"here");
+        gw.stop().await;
+    }
+}

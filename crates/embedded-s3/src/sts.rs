@@ -53,6 +53,8 @@ pub struct Sts {
     count: AtomicU64,
     /// Answer as MinIO does while its IAM is loading (tests).
     starting: std::sync::atomic::AtomicBool,
+    /// The `Expiration` answers say instead of the real one (tests).
+    expiration_said: Mutex<Option<SystemTime>>,
 }
 
 impl Default for Sts {
@@ -72,6 +74,7 @@ impl Default for Sts {
             max_duration: Mutex::new(Duration::from_secs(12 * 3600)),
             count: AtomicU64::new(0),
             starting: std::sync::atomic::AtomicBool::new(false),
+            expiration_said: Mutex::new(None),
         }
     }
 }
@@ -154,13 +157,25 @@ impl Sts {
             .unwrap_or_default()
             .as_secs();
         let expires = UNIX_EPOCH + Duration::from_secs(now + granted.as_secs().max(1));
+        // A clock that is off: the answer says another time than the keys really end.
+        let said = self
+            .expiration_said
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .unwrap_or(expires);
         let (access_key, secret_key, session) = (token(20), token(40), token(64));
         self.issued
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(access_key.clone(), (secret_key.clone(), expires, policy));
         self.count.fetch_add(1, Ordering::SeqCst);
-        (access_key, secret_key, session, expires)
+        (access_key, secret_key, session, said)
+    }
+
+    /// Says this `Expiration` in every answer (`None`: the real one), as an STS whose clock is
+    /// off would (tests).
+    pub fn say_expiration(&self, at: Option<SystemTime>) {
+        *self.expiration_said.lock().unwrap_or_else(|p| p.into_inner()) = at;
     }
 
     /// Answers every STS call with `503 STSIAMNotInitialized` while `on`, as MinIO does until
