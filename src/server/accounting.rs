@@ -41,9 +41,10 @@ pub struct Accounting {
 
 impl Accounting {
     /// Starts counting a request that arrived on a connection with `activity`.
-    pub fn begin(app: &App, activity: &Arc<Activity>, headers: &http::HeaderMap) -> Self {
+    pub fn begin(app: &App, activity: &Arc<Activity>, parts: &http::request::Parts) -> Self {
         let start = Instant::now();
-        let in_flight = (activity.request(), InFlightGauge::new(&app.metrics));
+        let headers = &parts.headers;
+        let in_flight = (activity.request(parts.version), InFlightGauge::new(&app.metrics));
         let id = request_id(headers);
         let span = tracing::info_span!("request", request_id = id.to_str().unwrap_or_default());
         Self {

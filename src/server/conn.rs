@@ -22,6 +22,8 @@ pub struct Activity {
     in_flight: AtomicUsize,
     /// Whether a request has been received.
     served: AtomicBool,
+    /// Whether the connection speaks HTTP/2 (known from its first request).
+    http2: AtomicBool,
 }
 
 impl Activity {
@@ -32,6 +34,7 @@ impl Activity {
             last: AtomicU64::new(0),
             in_flight: AtomicUsize::new(0),
             served: AtomicBool::new(false),
+            http2: AtomicBool::new(false),
         })
     }
 
@@ -55,8 +58,17 @@ impl Activity {
         self.served.load(Ordering::Relaxed)
     }
 
-    /// Counts a request until the returned guard is dropped (when its response ends).
-    pub fn request(self: &Arc<Self>) -> InFlight {
+    /// Whether the connection's requests came over HTTP/2.
+    pub fn is_http2(&self) -> bool {
+        self.http2.load(Ordering::Relaxed)
+    }
+
+    /// Counts a request of `version` until the returned guard is dropped (when its response
+    /// ends).
+    pub fn request(self: &Arc<Self>, version: http::Version) -> InFlight {
+        if version == http::Version::HTTP_2 {
+            self.http2.store(true, Ordering::Relaxed);
+        }
         self.served.store(true, Ordering::Relaxed);
         self.in_flight.fetch_add(1, Ordering::Relaxed);
         self.touch();

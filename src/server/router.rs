@@ -35,7 +35,7 @@ pub const MAX_URI_BYTES: usize = 4096;
 /// ([`crate::server::accounting`]) until its body ends.
 pub async fn route<B>(app: Arc<App>, routes: Routes, req: Request<B>, activity: &Arc<Activity>) -> Response<Body> {
     let (parts, _body) = req.into_parts();
-    let accounting = Accounting::begin(&app, activity, &parts.headers);
+    let accounting = Accounting::begin(&app, activity, &parts);
     let resp = dispatch(&app, routes, &parts).instrument(accounting.span()).await;
     accounting.finish(app, parts, resp)
 }

@@ -153,10 +153,18 @@ async fn connection(
             changed = phase.changed(), if told < Phase::Closing => {
                 // The sender gone means the server is finishing: treat it as closing.
                 let now = if changed.is_ok() { *phase.borrow() } else { Phase::Closing };
-                // A connection opened during the delay is not shut at once (a fresh HTTP/1
-                // connection would close before its first request); its responses carry
-                // `Connection: close` instead.
-                if now > told && (now == Phase::Closing || opened_while == Phase::Serving) {
+                // During the delay no connection is closed by the gateway: an idle HTTP/1
+                // keep-alive connection closed now races the client's next request on it (a
+                // failed request for every such client on every rollout), so HTTP/1 responses
+                // say `Connection: close` instead and the client leaves after its next answer;
+                // HTTP/2 gets GOAWAY, which lets its streams finish. Whatever is still open when
+                // the listener closes is closed then.
+                let go_away = match now {
+                    Phase::Closing => true,
+                    Phase::Draining => opened_while == Phase::Serving && activity.is_http2(),
+                    Phase::Serving => false,
+                };
+                if now > told && go_away {
                     conn.as_mut().graceful_shutdown();
                 }
                 told = now;

@@ -129,6 +129,62 @@ async fn sigterm_drains_a_download_while_readyz_fails() {
     assert_eq!(bin.wait().await, 0, "{}", bin.stderr());
 }
 
+/// One HTTP/1.1 exchange on an open connection: the response head (lower-case) and whether the
+/// 10-byte body came, or `None` when the connection was closed under the request.
+async fn exchange(conn: &mut tokio::net::TcpStream) -> Option<String> {
+    conn.write_all(b"GET /ten.txt HTTP/1.1\r\nHost: x\r\n\r\n").await.ok()?;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = tokio::time::timeout(TIMEOUT, conn.read(&mut buf)).await.ok()?.ok()?;
+        if n == 0 {
+            return None;
+        }
+        got.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&got).to_string();
+        if let Some(end) = text.find("\r\n\r\n")
+            && got.len() >= end + 4 + 10
+        {
+            return Some(text[..end].to_ascii_lowercase());
+        }
+    }
+}
+
+/// A rollout with keep-alive clients: connections that were idle when SIGTERM came are not
+/// closed under them during the shutdown delay (a request sent on one would fail, as it does
+/// for every client that does not retry, wrk or an ingress's upstream pool); their next request
+/// is answered with `Connection: close`, and the client leaves. Nothing fails before the
+/// listener closes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drain_closes_no_idle_keep_alive_connection_early() {
+    let backend = Backend::start().await;
+    backend.put("ten.txt", "0123456789", "text/plain").await;
+    let cli = backend.serve_cli(&backend.args(), &["--shutdown-delay", "3s"]);
+    let mut bin = Binary::spawn(&cli);
+    let (addr, admin) = (bin.listen_addr().await, bin.admin_addr().await);
+    wait_for_status(&format!("http://{admin}/readyz"), 200).await;
+    let mut conns = Vec::new();
+    for _ in 0..8 {
+        let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let head = exchange(&mut conn).await.expect("served before SIGTERM");
+        assert!(!head.contains("connection: close"), "{head}");
+        conns.push(conn);
+    }
+    bin.signal_term();
+    wait_for_status(&format!("http://{admin}/readyz"), 503).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for (i, conn) in conns.iter_mut().enumerate() {
+        let head = exchange(conn)
+            .await
+            .unwrap_or_else(|| panic!("idle keep-alive connection {i} was closed during the shutdown delay"));
+        assert!(
+            head.starts_with("http/1.1 200") && head.contains("connection: close"),
+            "{head}"
+        );
+    }
+    assert_eq!(bin.wait().await, 0, "{}", bin.stderr());
+}
+
 /// A client sending its headers one byte per second is disconnected after the header read
 /// timeout, while another client is served meanwhile.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
