@@ -93,6 +93,13 @@ pub enum StorageError {
         /// When the next call may go through.
         retry_after: std::time::Duration,
     },
+    /// Not sent: as many backend calls as allowed are in flight already
+    /// (`--backend-max-concurrency`, or a few while the backend is failing).
+    #[error("backend busy: {in_flight} calls in flight already; not sent")]
+    Saturated {
+        /// The limit that was reached.
+        in_flight: usize,
+    },
 }
 
 /// The code of a [`StorageError::Denied`] that is the STS refusing the client certificate.
@@ -109,7 +116,7 @@ impl StorageError {
             StorageError::NotFound => StatusCode::NOT_FOUND,
             StorageError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
             StorageError::Unreachable(_) if !backend_up => StatusCode::SERVICE_UNAVAILABLE,
-            StorageError::CircuitOpen { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            StorageError::CircuitOpen { .. } | StorageError::Saturated { .. } => StatusCode::SERVICE_UNAVAILABLE,
             StorageError::Backend { status: 503, .. } => StatusCode::SERVICE_UNAVAILABLE,
             StorageError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             StorageError::NotModified => StatusCode::NOT_MODIFIED,
@@ -126,7 +133,8 @@ impl StorageError {
             StorageError::Unreachable(_)
             | StorageError::Timeout(_)
             | StorageError::BadResponse(_)
-            | StorageError::CircuitOpen { .. } => true,
+            | StorageError::CircuitOpen { .. }
+            | StorageError::Saturated { .. } => true,
             StorageError::Backend { status, .. } => *status >= 500,
             _ => false,
         }
@@ -154,6 +162,7 @@ impl StorageError {
             StorageError::NotModified => "not_modified",
             StorageError::Internal(_) => "internal",
             StorageError::CircuitOpen { .. } => "circuit_open",
+            StorageError::Saturated { .. } => "saturated",
         }
     }
 }

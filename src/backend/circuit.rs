@@ -14,6 +14,8 @@
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
 use crate::error::StorageError;
 use crate::metrics::Metrics;
 
@@ -24,7 +26,14 @@ pub struct CircuitConfig {
     pub failures: u32,
     /// How long it stays open before one trial call is let through.
     pub open_for: Duration,
+    /// Most calls in flight at once (`--backend-max-concurrency`); more are refused at once.
+    pub max_in_flight: usize,
 }
+
+/// Most calls in flight at once while the backend is failing (its last call failed, or the
+/// circuit is open or half-open): a few trials, not a herd waiting on a backend known to be
+/// broken.
+pub const WHILE_FAILING: usize = 4;
 
 #[derive(Debug)]
 enum State {
@@ -67,7 +76,9 @@ impl Health {
             Ok(_) => Health::Answered,
             Err(StorageError::Unreachable(_) | StorageError::Timeout(_)) => Health::Failed,
             Err(StorageError::Backend { status, .. }) if *status >= 500 => Health::Failed,
-            Err(StorageError::CircuitOpen { .. } | StorageError::Internal(_)) => Health::Unknown,
+            Err(StorageError::CircuitOpen { .. } | StorageError::Saturated { .. } | StorageError::Internal(_)) => {
+                Health::Unknown
+            }
             Err(_) => Health::Answered,
         }
     }
@@ -79,6 +90,17 @@ pub struct Circuit {
     config: CircuitConfig,
     state: Mutex<State>,
     metrics: std::sync::Arc<Metrics>,
+    /// Calls in flight (`max_in_flight`).
+    in_flight: std::sync::Arc<Semaphore>,
+    /// Calls in flight while the backend is failing ([`WHILE_FAILING`]).
+    while_failing: std::sync::Arc<Semaphore>,
+}
+
+/// The places a call holds while it is in flight.
+#[derive(Debug)]
+pub struct InFlight {
+    _all: OwnedSemaphorePermit,
+    _failing: Option<OwnedSemaphorePermit>,
 }
 
 impl Circuit {
@@ -88,7 +110,47 @@ impl Circuit {
             config,
             state: Mutex::new(State::Closed { failures: 0 }),
             metrics,
+            in_flight: std::sync::Arc::new(Semaphore::new(config.max_in_flight.max(1))),
+            while_failing: std::sync::Arc::new(Semaphore::new(WHILE_FAILING)),
         }
+    }
+
+    /// Whether the backend is failing: its last call failed, or the circuit is not closed.
+    fn failing(&self) -> bool {
+        !matches!(*self.state(), State::Closed { failures: 0 })
+    }
+
+    /// A place for one call in flight, or why not: as many are in flight as allowed (fewer
+    /// while the backend is failing), and the rest are refused at once rather than queued
+    /// behind a backend that does not answer (Envoy's pending-request circuit breaking,
+    /// nginx's `max_conns`).
+    ///
+    /// # Errors
+    /// [`StorageError::Saturated`], counted by the caller.
+    pub fn enter(&self) -> Result<InFlight, StorageError> {
+        let all = self
+            .in_flight
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| StorageError::Saturated {
+                in_flight: self.config.max_in_flight,
+            })?;
+        let failing = if self.failing() {
+            Some(
+                self.while_failing
+                    .clone()
+                    .try_acquire_owned()
+                    .map_err(|_| StorageError::Saturated {
+                        in_flight: WHILE_FAILING,
+                    })?,
+            )
+        } else {
+            None
+        };
+        Ok(InFlight {
+            _all: all,
+            _failing: failing,
+        })
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
@@ -176,7 +238,11 @@ mod tests {
 
     fn circuit(failures: u32, open_for: Duration) -> Circuit {
         Circuit::new(
-            CircuitConfig { failures, open_for },
+            CircuitConfig {
+                failures,
+                open_for,
+                max_in_flight: 64,
+            },
             std::sync::Arc::new(Metrics::new()),
         )
     }

@@ -182,11 +182,16 @@ impl Readiness {
         }
     }
 
-    /// Probes every `interval` until the task is dropped; the first probe runs at once.
+    /// Probes every `interval` until the task is dropped; the first probe runs at once. Probes
+    /// start on a fixed schedule (not `interval` after the last one ended, which added the
+    /// probe's own time), so a backend that fails with no request coming is seen down within
+    /// one interval.
     pub async fn run(self: Arc<Self>, interval: Duration) {
+        let mut ticks = tokio::time::interval(interval);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
+            ticks.tick().await;
             let _ = self.probe().await;
-            tokio::time::sleep(interval).await;
         }
     }
 }

@@ -451,10 +451,18 @@ impl Storage {
     where
         E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
     {
+        // A place among the calls in flight first, then the circuit's word (a trial is only
+        // started when it can be sent).
+        let mut _in_flight = None;
         if let Some(circuit) = &self.circuit {
-            match circuit.admit() {
-                Ok(Admission::Pass) => {}
-                Ok(Admission::Trial) => tracing::info!(operation, "circuit half-open: trying the backend"),
+            let admitted = circuit.enter().and_then(|place| Ok((place, circuit.admit()?)));
+            match admitted {
+                Ok((place, admission)) => {
+                    _in_flight = Some(place);
+                    if admission == Admission::Trial {
+                        tracing::info!(operation, "circuit half-open: trying the backend");
+                    }
+                }
                 Err(e) => {
                     self.metrics.observe_s3(operation, e.kind(), std::time::Duration::ZERO);
                     return Err(e);

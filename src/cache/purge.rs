@@ -21,6 +21,9 @@ impl ObjectCache {
     /// progress when the purge happens serve their readers but are not kept. Keys and
     /// prefixes are cache names ([`cache_name`]: `bucket/key`).
     pub async fn purge(&self, scope: &Purge) -> u64 {
+        // Revalidations under way when the purge came are not kept (they may hold the very
+        // version it drops); fills under way are discarded below.
+        self.purges.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         for (key, fill) in self.fills.lock().unwrap_or_else(|p| p.into_inner()).iter() {
             let hit = match scope {
                 Purge::Key(k) => k == key,

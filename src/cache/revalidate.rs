@@ -22,6 +22,9 @@ impl ObjectCache {
         entry: &Entry,
         obj: &Arc<CachedObject>,
     ) -> Result<Entry, FillError> {
+        // A purge (or a change event) while this runs may have been meant for the very copy
+        // it confirms or reads: then it serves the request that waits but is not kept.
+        let epoch = self.purges.load(Ordering::SeqCst);
         let etag = obj.meta.etag.as_deref();
         let outcome = match storage.get_if_none_match(object_key(storage, key), etag).await {
             Err(StorageError::NotModified) => Ok(("not_modified", self.entry(Slot::Object(obj.clone())))),
@@ -36,11 +39,15 @@ impl ObjectCache {
         self.metrics.cache_revalidations.with_label_values(&[label]).inc();
         match outcome {
             Ok((_, fresh)) => {
-                self.entries.insert(key.to_string(), fresh.clone()).await;
+                if self.purges.load(Ordering::SeqCst) == epoch {
+                    self.entries.insert(key.to_string(), fresh.clone()).await;
+                }
                 Ok(fresh)
             }
             Err(e) => {
-                self.refresh_failed(key, entry, &e).await;
+                if self.purges.load(Ordering::SeqCst) == epoch {
+                    self.refresh_failed(key, entry, &e).await;
+                }
                 Err(e)
             }
         }

@@ -161,6 +161,8 @@ pub struct ObjectCache {
     pub(super) generation: AtomicU64,
     /// Compressions that may run at once (one per core).
     pub(super) compressing: Arc<Semaphore>,
+    /// Purges so far: a revalidation that began before the last one does not keep its answer.
+    pub(super) purges: AtomicU64,
 }
 
 impl std::fmt::Debug for ObjectCache {
@@ -243,6 +245,7 @@ impl ObjectCache {
             config,
             metrics,
             generation: AtomicU64::new(0),
+            purges: AtomicU64::new(0),
             compressing: Arc::new(Semaphore::new(
                 std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get),
             )),

@@ -230,6 +230,11 @@ pub struct ServeArgs {
     #[arg(long, env = "GATEWAY_CIRCUIT_BREAKER_OPEN", default_value = "5s", value_parser = parse_duration, value_name = "DURATION")]
     pub circuit_breaker_open: Duration,
 
+    /// Most backend calls in flight at once; more are answered 503 with Retry-After at once
+    /// (and at most 4 while the backend is failing).
+    #[arg(long, env = "GATEWAY_BACKEND_MAX_CONCURRENCY", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..), value_name = "N")]
+    pub backend_max_concurrency: u32,
+
     /// Most client connections open at once; more wait in the kernel's accept queue.
     #[arg(long, env = "GATEWAY_MAX_CONNECTIONS", default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_connections: u32,

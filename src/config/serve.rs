@@ -107,6 +107,7 @@ impl ServeConfig {
             circuit: crate::backend::circuit::CircuitConfig {
                 failures: args.circuit_breaker_failures,
                 open_for: positive("--circuit-breaker-open", args.circuit_breaker_open)?,
+                max_in_flight: usize::try_from(args.backend_max_concurrency).unwrap_or(usize::MAX),
             },
             shutdown_grace: args.shutdown_grace,
             backend,

@@ -102,6 +102,7 @@ fn backend_failure(app: &App, site: &Hosted, key: &str, e: &StorageError) -> Res
     // the probe's).
     let retry_after = match e {
         StorageError::CircuitOpen { retry_after } => Some(*retry_after),
+        StorageError::Saturated { .. } => Some(std::time::Duration::from_secs(1)),
         _ if status == StatusCode::SERVICE_UNAVAILABLE => Some(app.storage.circuit().map_or(
             std::time::Duration::from_secs(5),
             crate::backend::circuit::Circuit::retry_after,

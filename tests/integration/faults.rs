@@ -111,6 +111,67 @@ async fn a_timed_out_miss_is_one_attempt() {
     gw.stop().await;
 }
 
+/// A herd of 100 misses of distinct keys while the backend hangs, after a miss has already
+/// timed out (the circuit not open): at most a handful of calls reach the backend, and the rest
+/// answer 503 with Retry-After at once instead of each waiting out the timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_herd_of_misses_during_a_hang_costs_a_few_backend_calls() {
+    let backend = Backend::start().await;
+    backend.storage().create_bucket().await.unwrap();
+    let proxy = FaultProxy::start(backend.addr).await;
+    let gw = Gateway::start_with(
+        via(&backend, &proxy, Duration::from_secs(2)),
+        &[
+            "--circuit-breaker-failures",
+            "0",
+            "--backend-probe-interval",
+            "1h",
+            "--bucket-events",
+            "off",
+        ],
+    )
+    .await;
+    gw.ready().await;
+    proxy.set(Fault::BlackHole);
+    assert_eq!(get(&gw.url("/first.txt")).await.status, 504);
+    let before = proxy.accepted();
+    let started = Instant::now();
+    let herd: Vec<_> = (0..100)
+        .map(|i| {
+            let url = gw.url(&format!("/herd-{i}.txt"));
+            tokio::spawn(async move {
+                let t = Instant::now();
+                let r = get(&url).await;
+                (r.status, r.header("retry-after").to_string(), t.elapsed())
+            })
+        })
+        .collect();
+    let mut refused = 0;
+    for h in herd {
+        let (status, retry_after, took) = h.await.unwrap();
+        if status == 503 {
+            refused += 1;
+            assert!(
+                retry_after.parse::<u64>().is_ok_and(|s| s >= 1),
+                "503 without Retry-After"
+            );
+            assert!(took < Duration::from_secs(1), "a refused miss waited {took:?}");
+        } else {
+            assert_eq!(status, 504, "a miss that went out times out");
+        }
+    }
+    let calls = proxy.accepted() - before;
+    assert!(calls <= 20, "{calls} backend calls for 100 misses during a hang");
+    assert!(refused >= 80, "only {refused} of 100 refused at once");
+    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+    assert!(
+        gw.metric("gateway_s3_requests_total{operation=\"GetObject\",outcome=\"saturated\"}")
+            .await
+            >= 80.0
+    );
+    gw.stop().await;
+}
+
 /// After consecutive failures the circuit opens: misses answer 503 with Retry-After without
 /// calling the backend; when it answers again, the background probe closes the circuit.
 #[tokio::test]

@@ -158,3 +158,53 @@ fn a_short_token_is_refused() {
     assert_eq!(err.flag, "--admin-token-file");
     assert!(!err.message.contains("short"), "the file's content is not shown");
 }
+
+/// A purge that arrives while a revalidation of the same key is waiting on a slow backend: the
+/// revalidation serves the request that waits, but what it read is not kept (it may be the
+/// very version the purge was meant to drop); the next request asks the backend again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_purge_beats_a_revalidation_under_way() {
+    let backend = Backend::start().await;
+    backend.put("page.txt", "v1", "text/plain").await;
+    let proxy = crate::proxy::FaultProxy::start(backend.addr).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = token_file(&dir);
+    let args = gateway::cli::BackendArgs {
+        endpoint: Some(format!("https://{}", proxy.addr)),
+        ..backend.args()
+    };
+    let gw = Gateway::start_with(
+        args,
+        &[
+            "--admin-token-file",
+            file.to_str().unwrap(),
+            "--cache-ttl",
+            "1s",
+            "--cache-stale-while-revalidate",
+            "0s",
+            "--bucket-events",
+            "off",
+        ],
+    )
+    .await;
+    assert_eq!(get(&gw.url("/page.txt")).await.body.as_ref(), b"v1");
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    // Stale: the next request revalidates, and the backend is slow to answer.
+    proxy.set(crate::proxy::Fault::Delay(std::time::Duration::from_millis(1500)));
+    let waiting = tokio::spawn({
+        let url = gw.url("/page.txt");
+        async move { get(&url).await }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(purge(&gw, "key=page.txt", Some(TOKEN)).await.status, 200);
+    let r = waiting.await.unwrap();
+    assert_eq!((r.status, r.body.as_ref()), (200, b"v1".as_ref()));
+    proxy.set(crate::proxy::Fault::Pass);
+    let after = get(&gw.url("/page.txt")).await;
+    assert_eq!(
+        after.header("x-cache"),
+        "MISS",
+        "the revalidation's answer was kept after the purge"
+    );
+    gw.stop().await;
+}

@@ -504,6 +504,8 @@ secretKey: {{ randAlphaNum 40 | quote }}
 - {{ int .Values.gateway.backend.circuitBreakerFailures | quote }}
 - --circuit-breaker-open
 - {{ .Values.gateway.backend.circuitBreakerOpen | quote }}
+- --backend-max-concurrency
+- {{ int .Values.gateway.backend.maxConcurrency | quote }}
 - --tls-reload-interval
 - {{ .Values.gateway.tlsReloadInterval | quote }}
 - --access-log
