@@ -10,6 +10,7 @@ use crate::cache::fill::{Fill, FillRefusal};
 use crate::cache::policy::Policy;
 use crate::cache::store::{CachedObject, Entry, FillError, ObjectCache, Slot, object_key};
 use crate::error::StorageError;
+use crate::meta::ObjectMeta;
 
 impl ObjectCache {
     /// The fill of `key` in progress, or a new one (`true`) that a task of its own runs, so
@@ -121,7 +122,14 @@ impl ObjectCache {
             }
         });
         match fill.finish(read) {
-            Ok(body) => Ok(self.entry(Slot::Object(Arc::new(CachedObject { meta: obj.meta, body })))),
+            Ok(body) => {
+                // User metadata (x-amz-meta-*) is never served: not kept in memory either.
+                let meta = ObjectMeta {
+                    metadata: Vec::new(),
+                    ..obj.meta
+                };
+                Ok(self.entry(Slot::Object(Arc::new(CachedObject { meta, body }))))
+            }
             Err(e) => Err(FillError::Storage(e)),
         }
     }

@@ -339,6 +339,49 @@ async fn a_miss_streams_while_it_fills_and_others_join() {
     gw.stop().await;
 }
 
+/// A herd on a cold object whose fill is slow: 60 readers and 20 HEADs join while the backend
+/// holds the rest of the body; every reader gets every byte once it comes, the HEADs answer at
+/// once without joining the body, and the backend is asked once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_herd_joining_a_slow_fill_gets_every_byte_from_one_backend_call() {
+    use crate::proxy::{Fault, FaultProxy};
+    use http_body_util::BodyExt;
+    let backend = Backend::start().await;
+    let object = large_object();
+    backend.put("big.bin", object.clone(), "application/octet-stream").await;
+    let proxy = FaultProxy::start(backend.addr).await;
+    let args = gateway::cli::BackendArgs {
+        endpoint: Some(format!("https://{}", proxy.addr)),
+        ..backend.args()
+    };
+    let gw = Gateway::start_with(args, &["--bucket-events", "off"]).await;
+    proxy.set(Fault::PauseAfter(1 << 20));
+    let mut first = crate::util::send("GET", &gw.url("/big.bin")).await;
+    read_at_least(&mut first, 256 << 10).await;
+    let readers: Vec<_> = (0..60)
+        .map(|_| {
+            let url = gw.url("/big.bin");
+            tokio::spawn(async move {
+                let resp = crate::util::send("GET", &url).await;
+                resp.into_body().collect().await.unwrap().to_bytes()
+            })
+        })
+        .collect();
+    for _ in 0..20 {
+        let head = request_with("HEAD", &gw.url("/big.bin"), &[]).await;
+        assert_eq!((head.status, head.header("content-length")), (200, "4194304"));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    proxy.set(Fault::Pass);
+    drop(first);
+    for r in readers {
+        let body = r.await.unwrap();
+        assert!(body.len() == object.len() && body == object, "a reader got other bytes");
+    }
+    assert_eq!(metric(&gw, GETS).await, 1.0, "the herd must share one backend call");
+    gw.stop().await;
+}
+
 /// A fill that fails mid-body breaks every reader's response (never a short 200 that looks
 /// complete) and caches nothing: the next request fetches again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
