@@ -208,6 +208,11 @@ pub struct ServeArgs {
     #[arg(long, env = "GATEWAY_IDLE_TIMEOUT", default_value = "30s", value_parser = parse_duration, value_name = "DURATION")]
     pub idle_timeout: Duration,
 
+    /// Time a response may write nothing (a client that stopped reading) before its connection
+    /// is closed, releasing the backend stream it holds.
+    #[arg(long, env = "GATEWAY_SEND_TIMEOUT", default_value = "60s", value_parser = parse_duration, value_name = "DURATION")]
+    pub send_timeout: Duration,
+
     /// Most concurrent HTTP/2 streams (requests) per client connection.
     #[arg(long, env = "GATEWAY_HTTP2_MAX_STREAMS", default_value_t = 128, value_parser = clap::value_parser!(u32).range(1..))]
     pub http2_max_streams: u32,

@@ -58,6 +58,8 @@ pub struct Limits {
     pub header_read_timeout: Duration,
     /// Time a keep-alive connection may stay silent with no request in flight.
     pub idle_timeout: Duration,
+    /// Time a response may make no write progress before its connection is closed.
+    pub send_timeout: Duration,
     /// Most connections open at once.
     pub max_connections: usize,
     /// Most concurrent HTTP/2 streams per connection.
@@ -97,6 +99,7 @@ impl ServeConfig {
             limits: Limits {
                 header_read_timeout: positive("--header-read-timeout", args.header_read_timeout)?,
                 idle_timeout: positive("--idle-timeout", args.idle_timeout)?,
+                send_timeout: positive("--send-timeout", args.send_timeout)?,
                 max_connections: args.max_connections as usize,
                 http2_max_streams: args.http2_max_streams,
             },

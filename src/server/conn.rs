@@ -1,7 +1,10 @@
-//! What a client connection is doing: when it last sent or received a byte, and how many of its
-//! requests are being answered. The accept loop closes a connection that has been silent too
-//! long with nothing in flight (idle keep-alive, an HTTP/2 preface and nothing after, a socket
-//! opened and never used), so idle sockets cannot hold every connection slot.
+//! What a client connection is doing: when a request last began or ended, when a response last
+//! made progress, and how many of its requests are being answered. The accept loop closes a
+//! connection with nothing in flight and no request for too long (idle keep-alive, an HTTP/2
+//! preface and nothing after, a socket opened and never used, an HTTP/2 client that only sends
+//! PINGs or SETTINGS: frames that are not requests do not count), and one whose responses have
+//! made no write progress for too long (a client that stopped reading), so neither idle nor
+//! stalled sockets can hold every connection slot and backend stream.
 
 use std::io;
 use std::pin::Pin;
@@ -16,8 +19,10 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 #[derive(Debug)]
 pub struct Activity {
     origin: Instant,
-    /// Milliseconds since `origin` of the last byte read or written.
+    /// Milliseconds since `origin` of the last request's start or end.
     last: AtomicU64,
+    /// Milliseconds since `origin` of the last byte written.
+    written: AtomicU64,
     /// Requests whose response has not finished.
     in_flight: AtomicUsize,
     /// Whether a request has been received.
@@ -32,20 +37,33 @@ impl Activity {
         Arc::new(Self {
             origin: Instant::now(),
             last: AtomicU64::new(0),
+            written: AtomicU64::new(0),
             in_flight: AtomicUsize::new(0),
             served: AtomicBool::new(false),
             http2: AtomicBool::new(false),
         })
     }
 
-    fn touch(&self) {
-        let ms = u64::try_from(self.origin.elapsed().as_millis()).unwrap_or(u64::MAX);
-        self.last.store(ms, Ordering::Relaxed);
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.origin.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
-    /// When the connection last moved a byte.
+    fn touch(&self) {
+        self.last.store(self.now_ms(), Ordering::Relaxed);
+    }
+
+    /// When a request last began or ended on the connection.
     pub fn last_active(&self) -> Instant {
         self.origin + Duration::from_millis(self.last.load(Ordering::Relaxed))
+    }
+
+    /// When the connection's responses last made progress: a byte written, or a request begun.
+    pub fn last_progress(&self) -> Instant {
+        let ms = self
+            .written
+            .load(Ordering::Relaxed)
+            .max(self.last.load(Ordering::Relaxed));
+        self.origin + Duration::from_millis(ms)
     }
 
     /// Whether a request is being answered.
@@ -56,6 +74,10 @@ impl Activity {
     /// Whether any request has arrived on this connection.
     pub fn served(&self) -> bool {
         self.served.load(Ordering::Relaxed)
+    }
+
+    fn wrote(&self) {
+        self.written.store(self.now_ms(), Ordering::Relaxed);
     }
 
     /// Whether the connection's requests came over HTTP/2.
@@ -87,7 +109,7 @@ impl Drop for InFlight {
     }
 }
 
-/// A stream that records its reads and writes in an [`Activity`].
+/// A stream that records its write progress in an [`Activity`].
 #[derive(Debug)]
 pub struct Tracked<S> {
     inner: S,
@@ -103,12 +125,9 @@ impl<S> Tracked<S> {
 
 impl<S: AsyncRead + Unpin> AsyncRead for Tracked<S> {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
-        let before = buf.filled().len();
-        let r = Pin::new(&mut self.inner).poll_read(cx, buf);
-        if matches!(r, Poll::Ready(Ok(()))) && buf.filled().len() > before {
-            self.activity.touch();
-        }
-        r
+        // What a client sends is not activity by itself (PINGs, SETTINGS, a trickle of bytes):
+        // requests are, and hyper's header read timeout bounds a request head.
+        Pin::new(&mut self.inner).poll_read(cx, buf)
     }
 }
 
@@ -116,7 +135,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Tracked<S> {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         let r = Pin::new(&mut self.inner).poll_write(cx, buf);
         if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
-            self.activity.touch();
+            self.activity.wrote();
         }
         r
     }
@@ -128,7 +147,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Tracked<S> {
     ) -> Poll<io::Result<usize>> {
         let r = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
         if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
-            self.activity.touch();
+            self.activity.wrote();
         }
         r
     }

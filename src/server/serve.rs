@@ -147,7 +147,13 @@ async fn connection(
         } else {
             limits.header_read_timeout
         };
-        let idle_deadline = tokio::time::Instant::from_std(activity.last_active() + limit);
+        // Idle: nothing in flight and no request for `limit`. Stalled: responses in flight
+        // that have written nothing for `--send-timeout` (the client stopped reading).
+        let idle_deadline = if activity.busy() {
+            tokio::time::Instant::from_std(activity.last_progress() + limits.send_timeout)
+        } else {
+            tokio::time::Instant::from_std(activity.last_active() + limit)
+        };
         tokio::select! {
             result = conn.as_mut() => return result,
             changed = phase.changed(), if told < Phase::Closing => {
@@ -172,6 +178,13 @@ async fn connection(
             () = tokio::time::sleep_until(idle_deadline) => {
                 if !activity.busy() && activity.last_active().elapsed() >= limit {
                     tracing::debug!(idle = ?limit, "closing an idle client connection");
+                    return Ok(());
+                }
+                if activity.busy() && activity.last_progress().elapsed() >= limits.send_timeout {
+                    tracing::info!(
+                        send_timeout = ?limits.send_timeout,
+                        "closing a connection whose client stopped reading its response"
+                    );
                     return Ok(());
                 }
             }

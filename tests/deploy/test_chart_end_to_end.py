@@ -226,6 +226,14 @@ def test_setup_then_seed_then_deployment_each_with_its_own_identity(system):
         assert "created" in seeded.stdout, seeded.stdout
 
         wait_for(f"http://127.0.0.1:{admin}/readyz", 200, server)
+        # MinIO sends the event stream's head with its first keep-alive (10 s), and so does the
+        # emulation: the subscription counts as made only then, and what was cached before it
+        # is revalidated (changes before it were never announced). Serve after it.
+        deadline = time.monotonic() + 30
+        metrics = b""
+        while b'gateway_bucket_events_state{state="subscribed"} 1' not in metrics and time.monotonic() < deadline:
+            time.sleep(0.2)
+            metrics = get(f"http://127.0.0.1:{admin}/metrics")[2]
         status, content_type, body = get(f"http://127.0.0.1:{port}/gateway.gif")
         assert (status, content_type) == (200, "image/gif")
         assert body == (ROOT / "seed" / "gateway.gif").read_bytes()

@@ -301,6 +301,84 @@ async fn idle_connections_are_closed() {
     gw.stop().await;
 }
 
+/// An HTTP/2 client that, after one request, sends only PINGs (hyper's keep-alive, every
+/// 100 ms): PINGs are not requests, so the connection is closed after `--idle-timeout`
+/// like any idle one and does not hold a connection slot forever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http2_client_sending_only_pings_is_closed_when_idle() {
+    let backend = Backend::start().await;
+    backend.seed_gif().await;
+    let gw = Gateway::start_with(backend.args(), &["--idle-timeout", "1s"]).await;
+    let tcp = TcpStream::connect(gw.addr).await.unwrap();
+    let (mut send, conn) = hyper::client::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
+        .timer(hyper_util::rt::TokioTimer::new())
+        .keep_alive_interval(Duration::from_millis(100))
+        .keep_alive_while_idle(true)
+        .handshake(hyper_util::rt::TokioIo::new(tcp))
+        .await
+        .unwrap();
+    // The connection's task ends when the server closes it.
+    let driver = tokio::spawn(conn);
+    let req = http::Request::get(gw.url("/gateway.gif"))
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .unwrap();
+    let resp = send.send_request(req).await.unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    drop(resp);
+    let started = Instant::now();
+    tokio::time::timeout(Duration::from_secs(10), driver)
+        .await
+        .expect("a PING-only HTTP/2 connection was kept open")
+        .unwrap()
+        .ok();
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "closed before the idle timeout"
+    );
+    gw.stop().await;
+}
+
+/// A client that stops reading a large response: after `--send-timeout` without progress
+/// the connection is closed, the download counted as aborted, and the backend stream it held
+/// (the object streams uncached) released.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_reading_is_cut_after_the_send_timeout() {
+    let backend = Backend::start().await;
+    backend
+        .put("big.bin", vec![5u8; 16 << 20], "application/octet-stream")
+        .await;
+    let gw = Gateway::start_with(backend.args(), &["--send-timeout", "1s", "--cache-max-bytes", "0"]).await;
+    let mut stalled = TcpStream::connect(gw.addr).await.unwrap();
+    stalled
+        .write_all(b"GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    // Read the head and a little, then nothing: the socket buffers fill and writes stop.
+    let mut buf = vec![0u8; 4096];
+    let n = tokio::time::timeout(crate::util::TIMEOUT, stalled.read(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while gw.metric("gateway_http_responses_total{outcome=\"aborted\"}").await < 1.0 {
+        assert!(Instant::now() < deadline, "a stalled download was never cut");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The server closed the socket: what the kernel buffered drains, then end of stream.
+    let drained = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match stalled.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+    assert!(drained.is_ok(), "the stalled connection was not closed");
+    gw.stop().await;
+}
+
 /// Sends raw bytes and returns the status line's code.
 async fn raw_status(gw: &Gateway, request: &[u8]) -> u16 {
     let mut s = TcpStream::connect(gw.addr).await.unwrap();

@@ -498,6 +498,8 @@ secretKey: {{ randAlphaNum 40 | quote }}
 - {{ .Values.gateway.connections.headerReadTimeout | quote }}
 - --idle-timeout
 - {{ .Values.gateway.connections.idleTimeout | quote }}
+- --send-timeout
+- {{ .Values.gateway.connections.sendTimeout | quote }}
 - --backend-probe-interval
 - {{ .Values.gateway.backend.probeInterval | quote }}
 - --circuit-breaker-failures
