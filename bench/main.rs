@@ -19,7 +19,8 @@
 //! Then, against the embedded backend (s3s-fs), which can be made to misbehave: backend calls
 //! behind 10,000 hits of one key, and the resilience run (`resilience.rs`).
 //!
-//! Environment: `BENCH_ONLY` (some of `hits,compression,ttfb,stream,hotkey,resilience`; default all),
+//! Environment: `BENCH_ONLY` (some of `hits,compression,ttfb,stream,hotkey,resilience`; default all;
+//! Garage is started only for the first four),
 //! `BENCH_SECONDS` (per target, default 10), `BENCH_CONNS` (default 64),
 //! `GATEWAY_BIN` (default `target/release/gateway`), `NGINX` (default `nginx`), `GARAGE`
 //! (default `garage`).
@@ -41,6 +42,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, TcpStream};
 
 // The integration tests' fault proxy; they use the rest of it.
+mod cgroup;
 #[allow(dead_code)]
 #[path = "../tests/integration/proxy.rs"]
 mod proxy;
@@ -674,200 +676,204 @@ async fn main() -> Result<(), Error> {
     let pki = DevPki::generate(&["127.0.0.1".into()], "gateway", 1)?;
     pki.write_to(&tls, false)?;
 
-    // The production store: Garage behind an mTLS front, holding the GIF.
-    let garage = store::Garage::start(dir.path(), &tls, &nginx, BUCKET).await?;
-    let mut garage_args = gateway::demo::backend_args(
-        garage.endpoint.clone(),
-        BUCKET,
-        &tls,
-        &garage.access_key,
-        &garage.secret_key,
-    );
-    garage_args.region = garage.region.into();
-    let garage_storage = Storage::new(
-        &BackendConfig::from_args(&garage_args)?,
-        Arc::new(Metrics::new()),
-        Retries::Serve,
-    );
-    let put = |key: &'static str, body: Bytes, ct: &'static str| {
-        let storage = garage_storage.clone();
-        async move {
-            let opts = PutOptions {
-                content_type: ct,
-                ..Default::default()
-            };
-            storage.put(key, body, &opts).await
-        }
-    };
-    put(GIF_KEY, gif.clone(), "image/gif").await?;
-    let garage_ref = BackendRef {
-        endpoint: garage.endpoint.clone(),
-        access_key: garage.access_key.clone(),
-        secret_key: garage.secret_key.clone(),
-        region: garage.region.into(),
-    };
+    // The production store, only for the parts measured against it: Garage behind an mTLS
+    // front, holding the GIF.
+    if ["hits", "compression", "ttfb", "stream"].iter().any(|p| wants(p)) {
+        // The production store: Garage behind an mTLS front, holding the GIF.
+        let garage = store::Garage::start(dir.path(), &tls, &nginx, BUCKET).await?;
+        let mut garage_args = gateway::demo::backend_args(
+            garage.endpoint.clone(),
+            BUCKET,
+            &tls,
+            &garage.access_key,
+            &garage.secret_key,
+        );
+        garage_args.region = garage.region.into();
+        let garage_storage = Storage::new(
+            &BackendConfig::from_args(&garage_args)?,
+            Arc::new(Metrics::new()),
+            Retries::Serve,
+        );
+        let put = |key: &'static str, body: Bytes, ct: &'static str| {
+            let storage = garage_storage.clone();
+            async move {
+                let opts = PutOptions {
+                    content_type: ct,
+                    ..Default::default()
+                };
+                storage.put(key, body, &opts).await
+            }
+        };
+        put(GIF_KEY, gif.clone(), "image/gif").await?;
+        let garage_ref = BackendRef {
+            endpoint: garage.endpoint.clone(),
+            access_key: garage.access_key.clone(),
+            secret_key: garage.secret_key.clone(),
+            region: garage.region.into(),
+        };
 
-    if wants("hits") {
-        // nginx with the same file on local disk, and nginx proxy_cache in front of the store.
-        let www = dir.path().join("www");
-        std::fs::create_dir_all(&www)?;
-        std::fs::write(www.join(GIF_KEY), &gif)?;
-        // An nginx `http` block serving `inner`, with its files under `d`.
-        let http = |d: &Path, inner: String| {
-            format!(
-                "http {{ access_log off; sendfile on; tcp_nopush on; keepalive_requests 10000000;\n\
+        if wants("hits") {
+            // nginx with the same file on local disk, and nginx proxy_cache in front of the store.
+            let www = dir.path().join("www");
+            std::fs::create_dir_all(&www)?;
+            std::fs::write(www.join(GIF_KEY), &gif)?;
+            // An nginx `http` block serving `inner`, with its files under `d`.
+            let http = |d: &Path, inner: String| {
+                format!(
+                    "http {{ access_log off; sendfile on; tcp_nopush on; keepalive_requests 10000000;\n\
                  client_body_temp_path {d}; proxy_temp_path {d}; fastcgi_temp_path {d}; uwsgi_temp_path {d}; scgi_temp_path {d};\n\
                  {inner} }}\n",
-                d = d.display()
-            )
-        };
-        let static_addr = free_addr();
-        let static_dir = dir.path().join("nginx-static");
-        let static_server = format!("server {{ listen {static_addr}; root {}; }}", www.display());
-        let nginx_static = store::start_nginx(&nginx, &static_dir, &http(&static_dir, static_server))?;
-        let cache_addr = free_addr();
-        let cache_dir = dir.path().join("nginx-cache");
-        let cache_server = format!(
-            "proxy_cache_path {c}/cache levels=1:2 keys_zone=s3:10m max_size=1g inactive=60m use_temp_path=off;\n\
+                    d = d.display()
+                )
+            };
+            let static_addr = free_addr();
+            let static_dir = dir.path().join("nginx-static");
+            let static_server = format!("server {{ listen {static_addr}; root {}; }}", www.display());
+            let nginx_static = store::start_nginx(&nginx, &static_dir, &http(&static_dir, static_server))?;
+            let cache_addr = free_addr();
+            let cache_dir = dir.path().join("nginx-cache");
+            let cache_server = format!(
+                "proxy_cache_path {c}/cache levels=1:2 keys_zone=s3:10m max_size=1g inactive=60m use_temp_path=off;\n\
              upstream store {{ server {web}; keepalive 16; }}\n\
              server {{ listen {cache_addr}; location / {{ proxy_pass http://store; proxy_http_version 1.1;\n\
              proxy_set_header Connection \"\"; proxy_set_header Host {host}; proxy_cache s3;\n\
              proxy_cache_valid 200 60s; proxy_cache_lock on; add_header X-Cache $upstream_cache_status; }} }}",
-            c = cache_dir.display(),
-            web = garage.web,
-            host = garage.web_host,
-        );
-        let nginx_cache = store::start_nginx(&nginx, &cache_dir, &http(&cache_dir, cache_server))?;
-        wait_http(static_addr, "/gateway.gif").await?;
-        wait_http(cache_addr, "/gateway.gif").await?;
-
-        let (hit_gw, hit_addr) = gateway_with(&bin, &tls, &garage_ref, &[]).await?;
-        let (miss_gw, miss_addr) = gateway_with(&bin, &tls, &garage_ref, &["--cache-max-bytes", "0"]).await?;
-        get_once(hit_addr, "/gateway.gif")
-            .await
-            .ok_or("cannot warm the cache")?;
-
-        let names = [
-            "nginx-static (sendfile, local disk)",
-            "nginx proxy_cache in front of the store",
-            "gateway, cache hit",
-            "gateway, cache off (streamed from the store)",
-        ];
-        let targets = [
-            (nginx_static.0.id(), static_addr),
-            (nginx_cache.0.id(), cache_addr),
-            (hit_gw.0.id(), hit_addr),
-            (miss_gw.0.id(), miss_addr),
-        ];
-        let mut stats: Vec<Stats> = (0..names.len()).map(|_| Stats::default()).collect();
-        let slice = Duration::from_secs(secs) / ROUNDS;
-        for round in 0..ROUNDS {
-            eprintln!(
-                "bench: round {}/{ROUNDS} ({conns} connections, {slice:?} per target)",
-                round + 1
+                c = cache_dir.display(),
+                web = garage.web,
+                host = garage.web_host,
             );
-            for (i, (pid, addr)) in targets.iter().enumerate() {
-                stats[i].merge(measured(*pid, *addr, conns, slice).await);
-            }
-        }
+            let nginx_cache = store::start_nginx(&nginx, &cache_dir, &http(&cache_dir, cache_server))?;
+            wait_http(static_addr, "/gateway.gif").await?;
+            wait_http(cache_addr, "/gateway.gif").await?;
 
-        let (base_rps, base_p99, base_cpu) = (stats[0].rps(), stats[0].percentile(0.99), stats[0].cpu_ms());
-        println!(
-            "\nGIF ({} bytes) from Garage behind an mTLS front, {conns} connections, {secs} s per target in {ROUNDS} alternating rounds:\n",
-            gif.len()
-        );
-        println!(
-            "| target | req/s | p50 ms | p99 ms | CPU ms/request | req/s × nginx-static | p99 × nginx-static | CPU × nginx-static | errors |"
-        );
-        println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
-        for (name, s) in names.iter().zip(stats.iter_mut()) {
-            let (rps, cpu) = (s.rps(), s.cpu_ms());
-            let (p50, p99) = (s.percentile(0.50), s.percentile(0.99));
+            let (hit_gw, hit_addr) = gateway_with(&bin, &tls, &garage_ref, &[]).await?;
+            let (miss_gw, miss_addr) = gateway_with(&bin, &tls, &garage_ref, &["--cache-max-bytes", "0"]).await?;
+            get_once(hit_addr, "/gateway.gif")
+                .await
+                .ok_or("cannot warm the cache")?;
+
+            let names = [
+                "nginx-static (sendfile, local disk)",
+                "nginx proxy_cache in front of the store",
+                "gateway, cache hit",
+                "gateway, cache off (streamed from the store)",
+            ];
+            let targets = [
+                (nginx_static.0.id(), static_addr),
+                (nginx_cache.0.id(), cache_addr),
+                (hit_gw.0.id(), hit_addr),
+                (miss_gw.0.id(), miss_addr),
+            ];
+            let mut stats: Vec<Stats> = (0..names.len()).map(|_| Stats::default()).collect();
+            let slice = Duration::from_secs(secs) / ROUNDS;
+            for round in 0..ROUNDS {
+                eprintln!(
+                    "bench: round {}/{ROUNDS} ({conns} connections, {slice:?} per target)",
+                    round + 1
+                );
+                for (i, (pid, addr)) in targets.iter().enumerate() {
+                    stats[i].merge(measured(*pid, *addr, conns, slice).await);
+                }
+            }
+
+            let (base_rps, base_p99, base_cpu) = (stats[0].rps(), stats[0].percentile(0.99), stats[0].cpu_ms());
             println!(
-                "| {name} | {rps:.0} | {p50:.2} | {p99:.2} | {cpu:.3} | {:.2} | {:.2} | {:.2} | {} |",
-                rps / base_rps,
-                p99 / base_p99,
-                cpu / base_cpu,
-                s.errors
+                "\nGIF ({} bytes) from Garage behind an mTLS front, {conns} connections, {secs} s per target in {ROUNDS} alternating rounds:\n",
+                gif.len()
+            );
+            println!(
+                "| target | req/s | p50 ms | p99 ms | CPU ms/request | req/s × nginx-static | p99 × nginx-static | CPU × nginx-static | errors |"
+            );
+            println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+            for (name, s) in names.iter().zip(stats.iter_mut()) {
+                let (rps, cpu) = (s.rps(), s.cpu_ms());
+                let (p50, p99) = (s.percentile(0.50), s.percentile(0.99));
+                println!(
+                    "| {name} | {rps:.0} | {p50:.2} | {p99:.2} | {cpu:.3} | {:.2} | {:.2} | {:.2} | {} |",
+                    rps / base_rps,
+                    p99 / base_p99,
+                    cpu / base_cpu,
+                    s.errors
+                );
+            }
+            drop((hit_gw, miss_gw, nginx_static, nginx_cache));
+        }
+
+        if wants("compression") {
+            compression(&bin, &tls, &garage_ref, &garage_storage, conns, secs).await?;
+        }
+
+        if wants("ttfb") {
+            // Time to first byte of a 16 MiB miss: the gateway streams while it fills, so it should be
+            // close to the store's own (a direct mTLS client), not the whole transfer.
+            let ttfb_keys = ["ttfb-0.bin", "ttfb-1.bin", "ttfb-2.bin", "ttfb-3.bin", "ttfb-4.bin"];
+            let sixteen: Bytes = (0..16usize << 20).map(|i| (i % 249) as u8).collect::<Vec<u8>>().into();
+            for key in ttfb_keys {
+                put(key, sixteen.clone(), "application/octet-stream").await?;
+            }
+            let (gw, addr) = gateway_with(&bin, &tls, &garage_ref, &[]).await?;
+            let (mut gw_ttfb, mut direct_ttfb, mut direct_total) = (Vec::new(), Vec::new(), Vec::new());
+            for (i, key) in ttfb_keys.iter().enumerate() {
+                let path = format!("/{key}");
+                let direct = || curl_direct(&tls, &garage, key);
+                let (d, g) = if i % 2 == 0 {
+                    let d = direct()?;
+                    (d, ttfb(addr, &path).await?)
+                } else {
+                    let g = ttfb(addr, &path).await?;
+                    (direct()?, g)
+                };
+                if g.1 != sixteen.len() as u64 || d.2 != sixteen.len() as u64 {
+                    return Err(format!("{key}: short body (gateway {} bytes, direct {} bytes)", g.1, d.2).into());
+                }
+                gw_ttfb.push(g.0 * 1000.0);
+                direct_ttfb.push(d.0 * 1000.0);
+                direct_total.push(d.1 * 1000.0);
+            }
+            drop(gw);
+            let (g, d, t) = (median(gw_ttfb), median(direct_ttfb), median(direct_total));
+            println!(
+                "\n16 MiB cache miss, time to first byte (median of {}): gateway {g:.1} ms, direct mTLS client {d:.1} ms ({:.2}×); the direct client's whole transfer takes {t:.1} ms",
+                ttfb_keys.len(),
+                g / d
             );
         }
-        drop((hit_gw, miss_gw, nginx_static, nginx_cache));
-    }
 
-    if wants("compression") {
-        compression(&bin, &tls, &garage_ref, &garage_storage, conns, secs).await?;
-    }
-
-    if wants("ttfb") {
-        // Time to first byte of a 16 MiB miss: the gateway streams while it fills, so it should be
-        // close to the store's own (a direct mTLS client), not the whole transfer.
-        let ttfb_keys = ["ttfb-0.bin", "ttfb-1.bin", "ttfb-2.bin", "ttfb-3.bin", "ttfb-4.bin"];
-        let sixteen: Bytes = (0..16usize << 20).map(|i| (i % 249) as u8).collect::<Vec<u8>>().into();
-        for key in ttfb_keys {
-            put(key, sixteen.clone(), "application/octet-stream").await?;
-        }
-        let (gw, addr) = gateway_with(&bin, &tls, &garage_ref, &[]).await?;
-        let (mut gw_ttfb, mut direct_ttfb, mut direct_total) = (Vec::new(), Vec::new(), Vec::new());
-        for (i, key) in ttfb_keys.iter().enumerate() {
-            let path = format!("/{key}");
-            let direct = || curl_direct(&tls, &garage, key);
-            let (d, g) = if i % 2 == 0 {
-                let d = direct()?;
-                (d, ttfb(addr, &path).await?)
-            } else {
-                let g = ttfb(addr, &path).await?;
-                (direct()?, g)
-            };
-            if g.1 != sixteen.len() as u64 || d.2 != sixteen.len() as u64 {
-                return Err(format!("{key}: short body (gateway {} bytes, direct {} bytes)", g.1, d.2).into());
+        if wants("stream") {
+            // Stream-through: 256 MiB (over --cache-max-object-bytes) through the gateway against the
+            // direct client, alternating.
+            let big: Bytes = (0..BIG_SIZE).map(|i| (i % 251) as u8).collect::<Vec<u8>>().into();
+            put(BIG_KEY, big, "application/octet-stream").await?;
+            let (gw, addr) = gateway_with(&bin, &tls, &garage_ref, &[]).await?;
+            let (mut via, mut direct) = (Vec::new(), Vec::new());
+            let (mut gw_cpu, mut store_via, mut store_direct) = (0.0, 0.0, 0.0);
+            for _ in 0..4 {
+                let (g0, s0) = (cpu_seconds(gw.0.id()), garage.cpu_seconds());
+                let (_, total, n) = curl_plain(addr, &format!("/{BIG_KEY}"))?;
+                via.push(n as f64 / total / f64::from(1 << 20));
+                let (g1, s1) = (cpu_seconds(gw.0.id()), garage.cpu_seconds());
+                let (_, total, n) = curl_direct(&tls, &garage, BIG_KEY)?;
+                direct.push(n as f64 / total / f64::from(1 << 20));
+                gw_cpu += g1 - g0;
+                store_via += s1 - s0;
+                store_direct += garage.cpu_seconds() - s1;
             }
-            gw_ttfb.push(g.0 * 1000.0);
-            direct_ttfb.push(d.0 * 1000.0);
-            direct_total.push(d.1 * 1000.0);
+            let hwm = vm_hwm_kib(gw.0.id());
+            drop(gw);
+            let (v, d) = (median(via), median(direct));
+            // CPU seconds per GiB moved, over the four rounds (each round moves 1/4 GiB).
+            println!(
+                "256 MiB streamed through (median of 4, alternating, curl as the client of both): gateway {v:.0} MiB/s, direct mTLS client {d:.0} MiB/s ({:.2}×); gateway peak RSS (VmHWM) {:.1} MiB",
+                v / d,
+                hwm as f64 / 1024.0
+            );
+            println!(
+                "  CPU s per GiB: gateway {gw_cpu:.2}; store (Garage + TLS front) {store_via:.2} behind the gateway, {store_direct:.2} behind the direct client"
+            );
         }
-        drop(gw);
-        let (g, d, t) = (median(gw_ttfb), median(direct_ttfb), median(direct_total));
-        println!(
-            "\n16 MiB cache miss, time to first byte (median of {}): gateway {g:.1} ms, direct mTLS client {d:.1} ms ({:.2}×); the direct client's whole transfer takes {t:.1} ms",
-            ttfb_keys.len(),
-            g / d
-        );
-    }
 
-    if wants("stream") {
-        // Stream-through: 256 MiB (over --cache-max-object-bytes) through the gateway against the
-        // direct client, alternating.
-        let big: Bytes = (0..BIG_SIZE).map(|i| (i % 251) as u8).collect::<Vec<u8>>().into();
-        put(BIG_KEY, big, "application/octet-stream").await?;
-        let (gw, addr) = gateway_with(&bin, &tls, &garage_ref, &[]).await?;
-        let (mut via, mut direct) = (Vec::new(), Vec::new());
-        let (mut gw_cpu, mut store_via, mut store_direct) = (0.0, 0.0, 0.0);
-        for _ in 0..4 {
-            let (g0, s0) = (cpu_seconds(gw.0.id()), garage.cpu_seconds());
-            let (_, total, n) = curl_plain(addr, &format!("/{BIG_KEY}"))?;
-            via.push(n as f64 / total / f64::from(1 << 20));
-            let (g1, s1) = (cpu_seconds(gw.0.id()), garage.cpu_seconds());
-            let (_, total, n) = curl_direct(&tls, &garage, BIG_KEY)?;
-            direct.push(n as f64 / total / f64::from(1 << 20));
-            gw_cpu += g1 - g0;
-            store_via += s1 - s0;
-            store_direct += garage.cpu_seconds() - s1;
-        }
-        let hwm = vm_hwm_kib(gw.0.id());
-        drop(gw);
-        let (v, d) = (median(via), median(direct));
-        // CPU seconds per GiB moved, over the four rounds (each round moves 1/4 GiB).
-        println!(
-            "256 MiB streamed through (median of 4, alternating, curl as the client of both): gateway {v:.0} MiB/s, direct mTLS client {d:.0} MiB/s ({:.2}×); gateway peak RSS (VmHWM) {:.1} MiB",
-            v / d,
-            hwm as f64 / 1024.0
-        );
-        println!(
-            "  CPU s per GiB: gateway {gw_cpu:.2}; store (Garage + TLS front) {store_via:.2} behind the gateway, {store_direct:.2} behind the direct client"
-        );
+        drop(garage);
     }
-
-    drop(garage);
 
     // The embedded backend, for what needs a controllable backend: backend calls behind hot
     // hits, and the resilience run (faults injected through a proxy).

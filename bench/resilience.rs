@@ -4,7 +4,9 @@
 //! backend. Printed, in one run: hit latency (p50/p99) with the backend healthy and while it
 //! hangs, time to 504 for a miss, backend connections per 100 concurrent misses during a hang
 //! (while the hang is news, and once the circuit is open), peak RSS against `--cache-max-bytes`
-//! under concurrent fills of distinct keys, and memory per slow streaming client.
+//! under concurrent fills of distinct keys, memory per slow streaming client, and, read from
+//! the gateway's own memory cgroup (what a pod's limit counts), the herd: N slow readers joining
+//! the slow fill of a 14 MiB object.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -15,6 +17,7 @@ use gateway::{PutOptions, Storage};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use crate::cgroup::MemCgroup;
 use crate::proxy::{Fault, FaultProxy};
 use crate::{Error, gateway, get_once, load_http, proc_status_kib, vm_hwm_kib};
 
@@ -185,5 +188,69 @@ pub async fn run(bin: &Path, tls: &Path, backend: SocketAddr, storage: &Storage)
     );
     drop(clients);
     drop(gw);
+
+    herd(bin, tls, backend, storage).await
+}
+
+/// N slow readers joining the slow fill of a 14 MiB object (10 MiB arrived, the rest held by
+/// the backend), at the chart's sizing: the growth of the gateway's memory cgroup peak.
+async fn herd(bin: &Path, tls: &Path, backend: SocketAddr, storage: &Storage) -> Result<(), Error> {
+    put(storage, "herd.bin", vec![7u8; 14 << 20]).await?;
+    for readers in [1usize, 10, 100] {
+        let proxy = FaultProxy::start(backend).await;
+        let endpoint = format!("https://{}", proxy.addr);
+        let (gw, addr) = gateway(
+            bin,
+            tls,
+            &endpoint,
+            &[
+                "--cache-max-bytes",
+                "128MiB",
+                "--cache-max-object-bytes",
+                "16MiB",
+                "--bucket-events",
+                "off",
+            ],
+        )
+        .await?;
+        let cgroup = match MemCgroup::enter(gw.0.id()) {
+            Ok(c) => c,
+            Err(why) => {
+                println!("| herd on a cold 14 MiB object | not measured: {why} |");
+                return Ok(());
+            }
+        };
+        get_once(addr, "/gateway.gif").await.ok_or("warm-up failed")?;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let before = cgroup.usage();
+        cgroup.reset_peak();
+        proxy.set(Fault::PauseAfter(10 << 20));
+        let mut clients = Vec::new();
+        for i in 0..readers {
+            let mut s = TcpStream::connect(addr).await?;
+            s.write_all(b"GET /herd.bin HTTP/1.1\r\nHost: bench\r\n\r\n").await?;
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf).await?;
+            clients.push(s);
+            if i == 0 {
+                // The fill is under way before the others join.
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let peak = cgroup.peak();
+        println!(
+            "| herd: {readers} slow reader(s) joining the slow fill of a 14 MiB object (cache 128 MiB, max object 16 MiB): memory cgroup peak growth | {:.1} MiB (usage before {:.1} MiB, peak {:.1} MiB; VmHWM {:.1} MiB) |",
+            peak.saturating_sub(before) as f64 / f64::from(1 << 20),
+            before as f64 / f64::from(1 << 20),
+            peak as f64 / f64::from(1 << 20),
+            vm_hwm_kib(gw.0.id()) as f64 / 1024.0
+        );
+        proxy.set(Fault::Pass);
+        drop(clients);
+        drop(gw);
+        drop(cgroup);
+        drop(proxy);
+    }
     Ok(())
 }
