@@ -148,6 +148,7 @@ pub async fn run(bin: &Path, tls: &Path, backend: SocketAddr, storage: &Storage)
         &["--cache-max-bytes", "64MiB", "--cache-max-object-bytes", "8MiB"],
     )
     .await?;
+    let churn_cgroup = MemCgroup::enter(gw.0.id());
     get_once(addr, "/fill/0.bin").await.ok_or("fill warm-up failed")?;
     let base = vm_hwm_kib(gw.0.id());
     for _ in 0..3 {
@@ -163,13 +164,24 @@ pub async fn run(bin: &Path, tls: &Path, backend: SocketAddr, storage: &Storage)
         hwm as f64 / 1024.0 / 64.0,
         base as f64 / 1024.0
     );
+    match &churn_cgroup {
+        Ok(cgroup) => println!(
+            "| the same, memory cgroup peak (what a pod's limit counts) | {:.1} MiB = {:.2} x cache-max-bytes, overhead included |",
+            cgroup.peak() as f64 / f64::from(1 << 20),
+            cgroup.peak() as f64 / f64::from(64 << 20)
+        ),
+        Err(why) => println!("| the same, memory cgroup peak | not measured: {why} |"),
+    }
     drop(gw);
+    drop(churn_cgroup);
 
     // Memory per slow streaming client: 100 clients start a 32 MiB download and stop reading.
     put(storage, "slow.bin", vec![3u8; 32 << 20]).await?;
     let (gw, addr) = gateway(bin, tls, &endpoint, &["--cache-max-bytes", "0"]).await?;
+    let slow_cgroup = MemCgroup::enter(gw.0.id());
     get_once(addr, "/gateway.gif").await.ok_or("warm-up failed")?;
     let before = vm_rss_kib(gw.0.id());
+    let cg_before = slow_cgroup.as_ref().map_or(0, MemCgroup::usage);
     let mut clients = Vec::new();
     for _ in 0..100 {
         let mut s = TcpStream::connect(addr).await?;
@@ -186,8 +198,17 @@ pub async fn run(bin: &Path, tls: &Path, backend: SocketAddr, storage: &Storage)
         before as f64 / 1024.0,
         after as f64 / 1024.0
     );
+    if let Ok(cgroup) = &slow_cgroup {
+        println!(
+            "| the same, memory cgroup growth per client | {:.0} KiB |",
+            cgroup.usage().saturating_sub(cg_before) as f64 / 1024.0 / 100.0
+        );
+    }
     drop(clients);
     drop(gw);
+    drop(slow_cgroup);
+
+    drain(bin, tls, &endpoint).await?;
 
     herd(bin, tls, backend, storage).await
 }
@@ -252,5 +273,77 @@ async fn herd(bin: &Path, tls: &Path, backend: SocketAddr, storage: &Storage) ->
         drop(cgroup);
         drop(proxy);
     }
+    Ok(())
+}
+
+/// A rollout under load: 64 keep-alive clients through SIGTERM with `--shutdown-delay 3s`,
+/// reconnecting when a response says `Connection: close`, as wrk and ingress pools do; the
+/// failed requests before the listener closes.
+async fn drain(bin: &Path, tls: &Path, endpoint: &str) -> Result<(), Error> {
+    let (gw, addr) = gateway(bin, tls, endpoint, &["--shutdown-delay", "3s"]).await?;
+    get_once(addr, "/gateway.gif").await.ok_or("warm-up failed")?;
+    let term_at = Instant::now() + Duration::from_millis(500);
+    let until = term_at + Duration::from_millis(2500);
+    let clients: Vec<_> = (0..64)
+        .map(|_| {
+            tokio::spawn(async move {
+                let (mut ok, mut failed) = (0u64, 0u64);
+                while Instant::now() < until {
+                    let Ok(tcp) = TcpStream::connect(addr).await else {
+                        failed += 1;
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                        continue;
+                    };
+                    let Ok((mut send, conn)) =
+                        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp)).await
+                    else {
+                        failed += 1;
+                        continue;
+                    };
+                    tokio::spawn(conn);
+                    while Instant::now() < until {
+                        let req = http::Request::get("/gateway.gif")
+                            .header("host", "bench")
+                            .body(http_body_util::Empty::<Bytes>::new())
+                            .unwrap_or_default();
+                        match send.send_request(req).await {
+                            Ok(resp) => {
+                                let close = resp
+                                    .headers()
+                                    .get(http::header::CONNECTION)
+                                    .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"));
+                                match http_body_util::BodyExt::collect(resp.into_body()).await {
+                                    Ok(_) => ok += 1,
+                                    Err(_) => failed += 1,
+                                }
+                                if close {
+                                    break;
+                                }
+                            }
+                            Err(_) => {
+                                failed += 1;
+                                break;
+                            }
+                        }
+                    }
+                }
+                (ok, failed)
+            })
+        })
+        .collect();
+    tokio::time::sleep_until(tokio::time::Instant::from_std(term_at)).await;
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &gw.0.id().to_string()])
+        .status();
+    let (mut ok, mut failed) = (0, 0);
+    for c in clients {
+        let (o, f) = c.await.unwrap_or((0, 0));
+        ok += o;
+        failed += f;
+    }
+    println!(
+        "| 64 keep-alive clients through SIGTERM (--shutdown-delay 3s), 0.5 s before to 2.5 s after: requests, failed | {ok} answered, {failed} failed |"
+    );
+    drop(gw);
     Ok(())
 }
