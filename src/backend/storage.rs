@@ -307,13 +307,40 @@ impl Storage {
     /// # Errors
     /// As [`Storage::get`].
     pub async fn head(&self, key: &str) -> Result<ObjectMeta, StorageError> {
+        match self.head_once(key).await {
+            // A HEAD's 403 has no body to say why: `AccessDenied` for a missing key under a
+            // GetObject-only policy, or credentials the backend no longer takes. Where a 403
+            // may mean "missing", a GET of one byte, whose error names its code (and whose
+            // refused credentials are renewed), tells them apart.
+            Err(StorageError::Denied { code, message })
+                if matches!(code.as_str(), "HTTP 403" | "Forbidden") && self.missing.denied_means_missing() =>
+            {
+                match self.get_range(key, Some("bytes=0-0".into()), None).await {
+                    Ok(_) | Err(StorageError::Backend { status: 416, .. }) => {
+                        self.head_once(key).await.map_err(|e| match e {
+                            StorageError::Denied { .. } => StorageError::Denied {
+                                code: code.clone(),
+                                message: message.clone(),
+                            },
+                            e => e,
+                        })
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+            Err(e) => Err(self.missing.classify(e)),
+            Ok(meta) => Ok(meta),
+        }
+    }
+
+    /// One HeadObject, its error as the backend gave it.
+    async fn head_once(&self, key: &str) -> Result<ObjectMeta, StorageError> {
         let out = self
             .timed(
                 "HeadObject",
                 self.client.head_object().bucket(&self.bucket).key(key).send(),
             )
-            .await
-            .map_err(|e| self.missing.classify(e))?;
+            .await?;
         Ok(self.served(object_meta!(
             out,
             out.content_length().and_then(|n| u64::try_from(n).ok())

@@ -539,3 +539,37 @@ async fn an_sts_with_a_clock_far_off_is_asked_again_with_backoff() {
         gw.stop().await;
     }
 }
+
+/// A HEAD refused with a bare 403 (a HEAD answer has no body to name its code) where a 403 may
+/// mean "missing" (`--missing-object-status 403`): the credentials the backend no longer takes
+/// are not mistaken for a missing key. A one-byte GET names the code, the credentials are
+/// renewed, and the object is there; a key that is really missing is still 404.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bare_403_to_a_head_is_not_taken_for_missing_without_a_get() {
+    let backend = Backend::start().await;
+    backend.put("page.txt", "here", "text/plain").await;
+    let gw = Gateway::start_with(
+        keyless(&backend),
+        &[
+            "--missing-object-status",
+            "403",
+            "--cache-max-bytes",
+            "0",
+            "--bucket-events",
+            "off",
+        ],
+    )
+    .await;
+    gw.ready().await;
+    let head = async |path: &str| crate::util::request_with("HEAD", &gw.url(path), &[]).await;
+    assert_eq!(head("/page.txt").await.status, 200);
+    // The backend forgets every temporary key, as a restarted MinIO does.
+    backend.server.as_ref().unwrap().sts().revoke_all();
+    assert_eq!(
+        head("/page.txt").await.status,
+        200,
+        "an expired credential was taken for a missing key"
+    );
+    assert_eq!(head("/missing.txt").await.status, 404);
+    gw.stop().await;
+}
