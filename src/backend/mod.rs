@@ -14,6 +14,7 @@ pub mod circuit;
 pub mod classify;
 pub mod client;
 pub mod credentials;
+pub mod metadata;
 pub mod minio;
 pub mod missing;
 pub mod readiness;

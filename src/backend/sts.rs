@@ -1,6 +1,6 @@
 //! MinIO's STS on the wire, shared by the two ways the gateway gets temporary credentials
-//! from it ([`crate::backend::credentials`] for the client certificate,
-//! [`crate::backend::web_identity`] for a web identity token): one unsigned POST, and the
+//! from it (`credentials` for the client certificate, `web_identity` for a web
+//! identity token): one unsigned POST, and the
 //! `<Credentials>` of the answer.
 //!
 //! What MinIO answers (cmd/sts-handlers.go, cmd/sts-datatypes.go, cmd/sts-errors.go): 200 with

@@ -10,8 +10,8 @@
 //!
 //! # Layout
 //! - this file: the server (TLS, SigV4, s3s-fs) and the events it publishes;
-//! - [`sts`]: MinIO's AssumeRoleWithCertificate and AssumeRoleWithWebIdentity, and the
-//!   temporary keys they issue;
+//! - [`sts`]: the temporary keys MinIO's STS issues and the policies they carry;
+//!   [`sts_api`]: its AssumeRoleWithCertificate and AssumeRoleWithWebIdentity;
 //! - [`admin`]: the admin API's add-canned-policy, and each request's check against its key's
 //!   policy;
 //! - [`policy`]: IAM policy documents;
@@ -25,6 +25,7 @@ pub mod events;
 pub mod faults;
 pub mod policy;
 pub mod sts;
+pub mod sts_api;
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -209,7 +210,7 @@ fn s3_service_with(
     builder.set_route(crate::sts::Routes(vec![
         Box::new(crate::admin::AdminRoute::new(access_key, sts.clone())),
         Box::new(listen),
-        Box::new(crate::sts::StsRoute::new(sts)),
+        Box::new(crate::sts_api::StsRoute::new(sts)),
     ]));
     Ok(builder.build())
 }
