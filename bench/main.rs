@@ -41,8 +41,10 @@ use http_body_util::{BodyExt, Empty};
 use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, TcpStream};
 
-// The integration tests' fault proxy; they use the rest of it.
+// The integration tests' memory cgroup, for memory as a pod's limit counts it.
+#[path = "../tests/integration/cgroup.rs"]
 mod cgroup;
+// The integration tests' fault proxy; they use the rest of it.
 #[allow(dead_code)]
 #[path = "../tests/integration/proxy.rs"]
 mod proxy;

@@ -7,6 +7,12 @@ mod util;
 // A TCP proxy that injects backend faults (hang, reset, stall, kill).
 mod proxy;
 
+// A memory cgroup for the gateway: memory as a pod's limit counts it.
+mod cgroup;
+
+// Memory measured in the gateway's own cgroup.
+mod memory;
+
 // Outages, hangs, idle and hostile clients, accounting of aborted downloads.
 mod faults;
 
