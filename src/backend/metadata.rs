@@ -96,15 +96,17 @@ impl Storage {
     /// was `aws-chunked` is uncoded, and compressed like any other. Each one is counted
     /// (`gateway_s3_aws_chunked_removed_total`), so operators can see a store that keeps it.
     pub(super) fn served(&self, mut meta: ObjectMeta) -> ObjectMeta {
-        if let Some(coding) = meta.stored.content_encoding.take() {
+        let aws_chunked = |c: &str| c.trim().eq_ignore_ascii_case("aws-chunked");
+        if let Some(coding) = &meta.stored.content_encoding
+            && coding.split(',').any(aws_chunked)
+        {
             let kept: Vec<&str> = coding
                 .split(',')
+                .filter(|c| !aws_chunked(c))
                 .map(str::trim)
-                .filter(|c| !c.is_empty() && !c.eq_ignore_ascii_case("aws-chunked"))
+                .filter(|c| !c.is_empty())
                 .collect();
-            if kept.len() != coding.split(',').filter(|c| !c.trim().is_empty()).count() {
-                self.metrics.s3_aws_chunked_removed.inc();
-            }
+            self.metrics.s3_aws_chunked_removed.inc();
             meta.stored.content_encoding = (!kept.is_empty()).then(|| kept.join(", "));
         }
         meta
