@@ -380,22 +380,21 @@ impl Storage {
     {
         // A place among the calls in flight first, then the circuit's word (a trial is only
         // started when it can be sent).
-        let mut _in_flight = None;
-        if let Some(circuit) = &self.circuit {
-            let admitted = circuit.enter().and_then(|place| Ok((place, circuit.admit()?)));
-            match admitted {
+        let _in_flight = match &self.circuit {
+            None => None,
+            Some(circuit) => match circuit.enter().and_then(|place| Ok((place, circuit.admit()?))) {
                 Ok((place, admission)) => {
-                    _in_flight = Some(place);
                     if admission == Admission::Trial {
                         tracing::info!(operation, "circuit half-open: trying the backend");
                     }
+                    Some(place)
                 }
                 Err(e) => {
                     self.metrics.observe_s3(operation, e.kind(), std::time::Duration::ZERO);
                     return Err(e);
                 }
-            }
-        }
+            },
+        };
         let result = self.unguarded(operation, call).await;
         self.record(&result);
         result
