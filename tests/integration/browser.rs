@@ -144,12 +144,7 @@ async fn chromium_runs_a_script_uploaded_by_a_default_sdk() {
                 <body><p id=\"result\">pending</p></body></html>";
     backend.put("site.html", page, "text/html").await;
     let script = crate::uploads::script();
-    let gzipped = {
-        use std::io::Write;
-        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-        enc.write_all(script.as_bytes()).unwrap();
-        enc.finish().unwrap()
-    };
+    let gzipped = crate::uploads::gzip(script.as_bytes());
     backend.server.as_ref().unwrap().faults().keep_aws_chunked(true);
     crate::uploads::boto3_put(&backend, "app.js", &gzipped, "application/javascript", Some("gzip")).await;
     let gw = Gateway::start(backend.args()).await;

@@ -310,10 +310,7 @@ async fn a_miss_streams_while_it_fills_and_others_join() {
     let object = large_object();
     backend.put("big.bin", object.clone(), "application/octet-stream").await;
     let proxy = FaultProxy::start(backend.addr).await;
-    let args = gateway::cli::BackendArgs {
-        endpoint: Some(format!("https://{}", proxy.addr)),
-        ..backend.args()
-    };
+    let args = backend.args_via(proxy.addr);
     let gw = Gateway::start(args).await;
     proxy.set(Fault::PauseAfter(768 << 10));
 
@@ -350,10 +347,7 @@ async fn a_herd_joining_a_slow_fill_gets_every_byte_from_one_backend_call() {
     let object = large_object();
     backend.put("big.bin", object.clone(), "application/octet-stream").await;
     let proxy = FaultProxy::start(backend.addr).await;
-    let args = gateway::cli::BackendArgs {
-        endpoint: Some(format!("https://{}", proxy.addr)),
-        ..backend.args()
-    };
+    let args = backend.args_via(proxy.addr);
     let gw = Gateway::start_with(args, &["--bucket-events", "off"]).await;
     proxy.set(Fault::PauseAfter(1 << 20));
     let mut first = crate::util::send("GET", &gw.url("/big.bin")).await;
@@ -392,10 +386,7 @@ async fn a_fill_failing_mid_body_breaks_every_reader_and_caches_nothing() {
     let object = large_object();
     backend.put("big.bin", object.clone(), "application/octet-stream").await;
     let mut proxy = FaultProxy::start(backend.addr).await;
-    let args = gateway::cli::BackendArgs {
-        endpoint: Some(format!("https://{}", proxy.addr)),
-        ..backend.args()
-    };
+    let args = backend.args_via(proxy.addr);
     let gw = Gateway::start(args).await;
     proxy.set(Fault::PauseAfter(768 << 10));
     let mut first = crate::util::send("GET", &gw.url("/big.bin")).await;

@@ -106,10 +106,7 @@ async fn a_lost_subscription_is_restored() {
     let backend = Backend::start().await;
     backend.put("page.txt", "v1", "text/plain").await;
     let mut proxy = FaultProxy::start(backend.addr).await;
-    let args = gateway::cli::BackendArgs {
-        endpoint: Some(format!("https://{}", proxy.addr)),
-        ..backend.args()
-    };
+    let args = backend.args_via(proxy.addr);
     let gw = Gateway::start_with(args, &["--cache-ttl", "1h", "--cache-stale-while-revalidate", "0s"]).await;
     wait_state(&gw, "subscribed").await;
     get(&gw.url("/page.txt")).await;

@@ -15,9 +15,8 @@ use crate::util::{Backend, Gateway, get, wait_for_status};
 /// Backend flags that go through `proxy`, with this `--backend-timeout`.
 fn via(backend: &Backend, proxy: &FaultProxy, timeout: Duration) -> BackendArgs {
     BackendArgs {
-        endpoint: Some(format!("https://{}", proxy.addr)),
         backend_timeout: timeout,
-        ..backend.args()
+        ..backend.args_via(proxy.addr)
     }
 }
 

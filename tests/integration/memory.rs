@@ -22,10 +22,7 @@ async fn a_herd_on_a_slow_fill_costs_the_object_not_the_readers() {
         .put("herd.bin", vec![7u8; 14 << 20], "application/octet-stream")
         .await;
     let proxy = FaultProxy::start(backend.addr).await;
-    let args = gateway::cli::BackendArgs {
-        endpoint: Some(format!("https://{}", proxy.addr)),
-        ..backend.args()
-    };
+    let args = backend.args_via(proxy.addr);
     let cli = backend.serve_cli(
         &args,
         &[

@@ -169,10 +169,7 @@ async fn a_purge_beats_a_revalidation_under_way() {
     let proxy = crate::proxy::FaultProxy::start(backend.addr).await;
     let dir = tempfile::tempdir().unwrap();
     let file = token_file(&dir);
-    let args = gateway::cli::BackendArgs {
-        endpoint: Some(format!("https://{}", proxy.addr)),
-        ..backend.args()
-    };
+    let args = backend.args_via(proxy.addr);
     let gw = Gateway::start_with(
         args,
         &[

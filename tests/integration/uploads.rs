@@ -93,7 +93,7 @@ print("boto3", boto3.__version__, file=sys.stderr)
 }
 
 /// gzip of `data`.
-fn gzip(data: &[u8]) -> Vec<u8> {
+pub fn gzip(data: &[u8]) -> Vec<u8> {
     use std::io::Write;
     let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     enc.write_all(data).unwrap();

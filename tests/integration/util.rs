@@ -127,6 +127,14 @@ impl Backend {
         )
     }
 
+    /// [`Backend::args`] reaching the backend through the fault proxy at `proxy`.
+    pub fn args_via(&self, proxy: SocketAddr) -> BackendArgs {
+        BackendArgs {
+            endpoint: Some(format!("https://{proxy}")),
+            ..self.args()
+        }
+    }
+
     /// `gateway serve` on loopback ports (objects and admin) with `flags`, reaching the bucket
     /// with `args`: the argv of the real binary.
     pub fn serve_cli(&self, args: &BackendArgs, flags: &[&str]) -> Vec<String> {
