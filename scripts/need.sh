@@ -1,4 +1,4 @@
-# Sourced by the scripts that install their own prerequisites from Debian.
+# Sourced by the scripts that install their own prerequisites (Debian packages, PyPI venvs).
 #
 # need THING DEBIAN_PACKAGE: THING (a command name, or an absolute path) is there, or
 # DEBIAN_PACKAGE is installed with apt (as root, or with passwordless sudo); if it still is not
@@ -22,4 +22,18 @@ need() {
         DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$2" >/dev/null
     fi
     _have "$1" || { echo "$me: $1 is missing: install the Debian package $2" >&2; exit 1; }
+}
+
+# pip_venv DIR PACKAGE...: a Python venv in DIR holding exactly PACKAGE... (from PyPI), made or
+# remade when the list changed; prints one line when it installs.
+pip_venv() {
+    local dir="$1"
+    shift
+    if [ ! -f "$dir/.installed" ] || [ "$(cat "$dir/.installed")" != "$*" ]; then
+        echo "$(basename "$0"): installing $* (PyPI) into ${dir#"$PWD"/}" >&2
+        need python3 python3-venv
+        python3 -m venv "$dir"
+        "$dir/bin/pip" install -q --disable-pip-version-check "$@"
+        echo "$*" >"$dir/.installed"
+    fi
 }

@@ -26,17 +26,9 @@ fi
 
 # The upload tests use boto3 at its defaults (aws-chunked with checksum trailers), in a venv of
 # their own (tests/integration/uploads.rs).
-TEST_TOOLS="$PWD/target/test-tools"
-BOTO3='boto3==1.*'
 if [ -z "${BOTO3_PYTHON:-}" ]; then
-    if [ ! -f "$TEST_TOOLS/venv/.installed" ] || [ "$(cat "$TEST_TOOLS/venv/.installed")" != "$BOTO3" ]; then
-        echo "test.sh: installing $BOTO3 (PyPI) into target/test-tools/venv" >&2
-        need python3 python3-venv
-        python3 -m venv "$TEST_TOOLS/venv"
-        "$TEST_TOOLS/venv/bin/pip" install -q --disable-pip-version-check "$BOTO3"
-        echo "$BOTO3" >"$TEST_TOOLS/venv/.installed"
-    fi
-    export BOTO3_PYTHON="$TEST_TOOLS/venv/bin/python"
+    pip_venv "$PWD/target/test-tools/venv" 'boto3==1.*'
+    export BOTO3_PYTHON="$PWD/target/test-tools/venv/bin/python"
 fi
 
 cargo test --locked --workspace --all-targets -- "$@"
