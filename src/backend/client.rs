@@ -76,7 +76,12 @@ pub(super) fn build(
     metrics: &Arc<Metrics>,
     retries: Retries,
 ) -> (Client, Option<CertificateCredentials>) {
-    let http = MtlsHttpClient::new(cfg.tls.config.clone(), cfg.connect_timeout, cfg.timeout);
+    let http = MtlsHttpClient::new(
+        cfg.tls.config.clone(),
+        cfg.connect_timeout,
+        cfg.timeout,
+        cfg.connection_max_age,
+    );
     let retry = match retries {
         Retries::Serve => RetryConfig::standard().with_max_attempts(2),
         Retries::CallerManaged => RetryConfig::disabled(),

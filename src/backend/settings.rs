@@ -84,7 +84,13 @@ pub struct BackendConfig {
     pub connect_timeout: Duration,
     /// Time to first response byte.
     pub timeout: Duration,
+    /// How long pooled connections are handed out for new calls (`serve`'s
+    /// `--backend-connection-max-age`; [`CONNECTION_MAX_AGE`] for the other commands).
+    pub connection_max_age: Duration,
 }
+
+/// The maximum age of backend connections unless `serve` is told otherwise.
+pub const CONNECTION_MAX_AGE: Duration = Duration::from_secs(300);
 
 impl BackendConfig {
     /// Validates the backend flags shared by `serve` and `seed`.
@@ -196,6 +202,7 @@ impl BackendConfig {
             tls_summary,
             connect_timeout: args.backend_connect_timeout,
             timeout: args.backend_timeout,
+            connection_max_age: CONNECTION_MAX_AGE,
         })
     }
 }

@@ -6,10 +6,15 @@
 //! hyper-rustls connector built from [`crate::backend::tls`], with the SDK's timeouts applied and
 //! connection errors classified the way the SDK's retry logic expects. Bodies are never
 //! buffered: the response body handed to the SDK is the hyper body itself.
+//!
+//! Connections have a maximum age: the pool is replaced by a fresh one once it is older than
+//! `--backend-connection-max-age`. Busy connections are otherwise reused forever, so a backend
+//! scaled out behind a Service (or a DNS name that now points elsewhere) would never see them
+//! move. Requests in flight on the old pool finish on their connections, which then close.
 
 use std::error::Error as StdError;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use aws_smithy_runtime_api::client::connection::{CaptureSmithyConnection, ConnectionMetadata};
 use aws_smithy_runtime_api::client::http::{
@@ -35,41 +40,81 @@ const BACKEND_READ_BUFFER: usize = 64 * 1024;
 /// A pooled HTTP(S) client for aws-sdk-s3 that presents the gateway's client certificate.
 #[derive(Clone, Debug)]
 pub struct MtlsHttpClient {
-    inner: Inner,
+    pool: Arc<Pool>,
     read_timeout: Duration,
 }
 
-impl MtlsHttpClient {
-    /// Builds the client. `read_timeout` bounds the wait for response headers.
-    pub fn new(tls: Arc<rustls::ClientConfig>, connect_timeout: Duration, read_timeout: Duration) -> Self {
-        let mut tcp = TcpConnector::new();
-        tcp.enforce_http(false);
-        tcp.set_nodelay(true);
-        tcp.set_connect_timeout(Some(connect_timeout));
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config((*tls).clone())
-            .https_or_http()
-            .enable_http1()
-            .enable_http2()
-            .wrap_connector(tcp);
-        let inner = Client::builder(TokioExecutor::new())
-            .pool_timer(TokioTimer::new())
-            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
-            // What one streamed download may buffer from the backend while its client is slow:
-            // hyper reads ahead up to these sizes, so they bound memory per slow client.
-            .http1_max_buf_size(BACKEND_READ_BUFFER)
-            .http2_initial_stream_window_size(BACKEND_READ_BUFFER as u32)
-            .http2_initial_connection_window_size(4 * BACKEND_READ_BUFFER as u32)
-            .build(https);
-        Self { inner, read_timeout }
+/// The current connection pool, replaced when it reaches the maximum age.
+#[derive(Debug)]
+struct Pool {
+    tls: Arc<rustls::ClientConfig>,
+    connect_timeout: Duration,
+    max_age: Duration,
+    current: Mutex<(Inner, Instant)>,
+}
+
+impl Pool {
+    /// The pool to send a request on: the current one, or a fresh one when it has aged out.
+    fn get(&self) -> Inner {
+        let mut current = self.current.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if current.1.elapsed() >= self.max_age {
+            tracing::debug!(max_age = ?self.max_age, "backend connections reached their maximum age: opening new ones");
+            *current = (pooled_client(&self.tls, self.connect_timeout), Instant::now());
+        }
+        current.0.clone()
     }
+}
+
+impl MtlsHttpClient {
+    /// Builds the client. `read_timeout` bounds the wait for response headers; `max_age` how
+    /// long a connection is handed out for new requests.
+    pub fn new(
+        tls: Arc<rustls::ClientConfig>,
+        connect_timeout: Duration,
+        read_timeout: Duration,
+        max_age: Duration,
+    ) -> Self {
+        let current = Mutex::new((pooled_client(&tls, connect_timeout), Instant::now()));
+        Self {
+            pool: Arc::new(Pool {
+                tls,
+                connect_timeout,
+                max_age,
+                current,
+            }),
+            read_timeout,
+        }
+    }
+}
+
+/// A hyper-util client with its own connection pool.
+fn pooled_client(tls: &rustls::ClientConfig, connect_timeout: Duration) -> Inner {
+    let mut tcp = TcpConnector::new();
+    tcp.enforce_http(false);
+    tcp.set_nodelay(true);
+    tcp.set_connect_timeout(Some(connect_timeout));
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls.clone())
+        .https_or_http()
+        .enable_http1()
+        .enable_http2()
+        .wrap_connector(tcp);
+    Client::builder(TokioExecutor::new())
+        .pool_timer(TokioTimer::new())
+        .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+        // What one streamed download may buffer from the backend while its client is slow:
+        // hyper reads ahead up to these sizes, so they bound memory per slow client.
+        .http1_max_buf_size(BACKEND_READ_BUFFER)
+        .http2_initial_stream_window_size(BACKEND_READ_BUFFER as u32)
+        .http2_initial_connection_window_size(4 * BACKEND_READ_BUFFER as u32)
+        .build(https)
 }
 
 impl HttpClient for MtlsHttpClient {
     fn http_connector(&self, settings: &HttpConnectorSettings, _: &RuntimeComponents) -> SharedHttpConnector {
-        // Called for every attempt: hand out a cheap clone that shares the pool.
+        // Called for every attempt: hand out a cheap clone of the current pool.
         SharedHttpConnector::new(Connector {
-            inner: self.inner.clone(),
+            inner: self.pool.get(),
             read_timeout: settings.read_timeout().unwrap_or(self.read_timeout),
         })
     }

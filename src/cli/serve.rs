@@ -213,6 +213,11 @@ pub struct ServeArgs {
     #[arg(long, env = "GATEWAY_SEND_TIMEOUT", default_value = "60s", value_parser = parse_duration, value_name = "DURATION")]
     pub send_timeout: Duration,
 
+    /// An HTTP/2 client that sends no frame for this long is sent a PING, and its connection is
+    /// closed when the answer does not come within the same time (a half-open connection).
+    #[arg(long, env = "GATEWAY_HTTP2_KEEPALIVE_INTERVAL", default_value = "30s", value_parser = parse_duration, value_name = "DURATION")]
+    pub http2_keepalive_interval: Duration,
+
     /// Most concurrent HTTP/2 streams (requests) per client connection.
     #[arg(long, env = "GATEWAY_HTTP2_MAX_STREAMS", default_value_t = 128, value_parser = clap::value_parser!(u32).range(1..))]
     pub http2_max_streams: u32,
@@ -239,6 +244,11 @@ pub struct ServeArgs {
     /// (and at most 4 while the backend is failing).
     #[arg(long, env = "GATEWAY_BACKEND_MAX_CONCURRENCY", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..), value_name = "N")]
     pub backend_max_concurrency: u32,
+
+    /// How long a backend connection takes new calls: older ones finish what they carry and
+    /// close, so connections move to backends scaled out behind a Service or a DNS name.
+    #[arg(long, env = "GATEWAY_BACKEND_CONNECTION_MAX_AGE", default_value = "5m", value_parser = parse_duration, value_name = "DURATION")]
+    pub backend_connection_max_age: Duration,
 
     /// Most client connections open at once; more wait in the kernel's accept queue.
     #[arg(long, env = "GATEWAY_MAX_CONNECTIONS", default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..))]

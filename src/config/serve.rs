@@ -60,6 +60,8 @@ pub struct Limits {
     pub idle_timeout: Duration,
     /// Time a response may make no write progress before its connection is closed.
     pub send_timeout: Duration,
+    /// How long an HTTP/2 client may send nothing before it is PINGed, and then answer.
+    pub http2_keepalive_interval: Duration,
     /// Most connections open at once.
     pub max_connections: usize,
     /// Most concurrent HTTP/2 streams per connection.
@@ -86,7 +88,8 @@ impl ServeConfig {
     /// A [`ConfigError`] naming the first flag that cannot be used.
     pub fn from_args(args: &ServeArgs) -> Result<Self, ConfigError> {
         let listen = parse_listen("--listen", &args.listen)?;
-        let backend = BackendConfig::from_args(&args.backend)?;
+        let mut backend = BackendConfig::from_args(&args.backend)?;
+        backend.connection_max_age = positive("--backend-connection-max-age", args.backend_connection_max_age)?;
         Ok(Self {
             listen,
             sites: crate::config::sites::SitesConfig::from_args(args, &backend.bucket)?,
@@ -100,6 +103,7 @@ impl ServeConfig {
                 header_read_timeout: positive("--header-read-timeout", args.header_read_timeout)?,
                 idle_timeout: positive("--idle-timeout", args.idle_timeout)?,
                 send_timeout: positive("--send-timeout", args.send_timeout)?,
+                http2_keepalive_interval: positive("--http2-keepalive-interval", args.http2_keepalive_interval)?,
                 max_connections: args.max_connections as usize,
                 http2_max_streams: args.http2_max_streams,
             },

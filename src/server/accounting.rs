@@ -83,7 +83,7 @@ impl Accounting {
             start: self.start,
             span: self.span,
             app,
-            _in_flight: self.in_flight,
+            in_flight: self.in_flight,
         };
         resp.map(|inner| {
             Accounted {
@@ -124,7 +124,7 @@ struct Record {
     /// `X-Cache` of the response, if any.
     cache: Option<HeaderValue>,
     start: Instant,
-    _in_flight: (InFlight, InFlightGauge),
+    in_flight: (InFlight, InFlightGauge),
 }
 
 /// A response body that records, when it ends, how it ended and how many bytes went out.
@@ -174,6 +174,7 @@ impl hyper::body::Body for Accounted {
                     self.sent += n;
                     if let Some(r) = &self.record {
                         r.app.metrics.http_response_bytes.inc_by(n);
+                        r.in_flight.0.progressed();
                     }
                 }
             }

@@ -3,7 +3,8 @@
 //! connection with nothing in flight and no request for too long (idle keep-alive, an HTTP/2
 //! preface and nothing after, a socket opened and never used, an HTTP/2 client that only sends
 //! PINGs or SETTINGS: frames that are not requests do not count), and one whose responses have
-//! made no write progress for too long (a client that stopped reading), so neither idle nor
+//! made no write progress for too long (a client that stopped reading, or an HTTP/2 client
+//! that answers PINGs but grants a response no window), so neither idle nor
 //! stalled sockets can hold every connection slot and backend stream.
 
 use std::io;
@@ -102,6 +103,18 @@ impl Activity {
 #[derive(Debug)]
 pub struct InFlight(Arc<Activity>);
 
+impl InFlight {
+    /// The response handed a frame of its body to the connection. On HTTP/2 this is what
+    /// progress means: the socket also carries PINGs and SETTINGS, which a client answers while
+    /// it grants the response no flow-control window, so socket writes would keep a stalled
+    /// response alive forever. (HTTP/1 counts its socket writes, which are only responses.)
+    pub fn progressed(&self) {
+        if self.0.is_http2() {
+            self.0.wrote();
+        }
+    }
+}
+
 impl Drop for InFlight {
     fn drop(&mut self) {
         self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
@@ -109,7 +122,8 @@ impl Drop for InFlight {
     }
 }
 
-/// A stream that records its write progress in an [`Activity`].
+/// A stream that records its write progress in an [`Activity`] (HTTP/1; HTTP/2 responses
+/// record theirs through [`InFlight::progressed`]).
 #[derive(Debug)]
 pub struct Tracked<S> {
     inner: S,
@@ -134,7 +148,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for Tracked<S> {
 impl<S: AsyncWrite + Unpin> AsyncWrite for Tracked<S> {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         let r = Pin::new(&mut self.inner).poll_write(cx, buf);
-        if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
+        if matches!(r, Poll::Ready(Ok(n)) if n > 0) && !self.activity.is_http2() {
             self.activity.wrote();
         }
         r
@@ -146,7 +160,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Tracked<S> {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let r = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
-        if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
+        if matches!(r, Poll::Ready(Ok(n)) if n > 0) && !self.activity.is_http2() {
             self.activity.wrote();
         }
         r

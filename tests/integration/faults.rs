@@ -378,6 +378,94 @@ async fn a_client_that_stops_reading_is_cut_after_the_send_timeout() {
     gw.stop().await;
 }
 
+/// An HTTP/2 client that reads its connection (it answers the server's PINGs and sends its
+/// own, which the server acknowledges) but never reads a large response, so the stream's
+/// flow-control window stays shut: PING traffic is not the response's progress, and the
+/// connection is cut after `--send-timeout` like an HTTP/1 client that stopped reading.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http2_stream_given_no_window_is_cut_although_pings_flow() {
+    let backend = Backend::start().await;
+    backend
+        .put("big.bin", vec![5u8; 4 << 20], "application/octet-stream")
+        .await;
+    let gw = Gateway::start_with(
+        backend.args(),
+        &[
+            "--send-timeout",
+            "1s",
+            "--http2-keepalive-interval",
+            "200ms",
+            "--cache-max-bytes",
+            "0",
+        ],
+    )
+    .await;
+    let tcp = TcpStream::connect(gw.addr).await.unwrap();
+    let (mut send, conn) = hyper::client::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
+        .timer(hyper_util::rt::TokioTimer::new())
+        .keep_alive_interval(Duration::from_millis(100))
+        .keep_alive_while_idle(true)
+        .handshake(hyper_util::rt::TokioIo::new(tcp))
+        .await
+        .unwrap();
+    let driver = tokio::spawn(conn);
+    let req = http::Request::get(gw.url("/big.bin"))
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .unwrap();
+    // The head arrives; the body is never read, so no window is ever given back.
+    let resp = send.send_request(req).await.unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    eventually("the stalled HTTP/2 download is cut", async || {
+        gw.metric("gateway_http_responses_total{outcome=\"aborted\"}").await >= 1.0
+    })
+    .await;
+    tokio::time::timeout(Duration::from_secs(10), driver)
+        .await
+        .expect("the connection of the stalled stream stayed open")
+        .unwrap()
+        .ok();
+    drop(resp);
+    gw.stop().await;
+}
+
+/// Backend connections have a maximum age: with `--backend-connection-max-age 1s`, misses
+/// spread over three seconds after the first open new connections (every call succeeds),
+/// while with the default five minutes they reuse the first miss's connection.
+#[tokio::test]
+async fn backend_connections_are_replaced_after_their_maximum_age() {
+    let backend = Backend::start().await;
+    for i in 0..8 {
+        backend.put(&format!("k{i}.txt"), "x", "text/plain").await;
+    }
+    let proxy = FaultProxy::start(backend.addr).await;
+    for (max_age, more_than_one) in [("1s", true), ("5m", false)] {
+        let gw = Gateway::start_with(
+            via(&backend, &proxy, Duration::from_secs(10)),
+            &[
+                "--backend-connection-max-age",
+                max_age,
+                "--cache-max-bytes",
+                "0",
+                "--backend-probe-interval",
+                "1h",
+                "--bucket-events",
+                "off",
+            ],
+        )
+        .await;
+        // The first miss opens a connection (others may be opening for the startup probe).
+        assert_eq!(get(&gw.url("/k0.txt")).await.status, 200);
+        let before = proxy.accepted();
+        for i in 1..8 {
+            tokio::time::sleep(Duration::from_millis(400)).await;
+            assert_eq!(get(&gw.url(&format!("/k{i}.txt"))).await.status, 200);
+        }
+        let opened = proxy.accepted() - before;
+        assert_eq!(opened > 1, more_than_one, "max age {max_age}: {opened} new connections");
+        gw.stop().await;
+    }
+}
+
 /// Sends raw bytes and returns the status line's code.
 async fn raw_status(gw: &Gateway, request: &[u8]) -> u16 {
     let mut s = TcpStream::connect(gw.addr).await.unwrap();

@@ -500,6 +500,8 @@ secretKey: {{ randAlphaNum 40 | quote }}
 - {{ .Values.gateway.connections.idleTimeout | quote }}
 - --send-timeout
 - {{ .Values.gateway.connections.sendTimeout | quote }}
+- --http2-keepalive-interval
+- {{ .Values.gateway.connections.http2KeepaliveInterval | quote }}
 - --backend-probe-interval
 - {{ .Values.gateway.backend.probeInterval | quote }}
 - --circuit-breaker-failures
@@ -508,6 +510,8 @@ secretKey: {{ randAlphaNum 40 | quote }}
 - {{ .Values.gateway.backend.circuitBreakerOpen | quote }}
 - --backend-max-concurrency
 - {{ int .Values.gateway.backend.maxConcurrency | quote }}
+- --backend-connection-max-age
+- {{ .Values.gateway.backend.connectionMaxAge | quote }}
 - --tls-reload-interval
 - {{ .Values.gateway.tlsReloadInterval | quote }}
 - --access-log
