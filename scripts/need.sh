@@ -37,3 +37,31 @@ pip_venv() {
         echo "$*" >"$dir/.installed"
     fi
 }
+
+# with_dockerd LOGFILE: a Docker daemon answers on the default socket: the one running, or one
+# started here (as root) and stopped when the calling script exits (KEEP_DOCKERD=1 keeps it).
+# Sets DOCKER to Debian's client, which has BuildKit built in (another `docker` first on PATH may
+# lack buildx).
+with_dockerd() {
+    need /usr/bin/docker docker.io
+    DOCKER=/usr/bin/docker
+    export DOCKER_BUILDKIT=1
+    $DOCKER info >/dev/null 2>&1 && return 0
+    local me
+    me=$(basename "$0")
+    [ "$(id -u)" = 0 ] || { echo "$me: dockerd is not running and only root can start it: start it (sudo dockerd &)" >&2; exit 1; }
+    mkdir -p "$(dirname "$1")"
+    dockerd >"$1" 2>&1 &
+    _dockerd_started=$!
+    trap '_stop_dockerd' EXIT
+    for _ in $(seq 1 100); do $DOCKER info >/dev/null 2>&1 && return 0; sleep 0.2; done
+    echo "$me: dockerd did not start; see $1" >&2
+    exit 1
+}
+
+_stop_dockerd() {
+    if [ -n "${_dockerd_started:-}" ] && [ "${KEEP_DOCKERD:-0}" != 1 ]; then
+        kill "$_dockerd_started" 2>/dev/null || true
+        for _ in $(seq 1 100); do kill -0 "$_dockerd_started" 2>/dev/null || break; sleep 0.1; done
+    fi
+}

@@ -55,7 +55,7 @@ impl ObjectCache {
             return;
         }
         match result {
-            Ok(entry) => self.entries.insert(key.clone(), entry).await,
+            Ok(entry) => self.keep(key.clone(), entry).await,
             Err(FillError::Missing) => self.negative.insert(key.clone(), ()).await,
             Err(_) => {}
         }

@@ -40,7 +40,7 @@ impl ObjectCache {
         match outcome {
             Ok((_, fresh)) => {
                 if self.purges.load(Ordering::SeqCst) == epoch {
-                    self.entries.insert(key.to_string(), fresh.clone()).await;
+                    self.keep(key.to_string(), fresh.clone()).await;
                 }
                 Ok(fresh)
             }

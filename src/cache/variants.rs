@@ -78,8 +78,12 @@ impl ObjectCache {
                 stale_while_revalidate: false,
             }
         };
-        let entry = self.entries.get_with(name, make).await;
-        current(&entry).flatten()
+        let entry = self.entries.entry(name).or_insert_with(make).await;
+        if entry.is_fresh() {
+            // A coding was made and kept: the bound holds at once, as for every insert (`keep`).
+            self.entries.run_pending_tasks().await;
+        }
+        current(&entry.into_value()).flatten()
     }
 }
 
