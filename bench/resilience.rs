@@ -203,7 +203,9 @@ async fn churn(
     )
     .await?;
     let cgroup = MemCgroup::enter(gw.0.id());
-    get_once(addr, &format!("/{prefix}/0.bin")).await.ok_or("fill warm-up failed")?;
+    get_once(addr, &format!("/{prefix}/0.bin"))
+        .await
+        .ok_or("fill warm-up failed")?;
     let base = vm_hwm_kib(gw.0.id());
     let next = std::sync::atomic::AtomicUsize::new(0);
     let (next, prefix) = (&next, &prefix);

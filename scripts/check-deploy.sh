@@ -3,11 +3,15 @@
 #   helm/gateway: helm lint --strict and helm template for each ci/*-values.yaml, the rendered
 #     manifests validated against Kubernetes 1.33 (kubernetes-validate --strict), trivy on the
 #     chart, the rendered manifests and the Dockerfile, then the assertions of tests/deploy/.
+#   the container image: built from the Dockerfile (scripts/image.sh) and run under Docker as
+#     the chart runs it (tests/deploy/test_container.py); Debian's docker.io is installed if missing.
 #   terraform/: fmt, validate and `terraform test` of the provider-free values module, and the
 #     values it produces for each example rendered through the chart and validated the same way.
 # Installs its tools first (scripts/deploy-tools.sh). Exits non-zero on the first failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/need.sh
+. scripts/need.sh
 scripts/deploy-tools.sh
 
 TOOLS="$PWD/target/deploy-tools"
@@ -87,6 +91,9 @@ trivy_config terraform
 echo "trivy: no HIGH or CRITICAL finding"
 
 step "chart and terraform assertions (ruff check, pytest tests/deploy)"
+# The container test (tests/deploy/test_container.py) builds the image with scripts/image.sh and
+# runs it under Docker: a daemon for it, started here when none runs and stopped at the end.
+with_dockerd "$OUT/dockerd.log"
 ruff check --no-cache --quiet --select E,F,W,B --line-length 130 tests/deploy
 pytest -q -p no:cacheprovider tests/deploy
 

@@ -1,8 +1,9 @@
 //! `gateway demo`: the whole product on one machine, with nothing installed.
 //!
 //! It generates a CA and certificates in a temporary directory, starts the embedded S3
-//! backend (s3s-fs) that requires client certificates and SigV4, seeds the bundled GIF through
-//! the same code as `gateway seed`, and serves through the same code as `gateway serve`.
+//! backend (s3s-fs) that requires client certificates and SigV4, seeds the bundled GIF and a
+//! small `index.html` that shows it (so `/` in a browser is the demo) through the same code as
+//! `gateway seed`, and serves through the same code as `gateway serve`.
 //! With `--backend-only` it stops before serving and writes an environment file instead, so
 //! that `gateway serve` and `gateway seed` can be tried by hand against the backend.
 //! Ctrl-C stops everything and removes the temporary directory (and the environment file).
@@ -100,6 +101,16 @@ pub async fn run(args: &DemoArgs, shutdown: impl Future<Output = ()>) -> anyhow:
         Duration::from_secs(30),
     );
     seed::run(&backend_cfg, &plan).await?;
+    if let Some((listener, admin)) = &listeners {
+        let metrics = shown(admin.as_ref().unwrap_or(listener).local_addr()?);
+        let page = SeedPlan::new(
+            "index.html".into(),
+            index_page(metrics).into(),
+            true,
+            Duration::from_secs(30),
+        );
+        seed::run(&backend_cfg, &page).await?;
+    }
     println!(
         "gateway demo: embedded mTLS S3 backend at {} (bucket {DEMO_BUCKET})",
         backend.endpoint()
@@ -158,15 +169,8 @@ async fn serve(
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let local = listener.local_addr()?;
-    let shown = |a: SocketAddr| {
-        let ip = if a.ip().is_unspecified() {
-            IpAddr::V4(Ipv4Addr::LOCALHOST)
-        } else {
-            a.ip()
-        };
-        SocketAddr::new(ip, a.port())
-    };
     let admin_addr = admin.as_ref().and_then(|l| l.local_addr().ok());
+    println!("gateway demo: page    http://{}/", shown(local));
     println!("gateway demo: GIF     http://{}/{}", shown(local), seed::BUNDLED_NAME);
     println!(
         "gateway demo: metrics http://{}/metrics",
@@ -192,6 +196,42 @@ async fn serve(
     let config = ServeConfig::from_args(&crate::cli::parse_flags::<ServeArgs>(&flags)?)?;
     crate::server::serve::serve(listener, admin, config, shutdown).await;
     Ok(())
+}
+
+/// Where a browser on this machine reaches a listener bound to `a` (loopback for 0.0.0.0).
+fn shown(a: SocketAddr) -> SocketAddr {
+    let ip = if a.ip().is_unspecified() {
+        IpAddr::V4(Ipv4Addr::LOCALHOST)
+    } else {
+        a.ip()
+    };
+    SocketAddr::new(ip, a.port())
+}
+
+/// The demo's `/`: the GIF, served from the bucket, and where the metrics are (`admin`).
+fn index_page(admin: SocketAddr) -> String {
+    format!(
+        r#"<!doctype html>
+<html lang="en">
+<head><meta charset="utf-8"><title>gateway demo</title></head>
+<body>
+<h1>gateway demo</h1>
+<p><img src="/{gif}" alt="The bundled GIF, served from the bucket {DEMO_BUCKET}"
+  onload="document.getElementById('state').textContent = 'GIF loaded: ' + this.naturalWidth + 'x' + this.naturalHeight"
+  onerror="document.getElementById('state').textContent = 'the GIF did not load'"></p>
+<p id="state">loading the GIF</p>
+<p>This page and the GIF come from the bucket <code>{DEMO_BUCKET}</code> on an embedded S3 backend, through
+the gateway over mTLS. Reload to see <code>X-Cache: HIT</code> in the response headers.</p>
+<ul>
+<li><a href="/{gif}">/{gif}</a>, the object itself</li>
+<li><a href="http://{admin}/metrics">http://{admin}/metrics</a>, Prometheus metrics</li>
+<li><a href="http://{admin}/readyz">http://{admin}/readyz</a>, readiness, with the backend's state</li>
+</ul>
+</body>
+</html>
+"#,
+        gif = seed::BUNDLED_NAME
+    )
 }
 
 /// Writes `path`: the `GATEWAY_*` variables with which `gateway serve` and `gateway seed` reach

@@ -48,7 +48,8 @@ def image():
         pytest.fail("docker is missing: install the Debian package docker.io (scripts/check-deploy.sh does)")
     if subprocess.run([DOCKER, "info"], capture_output=True).returncode != 0:
         pytest.fail("dockerd is not running: scripts/check-deploy.sh starts one (or run `dockerd &` as root)")
-    gateway, _ = cargo_binaries()
+    # The tests' binary, unless GATEWAY_IMAGE_BINARY names another (the release build, for figures).
+    gateway = os.environ.get("GATEWAY_IMAGE_BINARY") or cargo_binaries()[0]
     built = subprocess.run(
         ["scripts/image.sh", "--binary", gateway], cwd=ROOT, capture_output=True, text=True,
         env={**os.environ, "IMAGE": IMAGE}, timeout=600,
@@ -274,9 +275,10 @@ def load_at_the_memory_limit(server, data, port, admin):
     cached = re.search(r"^gateway_cache_size_bytes (\S+)$", metrics, re.M)
     peak = server.memory_peak()
     figure(
-        f"load: cache filled with {objects} x 14 MiB, then {objects} other cold 14 MiB objects, {clients} clients each, twice ({answers[200]} x 200, "
-        f"{answers[503]} x 503 past the backend concurrency cap); cache {float(cached.group(1)) / 2**20:.1f} MiB; "
-        f"cgroup peak {peak / 2**20:.1f} MiB of the {server.limit_mib} MiB limit" if peak else "cgroup peak: not found"
+        f"load: cache filled with {objects} x 14 MiB, then {objects} other cold 14 MiB objects, {clients} clients each, "
+        f"twice ({answers[200]} x 200, {answers[503]} x 503 past the backend concurrency cap); "
+        f"cache {float(cached.group(1)) / 2**20:.1f} MiB; "
+        + (f"cgroup peak {peak / 2**20:.1f} MiB of the {server.limit_mib} MiB limit" if peak else "cgroup peak: not found")
     )
     if peak:
         assert peak <= server.limit_mib << 20

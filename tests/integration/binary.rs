@@ -97,7 +97,8 @@ fn certs_writes_and_refuses_overwrite() {
     assert_eq!(code, 0, "{stderr}");
 }
 
-/// `gateway demo` on a free port serves the GIF from seed/ and Prometheus metrics; SIGTERM
+/// `gateway demo` on a free port serves the GIF from seed/, a page at `/` that shows it, and
+/// Prometheus metrics; SIGTERM
 /// stops it with exit code 0.
 #[tokio::test]
 async fn demo_serves_the_gif() {
@@ -115,6 +116,17 @@ async fn demo_serves_the_gif() {
     assert_eq!(r.status, 200);
     assert_eq!(r.header("content-type"), "image/gif");
     assert_eq!(r.body.as_ref(), seed_gif().as_slice());
+    // `/` is a page that shows the GIF and links the metrics.
+    let page = get(&url.replace("gateway.gif", "")).await;
+    assert_eq!(
+        (page.status, page.header("content-type")),
+        (200, "text/html; charset=utf-8")
+    );
+    let html = String::from_utf8_lossy(&page.body);
+    assert!(
+        html.contains(r#"<img src="/gateway.gif""#) && html.contains("/metrics\">"),
+        "{html}"
+    );
     let metrics_url = bin
         .stdout()
         .lines()

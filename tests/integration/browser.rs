@@ -91,6 +91,34 @@ async fn chromium_shows_the_gif() {
     gw.stop().await;
 }
 
+/// A newcomer's first look: `gateway demo`, then the page it prints opened in a browser, which
+/// shows the GIF from the bucket and links the metrics.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chromium_shows_the_demo_page() {
+    let args = ["demo", "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"].map(String::from);
+    let mut demo = crate::util::Binary::spawn(&args);
+    let deadline = std::time::Instant::now() + crate::util::TIMEOUT;
+    let page = loop {
+        if let Some(line) = demo.stdout().lines().find(|l| l.contains("page")) {
+            break line.split_whitespace().last().unwrap().to_string();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no page URL printed: {}",
+            demo.stderr()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    crate::util::wait_for_status(&page, 200).await;
+    let dom = run_chromium(&page, &["--dump-dom".to_string()]).await;
+    assert!(
+        dom.contains("GIF loaded: 320x240"),
+        "the demo page did not show the GIF:\n{dom}"
+    );
+    assert!(dom.contains("/metrics\">"), "{dom}");
+    assert_eq!(demo.terminate().await, 0, "{}", demo.stderr());
+}
+
 /// A page and its script, both compressed by the gateway, load in Chromium and the script
 /// runs: the browser decodes what the gateway codes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
