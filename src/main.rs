@@ -25,10 +25,13 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if let Err(e) = gateway::telemetry::init(cli.log_format, cli.log_level.as_deref()) {
-        eprintln!("error: {e}");
-        return ExitCode::from(2);
-    }
+    let log = match gateway::telemetry::init(cli.log_format, cli.log_level.as_deref()) {
+        Ok(log) => log,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -36,7 +39,11 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli.command)) {
+    let result = runtime.block_on(run(cli.command));
+    // Log lines are written by a thread of their own: what is queued goes out before the
+    // error line and the exit.
+    log.flush();
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if e.downcast_ref::<ConfigError>().is_some() => {
             eprintln!("error: {e:#}");

@@ -48,6 +48,8 @@ pub struct Metrics {
     pub backend_circuit_opened: IntCounter,
     /// Responses by how their body ended: complete, aborted (client gone), error (backend failed mid-body).
     pub http_responses: IntCounterVec,
+    /// Log lines dropped because the log writer could not keep up (its queue was full).
+    pub log_lines_dropped: IntCounter,
     /// Cacheable misses streamed uncached because the fill memory budget was spent.
     pub cache_fills_bypassed: IntCounter,
     /// Missing keys remembered by the negative cache.
@@ -179,6 +181,11 @@ impl Metrics {
                 "Responses by how their body ended: complete, aborted (client gone), error (backend failed mid-body).",
                 &["outcome"],
                 &[&["complete"], &["aborted"], &["error"]],
+            ),
+            log_lines_dropped: counter(
+                &registry,
+                "gateway_log_lines_dropped_total",
+                "Log lines dropped because the log writer could not keep up (its queue was full).",
             ),
             cache_fills_bypassed: counter(
                 &registry,

@@ -85,7 +85,7 @@ pub struct BackendConfig {
     /// Time to first response byte.
     pub timeout: Duration,
     /// How long pooled connections are handed out for new calls (`serve`'s
-    /// `--backend-connection-max-age`; [`CONNECTION_MAX_AGE`] for the other commands).
+    /// `--backend-connection-max-age`; five minutes for the other commands).
     pub connection_max_age: Duration,
 }
 

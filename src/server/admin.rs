@@ -19,6 +19,14 @@ pub async fn handle(app: &App, path: &str) -> Option<Response<Body>> {
             if let Some(cache) = &app.cache {
                 cache.export_gauges().await;
             }
+            // The writer counts its drops; the counter catches up with it (one scrape at a time).
+            {
+                static CATCHING_UP: std::sync::Mutex<()> = std::sync::Mutex::new(());
+                let _one = CATCHING_UP.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                let dropped = crate::telemetry::dropped_lines();
+                let counted = app.metrics.log_lines_dropped.get();
+                app.metrics.log_lines_dropped.inc_by(dropped.saturating_sub(counted));
+            }
             let mut resp = text(StatusCode::OK, app.metrics.render());
             resp.headers_mut().insert(
                 header::CONTENT_TYPE,

@@ -297,3 +297,71 @@ async fn dashboard_queries_exported_metrics() {
     }
     gw.stop().await;
 }
+
+/// A log reader that stops reading (a stuck container log pipe, a full disk behind it) never
+/// holds a response: log lines go through a bounded queue, those beyond it are dropped and
+/// counted, and every request is answered. Writing the access log on the request path made
+/// every response wait once the pipe's 64 KiB were full.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stuck_log_pipe_never_holds_a_response() {
+    let backend = Backend::start().await;
+    backend.put("small.txt", "x", "text/plain").await;
+    let (port, admin) = (free_port(), free_port());
+    let mut cli: Vec<String> = ["serve", "--listen", &format!("127.0.0.1:{port}"), "--admin-listen"]
+        .map(String::from)
+        .into();
+    cli.push(format!("127.0.0.1:{admin}"));
+    cli.extend(backend.cli_args(&backend.args()));
+    // stderr is a pipe this test never reads.
+    let mut child = crate::util::command(&cli)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_status(&format!("http://127.0.0.1:{admin}/healthz"), 200).await;
+
+    // 8 keep-alive clients, 1,500 requests each: far more access-log lines than the pipe and
+    // the queue (8,192 lines) hold.
+    let answered = tokio::time::timeout(TIMEOUT * 4, async {
+        let clients = (0..8).map(|_| async move {
+            let mut conn =
+                tokio::io::BufReader::new(tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap());
+            let mut ok = 0;
+            for _ in 0..1500 {
+                conn.get_mut()
+                    .write_all(b"GET /small.txt HTTP/1.1\r\nHost: x\r\n\r\n")
+                    .await
+                    .unwrap();
+                let mut head = String::new();
+                let mut line = String::new();
+                while line != "\r\n" {
+                    line.clear();
+                    tokio::io::AsyncBufReadExt::read_line(&mut conn, &mut line)
+                        .await
+                        .unwrap();
+                    head.push_str(&line);
+                }
+                let mut body = [0u8; 1];
+                conn.read_exact(&mut body).await.unwrap();
+                ok += usize::from(head.starts_with("HTTP/1.1 200") && &body == b"x");
+            }
+            ok
+        });
+        futures_util::future::join_all(clients).await.into_iter().sum::<usize>()
+    })
+    .await
+    .expect("requests were held while the log pipe was full");
+    assert_eq!(answered, 8 * 1500);
+    let m = get(&format!("http://127.0.0.1:{admin}/metrics")).await;
+    let text = String::from_utf8_lossy(&m.body);
+    let dropped: f64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("gateway_log_lines_dropped_total "))
+        .expect("the dropped-lines counter")
+        .parse()
+        .unwrap();
+    assert!(dropped > 0.0, "nothing was dropped, so nothing was tested");
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
