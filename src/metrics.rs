@@ -50,6 +50,16 @@ pub struct Metrics {
     pub http_responses: IntCounterVec,
     /// Log lines dropped because the log writer could not keep up (its queue was full).
     pub log_lines_dropped: IntCounter,
+    /// Bytes of slices held by the disk tier.
+    pub disk_cache_bytes: IntGauge,
+    /// Slices held by the disk tier.
+    pub disk_cache_slices_held: IntGauge,
+    /// Object versions known to the disk tier.
+    pub disk_cache_objects: IntGauge,
+    /// Disk-tier slices by what happened: hit (served from its file), fetched (from the bucket), evicted.
+    pub disk_cache_slices: IntCounterVec,
+    /// Disk-tier I/O errors by operation (open, read, write, remove); the bucket served instead.
+    pub disk_cache_errors: IntCounterVec,
     /// Cacheable misses streamed uncached because the fill memory budget was spent.
     pub cache_fills_bypassed: IntCounter,
     /// Missing keys remembered by the negative cache.
@@ -186,6 +196,31 @@ impl Metrics {
                 &registry,
                 "gateway_log_lines_dropped_total",
                 "Log lines dropped because the log writer could not keep up (its queue was full).",
+            ),
+            disk_cache_bytes: gauge(
+                &registry,
+                "gateway_disk_cache_bytes",
+                "Bytes of slices held by the disk tier.",
+            ),
+            disk_cache_slices_held: gauge(&registry, "gateway_disk_cache_slices", "Slices held by the disk tier."),
+            disk_cache_objects: gauge(
+                &registry,
+                "gateway_disk_cache_objects",
+                "Object versions known to the disk tier.",
+            ),
+            disk_cache_slices: counter_vec(
+                &registry,
+                "gateway_disk_cache_slice_reads_total",
+                "Disk-tier slices by what happened: hit (served from its file), fetched (from the bucket), evicted.",
+                &["outcome"],
+                &[&["hit"], &["fetched"], &["evicted"]],
+            ),
+            disk_cache_errors: counter_vec(
+                &registry,
+                "gateway_disk_cache_errors_total",
+                "Disk-tier I/O errors by operation (open, read, write, remove); the bucket served instead.",
+                &["op"],
+                &[&["open"], &["read"], &["write"], &["remove"]],
             ),
             cache_fills_bypassed: counter(
                 &registry,

@@ -23,6 +23,7 @@ module "values" {
   metrics                 = var.metrics
   network_policy          = var.network_policy
   cache_max_bytes         = var.cache_max_bytes
+  disk_cache              = var.disk_cache
   compression             = var.compression
   credentials             = var.credentials
   sites                   = var.sites

@@ -1,4 +1,4 @@
-# Inputs of the installation. The variables down to cache_max_bytes are passed unchanged to
+# Inputs of the installation. The variables down to disk_cache are passed unchanged to
 # modules/values, whose validation blocks check them during `terraform plan` (and whose
 # `terraform test` suite exercises every rule); the rest configure the cluster access, the
 # credentials and the Helm release, and are validated here.
@@ -186,6 +186,18 @@ variable "cache_max_bytes" {
   type        = string
   default     = "128MiB"
   nullable    = false
+}
+
+variable "disk_cache" {
+  description = "The disk tier for objects over the memory cache's object limit (the chart's gateway.diskCache): enabled, max_bytes, size_limit of the emptyDir, or existing_claim."
+  type = object({
+    enabled        = optional(bool, false)
+    max_bytes      = optional(string, "1GiB")
+    size_limit     = optional(string, "1280Mi")
+    existing_claim = optional(string, "")
+  })
+  default  = {}
+  nullable = false
 }
 
 variable "create_namespace" {

@@ -36,10 +36,12 @@
 //! - [`store`]: the cache, its entries and the lookup; [`policy`] and [`status`]: RFC 9111 and
 //!   RFC 9211; [`miss`] with [`fill`]: streaming fills; [`revalidate`]; [`variants`]:
 //!   compressed representations; [`purge`]; [`zerocopy`]: entries in sealed memory files, sent
-//!   with sendfile; [`events`]: the bucket's change events, which drop changed objects.
+//!   with sendfile; [`events`]: the bucket's change events, which drop changed objects;
+//!   [`disk`]: the disk tier, for objects too large for memory, in slices.
 //!
 //! Imports the foundation, `http` and `backend`, nothing above.
 
+pub mod disk;
 pub mod events;
 pub mod fill;
 mod miss;

@@ -1,5 +1,5 @@
-//! Purge: dropping objects, their codings and remembered 404s from memory on request, so that
-//! the next request asks the backend.
+//! Purge: dropping objects, their codings and remembered 404s from memory, and objects from
+//! the disk tier, on request, so that the next request asks the backend.
 
 use crate::cache::store::{ObjectCache, variant_key};
 use crate::http::compression::Encoding;
@@ -40,6 +40,13 @@ impl ObjectCache {
                 .collect::<Vec<_>>()
         };
         let mut gone = 0;
+        if let Some(disk) = &self.disk {
+            gone += disk.purge(|name| match scope {
+                Purge::Key(key) => name == key,
+                Purge::Prefix(prefix) => name.starts_with(prefix.as_str()),
+                Purge::All => true,
+            });
+        }
         match scope {
             Purge::Key(key) => {
                 for name in names(key) {

@@ -136,10 +136,10 @@ impl ObjectCache {
             Ok(fresh) => Ok(match fresh.slot {
                 Slot::Object(o) => Lookup::Object(
                     o,
-                    Served {
-                        status: CacheStatus::Revalidated,
-                        ttl: Some(signed_secs(fresh.ttl, fresh.validated.elapsed())),
-                    },
+                    Served::memory(
+                        CacheStatus::Revalidated,
+                        Some(signed_secs(fresh.ttl, fresh.validated.elapsed())),
+                    ),
                 ),
                 Slot::Pass | Slot::Variant { .. } => Lookup::Bypass,
             }),
@@ -150,10 +150,7 @@ impl ObjectCache {
                     let stale_for = age.saturating_sub(entry.ttl);
                     if e.is_transient() && stale_for < self.config.stale_if_error {
                         self.metrics.cache_stale_served.inc();
-                        let served = Served {
-                            status: CacheStatus::Stale,
-                            ttl: Some(signed_secs(entry.ttl, age)),
-                        };
+                        let served = Served::memory(CacheStatus::Stale, Some(signed_secs(entry.ttl, age)));
                         Ok(Lookup::Object(obj.clone(), served))
                     } else {
                         Err(e.clone())

@@ -7,12 +7,42 @@ pub struct Served {
     pub status: CacheStatus,
     /// Seconds of freshness left, negative when stale; `None` when the answer is not stored.
     pub ttl: Option<i64>,
+    /// Whether the disk tier answered (not memory).
+    pub disk: bool,
 }
 
 impl Served {
     /// An answer that did not come from memory and is not kept there.
     pub fn streamed(status: CacheStatus) -> Self {
-        Self { status, ttl: None }
+        Self {
+            status,
+            ttl: None,
+            disk: false,
+        }
+    }
+
+    /// An answer from memory.
+    pub fn memory(status: CacheStatus, ttl: Option<i64>) -> Self {
+        Self {
+            status,
+            ttl,
+            disk: false,
+        }
+    }
+
+    /// The `X-Cache` value: the status, prefixed `DISK-` when the disk tier answered.
+    pub fn x_cache(&self) -> &'static str {
+        if !self.disk {
+            return self.status.as_str();
+        }
+        match self.status {
+            CacheStatus::Hit => "DISK-HIT",
+            CacheStatus::Miss => "DISK-MISS",
+            CacheStatus::Revalidated => "DISK-REVALIDATED",
+            CacheStatus::Updating => "DISK-UPDATING",
+            CacheStatus::Stale => "DISK-STALE",
+            CacheStatus::Bypass => "BYPASS",
+        }
     }
 
     /// The `Cache-Status` value (RFC 9211), the cache named `gateway`.
@@ -31,6 +61,11 @@ impl Served {
             ""
         };
         let ttl = self.ttl.map(|t| format!("; ttl={t}")).unwrap_or_default();
+        let detail = match (self.disk, detail) {
+            (false, d) => d.to_string(),
+            (true, "") => "; detail=disk".to_string(),
+            (true, d) => format!("{d}-disk"),
+        };
         format!("gateway; {what}{stored}{ttl}{detail}")
     }
 }
@@ -74,7 +109,7 @@ mod tests {
 
     #[test]
     fn cache_status_values() {
-        let s = |status, ttl| Served { status, ttl }.cache_status();
+        let s = |status, ttl| Served::memory(status, ttl).cache_status();
         assert_eq!(s(CacheStatus::Hit, Some(42)), "gateway; hit; ttl=42");
         assert_eq!(s(CacheStatus::Miss, Some(60)), "gateway; fwd=uri-miss; stored; ttl=60");
         assert_eq!(s(CacheStatus::Miss, None), "gateway; fwd=uri-miss");
@@ -87,5 +122,19 @@ mod tests {
             "gateway; hit; ttl=-5; detail=stale-if-error"
         );
         assert_eq!(s(CacheStatus::Bypass, None), "gateway; fwd=bypass");
+        let disk = |status, ttl| Served {
+            status,
+            ttl,
+            disk: true,
+        };
+        assert_eq!(
+            disk(CacheStatus::Hit, Some(9)).cache_status(),
+            "gateway; hit; ttl=9; detail=disk"
+        );
+        assert_eq!(
+            disk(CacheStatus::Stale, Some(-1)).cache_status(),
+            "gateway; hit; ttl=-1; detail=stale-if-error-disk"
+        );
+        assert_eq!(disk(CacheStatus::Miss, Some(60)).x_cache(), "DISK-MISS");
     }
 }

@@ -163,6 +163,8 @@ pub struct ObjectCache {
     pub(super) compressing: Arc<Semaphore>,
     /// Purges so far: a revalidation that began before the last one does not keep its answer.
     pub(super) purges: AtomicU64,
+    /// The disk tier for objects too large for memory, if configured.
+    pub(super) disk: Option<Arc<crate::cache::disk::DiskTier>>,
 }
 
 impl std::fmt::Debug for ObjectCache {
@@ -251,7 +253,20 @@ impl ObjectCache {
             )),
             stale_before: AtomicU64::new(0),
             born: Instant::now(),
+            disk: None,
         })
+    }
+
+    /// Adds the disk tier, for objects over `--cache-max-object-bytes`.
+    #[must_use]
+    pub fn with_disk(mut self, disk: Option<Arc<crate::cache::disk::DiskTier>>) -> Self {
+        self.disk = disk;
+        self
+    }
+
+    /// The disk tier, if any.
+    pub fn disk(&self) -> Option<&Arc<crate::cache::disk::DiskTier>> {
+        self.disk.as_ref()
     }
 
     /// The settings.
@@ -321,10 +336,7 @@ impl ObjectCache {
         if let Some(entry) = self.entries.get(key).await {
             let age = entry.validated.elapsed();
             let fresh = age < entry.ttl && !force && !self.marked_stale(&entry);
-            let served = |status| Served {
-                status,
-                ttl: Some(signed_secs(entry.ttl, age)),
-            };
+            let served = |status| Served::memory(status, Some(signed_secs(entry.ttl, age)));
             match &entry.slot {
                 Slot::Object(obj) if fresh => return Ok(Lookup::Object(obj.clone(), served(CacheStatus::Hit))),
                 Slot::Pass if fresh => return Ok(Lookup::Bypass),
@@ -368,10 +380,7 @@ impl ObjectCache {
                     Policy::Store { ttl, .. } => ttl,
                     Policy::DoNotStore => Duration::ZERO,
                 };
-                let served = Served {
-                    status,
-                    ttl: Some(signed_secs(ttl, Duration::ZERO)),
-                };
+                let served = Served::memory(status, Some(signed_secs(ttl, Duration::ZERO)));
                 Ok(Lookup::Filling(meta, body, served))
             }
             Joined::Missing => Ok(Lookup::Missing(status)),
@@ -387,6 +396,9 @@ impl ObjectCache {
     pub fn mark_all_stale(&self) {
         let now = u64::try_from(self.born.elapsed().as_nanos()).unwrap_or(u64::MAX);
         self.stale_before.store(now.max(1), Ordering::Release);
+        if let Some(disk) = &self.disk {
+            disk.mark_all_stale();
+        }
     }
 
     /// Whether `entry` was validated before the last [`ObjectCache::mark_all_stale`].

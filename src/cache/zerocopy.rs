@@ -17,9 +17,9 @@
 //! and for objects under [`MIN_BYTES`] (whose copy is cheap), entries stay on the heap.
 //!
 //! # Safety
-//! This is the crate's only `unsafe`: mapping the file (`memmap2::Mmap::map`), which is unsafe
+//! This is the crate's only `unsafe`: mapping files (`memmap2::Mmap::map`), which is unsafe
 //! because a mapped file changed by someone else would change memory that Rust treats as
-//! immutable. Here nobody can: the file is created by this process with no name in any file
+//! immutable. The disk tier's slices are mapped too ([`map_file`], with its own argument). Here nobody can: the file is created by this process with no name in any file
 //! system, written through its descriptor before mapping, then sealed with `F_SEAL_WRITE`,
 //! `F_SEAL_SHRINK`, `F_SEAL_GROW` and `F_SEAL_SEAL` (the kernel refuses every later write,
 //! truncation or unsealing, by this process or any other that might get the descriptor), and
@@ -72,14 +72,19 @@ pub fn prepare() -> usize {
     max
 }
 
+/// Sealed entries now (mapped disk-tier slices are not counted).
+static SEALED: AtomicUsize = AtomicUsize::new(0);
+
 /// How many sealed entries exist now.
 pub fn regions() -> usize {
-    REGIONS.read().unwrap_or_else(|p| p.into_inner()).len()
+    SEALED.load(Ordering::Relaxed)
 }
 
-/// The owner of one sealed mapping, behind the entry's `Bytes`; unregisters it when dropped.
+/// The owner of one registered mapping, behind its `Bytes`; unregisters it when dropped.
 struct Region {
     map: memmap2::Mmap,
+    /// A sealed memory file (counted in [`regions`]), or a disk-tier slice.
+    sealed: bool,
 }
 
 impl AsRef<[u8]> for Region {
@@ -92,6 +97,9 @@ impl Drop for Region {
     fn drop(&mut self) {
         let start = self.map.as_ptr() as usize;
         REGIONS.write().unwrap_or_else(|p| p.into_inner()).remove(&start);
+        if self.sealed {
+            SEALED.fetch_sub(1, Ordering::Relaxed);
+        }
     }
 }
 
@@ -161,12 +169,7 @@ impl Unsealed {
                 return self.copy();
             }
         };
-        let fd = Arc::new(OwnedFd::from(self.file));
-        REGIONS
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(map.as_ptr() as usize, (map.len(), fd));
-        Ok(Bytes::from_owner(Region { map }))
+        Ok(register(map, OwnedFd::from(self.file), true))
     }
 
     fn seal_and_map(&self) -> io::Result<memmap2::Mmap> {
@@ -179,6 +182,33 @@ impl Unsealed {
         // change while mapped (see the module's safety section).
         unsafe { memmap2::Mmap::map(&self.file) }
     }
+}
+
+/// Registers `map` of `fd`, so that [`SendfileStream`] sends its bytes from the file.
+fn register(map: memmap2::Mmap, fd: OwnedFd, sealed: bool) -> Bytes {
+    if sealed {
+        SEALED.fetch_add(1, Ordering::Relaxed);
+    }
+    REGIONS
+        .write()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(map.as_ptr() as usize, (map.len(), Arc::new(fd)));
+    Bytes::from_owner(Region { map, sealed })
+}
+
+/// Maps a complete disk-tier slice read-only, registered like a sealed entry so that hits go
+/// from the file to the socket with `sendfile`.
+///
+/// # Errors
+/// The file cannot be mapped (it is empty, or the system refuses).
+pub fn map_file(file: File) -> io::Result<Bytes> {
+    // SAFETY: a disk-tier slice is a file the gateway wrote in full, checked for length (and
+    // for its checksum when read back after a restart), renamed into place, and never written,
+    // truncated or renamed over again: eviction and purge only unlink it, which leaves the
+    // mapped pages intact. The tier's directory is the gateway's own (see `cache::disk`);
+    // nothing else changes files in it while it runs.
+    let map = unsafe { memmap2::Mmap::map(&file) }?;
+    Ok(register(map, OwnedFd::from(file), false))
 }
 
 /// The file and offset of `buf` when it lies wholly inside a sealed mapping.

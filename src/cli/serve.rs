@@ -136,6 +136,29 @@ pub struct ServeArgs {
     )]
     pub cache_max_object_bytes: bytesize::ByteSize,
 
+    /// A directory for the disk tier: objects over --cache-max-object-bytes are kept there in
+    /// slices (off without it; needs the memory cache on).
+    #[arg(long, env = "GATEWAY_DISK_CACHE_DIR", value_name = "DIR")]
+    pub disk_cache_dir: Option<std::path::PathBuf>,
+
+    /// Bytes of slices the disk tier keeps at most (least recently used go first).
+    #[arg(
+        long,
+        env = "GATEWAY_DISK_CACHE_MAX_BYTES",
+        default_value = "1GiB",
+        value_name = "SIZE"
+    )]
+    pub disk_cache_max_bytes: bytesize::ByteSize,
+
+    /// Bytes per disk-tier slice: a range fetches the slices it covers from the bucket.
+    #[arg(
+        long,
+        env = "GATEWAY_DISK_CACHE_SLICE_BYTES",
+        default_value = "8MiB",
+        value_name = "SIZE"
+    )]
+    pub disk_cache_slice_bytes: bytesize::ByteSize,
+
     /// How long a cached object is served before it is revalidated with the backend.
     #[arg(long, env = "GATEWAY_CACHE_TTL", default_value = "60s", value_parser = parse_duration, value_name = "DURATION")]
     pub cache_ttl: Duration,

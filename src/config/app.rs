@@ -47,7 +47,13 @@ impl App {
             sites: Sites::new(&config.sites, &storage),
             storage,
             metrics: metrics.clone(),
-            cache: ObjectCache::new(config.cache, metrics).map(Arc::new),
+            cache: ObjectCache::new(config.cache, metrics.clone()).map(|cache| {
+                let disk = config
+                    .disk_cache
+                    .clone()
+                    .map(|disk| crate::cache::disk::DiskTier::open(disk, config.cache.ttl, metrics));
+                Arc::new(cache.with_disk(disk))
+            }),
             access_log: config.access_log,
             admin_token: config.admin_token.clone(),
             compression: config.compression.clone(),

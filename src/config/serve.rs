@@ -23,6 +23,8 @@ pub struct ServeConfig {
     pub sites: crate::config::sites::SitesConfig,
     /// The object cache.
     pub cache: crate::cache::CacheConfig,
+    /// The disk tier, if configured.
+    pub disk_cache: Option<crate::cache::disk::DiskConfig>,
     /// Content codings for text assets.
     pub compression: crate::http::compression::CompressionConfig,
     /// Whether to follow the bucket's change events.
@@ -94,6 +96,7 @@ impl ServeConfig {
             listen,
             sites: crate::config::sites::SitesConfig::from_args(args, &backend.bucket)?,
             cache: cache_config(args)?,
+            disk_cache: disk_config(args)?,
             compression: compression_config(args)?,
             admin_listen: admin_address(listen, &args.admin_listen)?,
             bucket_events: args.bucket_events,
@@ -180,6 +183,46 @@ fn compression_config(args: &ServeArgs) -> Result<crate::http::compression::Comp
 
 /// Largest object the cache may hold (its weigher counts in `u32`).
 const MAX_CACHEABLE_OBJECT: u64 = 1 << 30;
+
+/// Smallest and largest disk-tier slice.
+const SLICE_BYTES: std::ops::RangeInclusive<u64> = (64 << 10)..=(256 << 20);
+
+fn disk_config(args: &ServeArgs) -> Result<Option<crate::cache::disk::DiskConfig>, ConfigError> {
+    let Some(dir) = &args.disk_cache_dir else {
+        return Ok(None);
+    };
+    if dir.as_os_str().is_empty() {
+        return Err(ConfigError::new("--disk-cache-dir", "must name a directory"));
+    }
+    if args.cache_max_bytes.as_u64() == 0 {
+        return Err(ConfigError::new(
+            "--disk-cache-dir",
+            "needs the memory cache on: give --cache-max-bytes more than 0",
+        ));
+    }
+    let slice_bytes = args.disk_cache_slice_bytes.as_u64();
+    if !SLICE_BYTES.contains(&slice_bytes) {
+        return Err(ConfigError::new(
+            "--disk-cache-slice-bytes",
+            "must be between 64KiB and 256MiB",
+        ));
+    }
+    let max_bytes = args.disk_cache_max_bytes.as_u64();
+    if max_bytes < slice_bytes {
+        return Err(ConfigError::new(
+            "--disk-cache-max-bytes",
+            format!(
+                "{} is smaller than one slice (--disk-cache-slice-bytes {})",
+                args.disk_cache_max_bytes, args.disk_cache_slice_bytes
+            ),
+        ));
+    }
+    Ok(Some(crate::cache::disk::DiskConfig {
+        dir: dir.clone(),
+        max_bytes,
+        slice_bytes,
+    }))
+}
 
 fn cache_config(args: &ServeArgs) -> Result<crate::cache::CacheConfig, ConfigError> {
     let max_bytes = args.cache_max_bytes.as_u64();

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode, header};
 
 use crate::body::{Body, boxed, empty, full, streamed, text};
+use crate::cache::disk::DiskLookup;
 use crate::cache::{CacheStatus, CachedObject, Lookup, ObjectCache, Served};
 use crate::config::app::App;
 use crate::config::sites::Hosted;
@@ -232,9 +233,27 @@ async fn serve_key(app: &App, req: &ObjectRequest<'_>, key: &str, mode: Mode) ->
                 return Ok(respond_from(req, &answer, len, mode, |range| boxed(fill.range(range))));
             }
             Lookup::Missing(_) => return Err(StorageError::NotFound),
-            // A range on a miss is fetched as a range, never as the whole object.
-            Lookup::Bypass if range_request => streamed_as = CacheStatus::Miss,
-            Lookup::Bypass => {}
+            Lookup::Bypass => {
+                // Too large for memory: the disk tier's, if there is one and it takes it.
+                if let Some(disk) = cache.disk()
+                    && mode != Mode::ErrorDocument
+                    && let DiskLookup::Serve(version, served) =
+                        disk.lookup(&req.site.storage, key, force, cache.config()).await?
+                {
+                    let answer = answer_for(app, req, key, &version.meta, mode, served);
+                    return Ok(respond_from(req, &answer, version.len, mode, |range| {
+                        let (start, end) = match range {
+                            RangeDecision::Partial { start, end } => (start, end),
+                            _ => (0, version.len - 1),
+                        };
+                        disk.body(&req.site.storage, key, version.clone(), start, end)
+                    }));
+                }
+                // A range on a miss is fetched as a range, never as the whole object.
+                if range_request {
+                    streamed_as = CacheStatus::Miss;
+                }
+            }
         }
     }
     stream_key(app, req, key, mode, Served::streamed(streamed_as)).await

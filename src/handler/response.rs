@@ -106,7 +106,7 @@ impl Answer<'_> {
         if self.varies {
             h.append(header::VARY, HeaderValue::from_static("accept-encoding"));
         }
-        h.insert("x-cache", HeaderValue::from_static(self.served.status.as_str()));
+        h.insert("x-cache", HeaderValue::from_static(self.served.x_cache()));
         if let Ok(v) = HeaderValue::from_str(&self.served.cache_status()) {
             h.insert("cache-status", v);
         }

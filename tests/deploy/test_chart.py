@@ -67,6 +67,26 @@ def test_gateway_listens_on_all_interfaces_and_probes_the_admin_port(ci_render):
         assert gw[probe]["httpGet"] == {"path": path, "port": "admin"}, probe
 
 
+def test_disk_cache_is_off_by_default_and_on_an_emptydir_or_a_claim_when_enabled():
+    def pod(*args):
+        spec = render(*args).one("Deployment")["spec"]["template"]["spec"]
+        return spec, spec["containers"][0]
+
+    spec, c = pod()
+    assert "--disk-cache-dir" not in c["args"]
+    assert "disk-cache" not in [v["name"] for v in spec["volumes"]]
+
+    spec, c = pod("--set", "gateway.diskCache.enabled=true", "--set", "gateway.diskCache.maxBytes=3GiB")
+    args = c["args"]
+    assert args[args.index("--disk-cache-dir") + 1] == "/var/cache/gateway"
+    assert args[args.index("--disk-cache-max-bytes") + 1] == "3GiB"
+    assert {"name": "disk-cache", "mountPath": "/var/cache/gateway"} in c["volumeMounts"]
+    assert {"name": "disk-cache", "emptyDir": {"sizeLimit": "1280Mi"}} in spec["volumes"]
+
+    spec, _ = pod("--set", "gateway.diskCache.enabled=true", "--set", "gateway.diskCache.existingClaim=slices")
+    assert {"name": "disk-cache", "persistentVolumeClaim": {"claimName": "slices"}} in spec["volumes"]
+
+
 def test_termination_grace_covers_the_gateways_drain():
     dep = render("--set", "gateway.shutdownDelaySeconds=7", "--set", "gateway.shutdownGraceSeconds=40").one("Deployment")
     args = container(dep, "gateway")["args"]

@@ -51,6 +51,9 @@ mod purge;
 // The object cache: hits, coalescing, revalidation, stale-if-error, negative cache, bounds.
 mod cache;
 
+// The disk tier: slices, ranges, restarts, purges, bounds and disk failures.
+mod disk;
+
 // Operations: Prometheus scrape, SIGTERM drain, slow-loris, JSON logs and request ids.
 mod ops;
 

@@ -474,6 +474,14 @@ secretKey: {{ randAlphaNum 40 | quote }}
 - {{ .Values.gateway.cache.maxBytes | quote }}
 - --cache-max-object-bytes
 - {{ .Values.gateway.cache.maxObjectBytes | quote }}
+{{- if .Values.gateway.diskCache.enabled }}
+- --disk-cache-dir
+- /var/cache/gateway
+- --disk-cache-max-bytes
+- {{ .Values.gateway.diskCache.maxBytes | quote }}
+- --disk-cache-slice-bytes
+- {{ .Values.gateway.diskCache.sliceBytes | quote }}
+{{- end }}
 - --cache-ttl
 - {{ .Values.gateway.cache.ttl | quote }}
 - --cache-stale-if-error

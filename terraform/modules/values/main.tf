@@ -72,7 +72,13 @@ locals {
       }
     }
     gateway = {
-      cache       = { maxBytes = var.cache_max_bytes }
+      cache = { maxBytes = var.cache_max_bytes }
+      diskCache = {
+        enabled       = var.disk_cache.enabled
+        maxBytes      = var.disk_cache.max_bytes
+        sizeLimit     = var.disk_cache.size_limit
+        existingClaim = var.disk_cache.existing_claim
+      }
       compression = var.compression
       # The chart's camelCase fields; a field left out is not written (the chart's defaults).
       sites = [for s in var.sites : { for k, v in {

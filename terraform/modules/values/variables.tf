@@ -304,3 +304,20 @@ variable "cache_max_bytes" {
     error_message = "cache_max_bytes must be a size such as \"128MiB\"."
   }
 }
+
+variable "disk_cache" {
+  description = "The disk tier for objects over the memory cache's object limit (the chart's gateway.diskCache): enabled, max_bytes kept (least recently used go first), size_limit of the emptyDir (above max_bytes), or existing_claim, a PersistentVolumeClaim instead."
+  type = object({
+    enabled        = optional(bool, false)
+    max_bytes      = optional(string, "1GiB")
+    size_limit     = optional(string, "1280Mi")
+    existing_claim = optional(string, "")
+  })
+  default  = {}
+  nullable = false
+
+  validation {
+    condition     = can(regex("^[0-9]+(KiB|MiB|GiB|TiB)$", var.disk_cache.max_bytes)) && can(regex("^[0-9]+(Ki|Mi|Gi|Ti)$", var.disk_cache.size_limit))
+    error_message = "disk_cache.max_bytes must be a size such as \"1GiB\" and disk_cache.size_limit a quantity such as \"1280Mi\"."
+  }
+}

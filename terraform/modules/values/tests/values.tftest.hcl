@@ -104,6 +104,7 @@ run "ingress_autoscaling_and_monitoring" {
     metrics         = { service_monitor = true, service_monitor_labels = { release = "kps" }, dashboard = true }
     network_policy  = { enabled = true, ingress_namespace = "ingress" }
     cache_max_bytes = "1GiB"
+    disk_cache      = { enabled = true, max_bytes = "4GiB", size_limit = "5Gi" }
     compression     = ["gzip"]
     sites = [
       { name = "www", hosts = ["gifs.example.com"], spa_fallback = "index.html" },
@@ -141,6 +142,10 @@ run "ingress_autoscaling_and_monitoring" {
   assert {
     condition     = output.values.networkPolicy.ingressNamespaceSelector.matchLabels["kubernetes.io/metadata.name"] == "ingress"
     error_message = "network policy namespace selector"
+  }
+  assert {
+    condition     = output.values.gateway.diskCache.enabled && output.values.gateway.diskCache.maxBytes == "4GiB" && output.values.gateway.diskCache.sizeLimit == "5Gi" && output.values.gateway.diskCache.existingClaim == ""
+    error_message = "disk cache values"
   }
   assert {
     condition     = output.values.resources.limits.memory == "1152Mi"
