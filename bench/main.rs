@@ -14,13 +14,17 @@
 //! - compression of a 300 KiB script: the CPU one compression costs per coding, the size it
 //!   gives, and the CPU per hit of each coding against the object sent as stored;
 //! - a 256 MiB object streamed through the gateway against that direct client, and the
-//!   gateway's peak RSS.
+//!   gateway's peak RSS;
+//! - the disk tier (`disk.rs`): a 256 MiB object warm from disk against nginx `proxy_cache`, a
+//!   seek into a cold 1 GiB object against a direct ranged GetObject; and small hits with the
+//!   access log on and off.
 //!
 //! Then, against the embedded backend (s3s-fs), which can be made to misbehave: backend calls
 //! behind 10,000 hits of one key, and the resilience run (`resilience.rs`).
 //!
-//! Environment: `BENCH_ONLY` (some of `hits,compression,ttfb,stream,hotkey,resilience`; default all;
-//! Garage is started only for the first four),
+//! Environment: `BENCH_ONLY` (some of
+//! `hits,compression,ttfb,stream,disk,accesslog,hotkey,resilience`; default all; Garage is
+//! started only for the first six),
 //! `BENCH_SECONDS` (per target, default 10), `BENCH_CONNS` (default 64),
 //! `GATEWAY_BIN` (default `target/release/gateway`), `NGINX` (default `nginx`), `GARAGE`
 //! (default `garage`).
@@ -48,6 +52,7 @@ mod cgroup;
 #[allow(dead_code)]
 #[path = "../tests/integration/proxy.rs"]
 mod proxy;
+mod disk;
 mod resilience;
 mod store;
 
@@ -268,14 +273,13 @@ async fn gateway_with(
             "--region",
             &backend.region,
         ])
-        .args([
-            "--access-key",
-            &backend.access_key,
-            "--secret-key",
-            &backend.secret_key,
-            "--log-level",
-            "warn",
-        ])
+        .args(["--access-key", &backend.access_key, "--secret-key", &backend.secret_key])
+        // Quiet unless the caller asks for a level (the access log's cost is measured so).
+        .args(if extra.contains(&"--log-level") {
+            &[][..]
+        } else {
+            &["--log-level", "warn"][..]
+        })
         .arg("--ca-cert")
         .arg(tls.join("ca.pem"))
         .arg("--client-cert")
@@ -289,6 +293,33 @@ async fn gateway_with(
     let proc = Proc(child);
     wait_http(addr, "/healthz").await?;
     Ok((proc, addr))
+}
+
+/// An nginx `http` block serving `inner`, with its files under `d`.
+fn nginx_http(d: &Path, inner: &str) -> String {
+    format!(
+        "http {{ access_log off; sendfile on; tcp_nopush on; keepalive_requests 10000000;\n\
+         client_body_temp_path {d}; proxy_temp_path {d}; fastcgi_temp_path {d}; uwsgi_temp_path {d}; scgi_temp_path {d};\n\
+         {inner} }}\n",
+        d = d.display()
+    )
+}
+
+/// nginx `proxy_cache` (its disk cache, up to 2 GiB) in front of the store's web endpoint,
+/// with its files under `dir`: the baseline of a caching proxy.
+fn nginx_proxy_cache(nginx: &str, dir: &Path, garage: &store::Garage) -> Result<(Proc, SocketAddr), Error> {
+    let addr = free_addr();
+    let server = format!(
+        "proxy_cache_path {c}/cache levels=1:2 keys_zone=s3:10m max_size=2g inactive=60m use_temp_path=off;\n\
+         upstream store {{ server {web}; keepalive 16; }}\n\
+         server {{ listen {addr}; location / {{ proxy_pass http://store; proxy_http_version 1.1;\n\
+         proxy_set_header Connection \"\"; proxy_set_header Host {host}; proxy_cache s3;\n\
+         proxy_cache_valid 200 60s; proxy_cache_lock on; add_header X-Cache $upstream_cache_status; }} }}",
+        c = dir.display(),
+        web = garage.web,
+        host = garage.web_host,
+    );
+    Ok((store::start_nginx(nginx, dir, &nginx_http(dir, &server))?, addr))
 }
 
 /// A `kB` field of `/proc/PID/status`, e.g. `VmHWM` (peak RSS) or `VmRSS`.
@@ -680,7 +711,7 @@ async fn main() -> Result<(), Error> {
 
     // The production store, only for the parts measured against it: Garage behind an mTLS
     // front, holding the GIF.
-    if ["hits", "compression", "ttfb", "stream"].iter().any(|p| wants(p)) {
+    if ["hits", "compression", "ttfb", "stream", "disk", "accesslog"].iter().any(|p| wants(p)) {
         // The production store: Garage behind an mTLS front, holding the GIF.
         let garage = store::Garage::start(dir.path(), &tls, &nginx, BUCKET).await?;
         let mut garage_args = gateway::demo::backend_args(
@@ -719,32 +750,11 @@ async fn main() -> Result<(), Error> {
             let www = dir.path().join("www");
             std::fs::create_dir_all(&www)?;
             std::fs::write(www.join(GIF_KEY), &gif)?;
-            // An nginx `http` block serving `inner`, with its files under `d`.
-            let http = |d: &Path, inner: String| {
-                format!(
-                    "http {{ access_log off; sendfile on; tcp_nopush on; keepalive_requests 10000000;\n\
-                 client_body_temp_path {d}; proxy_temp_path {d}; fastcgi_temp_path {d}; uwsgi_temp_path {d}; scgi_temp_path {d};\n\
-                 {inner} }}\n",
-                    d = d.display()
-                )
-            };
             let static_addr = free_addr();
             let static_dir = dir.path().join("nginx-static");
             let static_server = format!("server {{ listen {static_addr}; root {}; }}", www.display());
-            let nginx_static = store::start_nginx(&nginx, &static_dir, &http(&static_dir, static_server))?;
-            let cache_addr = free_addr();
-            let cache_dir = dir.path().join("nginx-cache");
-            let cache_server = format!(
-                "proxy_cache_path {c}/cache levels=1:2 keys_zone=s3:10m max_size=1g inactive=60m use_temp_path=off;\n\
-             upstream store {{ server {web}; keepalive 16; }}\n\
-             server {{ listen {cache_addr}; location / {{ proxy_pass http://store; proxy_http_version 1.1;\n\
-             proxy_set_header Connection \"\"; proxy_set_header Host {host}; proxy_cache s3;\n\
-             proxy_cache_valid 200 60s; proxy_cache_lock on; add_header X-Cache $upstream_cache_status; }} }}",
-                c = cache_dir.display(),
-                web = garage.web,
-                host = garage.web_host,
-            );
-            let nginx_cache = store::start_nginx(&nginx, &cache_dir, &http(&cache_dir, cache_server))?;
+            let nginx_static = store::start_nginx(&nginx, &static_dir, &nginx_http(&static_dir, &static_server))?;
+            let (nginx_cache, cache_addr) = nginx_proxy_cache(&nginx, &dir.path().join("nginx-cache"), &garage)?;
             wait_http(static_addr, "/gateway.gif").await?;
             wait_http(cache_addr, "/gateway.gif").await?;
 
@@ -872,6 +882,14 @@ async fn main() -> Result<(), Error> {
             println!(
                 "  CPU s per GiB: gateway {gw_cpu:.2}; store (Garage + TLS front) {store_via:.2} behind the gateway, {store_direct:.2} behind the direct client"
             );
+        }
+
+        if wants("disk") {
+            disk::run(&bin, &tls, &garage, &garage_ref, &garage_storage, &nginx, dir.path()).await?;
+        }
+
+        if wants("accesslog") {
+            disk::access_log(&bin, &tls, &garage_ref, &garage_storage, conns, secs).await?;
         }
 
         drop(garage);
