@@ -36,7 +36,10 @@ async fn put(storage: &Storage, key: &str, body: Bytes) -> Result<(), Error> {
 
 /// One series of the gateway's `/metrics` (on its listener), 0 when absent.
 async fn metric(addr: SocketAddr, series: &str) -> f64 {
-    let Ok(out) = Command::new("curl").args(["-s", &format!("http://{addr}/metrics")]).output() else {
+    let Ok(out) = Command::new("curl")
+        .args(["-s", &format!("http://{addr}/metrics")])
+        .output()
+    else {
         return 0.0;
     };
     String::from_utf8_lossy(&out.stdout)
@@ -194,7 +197,9 @@ pub async fn access_log(
     let slice = Duration::from_secs(secs) / ROUNDS;
     for _ in 0..ROUNDS {
         for (i, (_, addr)) in [&on, &off].iter().enumerate() {
-            crate::get_once(*addr, "/index.html").await.ok_or("cannot warm the cache")?;
+            crate::get_once(*addr, "/index.html")
+                .await
+                .ok_or("cannot warm the cache")?;
             let s = wrk_on(*addr, "/index.html", &[], conns, slice).ok_or("wrk is needed for this part")?;
             stats[i].merge(s);
         }

@@ -49,10 +49,10 @@ use tokio::net::{TcpListener, TcpStream};
 #[path = "../tests/integration/cgroup.rs"]
 mod cgroup;
 // The integration tests' fault proxy; they use the rest of it.
+mod disk;
 #[allow(dead_code)]
 #[path = "../tests/integration/proxy.rs"]
 mod proxy;
-mod disk;
 mod resilience;
 mod store;
 
@@ -711,7 +711,10 @@ async fn main() -> Result<(), Error> {
 
     // The production store, only for the parts measured against it: Garage behind an mTLS
     // front, holding the GIF.
-    if ["hits", "compression", "ttfb", "stream", "disk", "accesslog"].iter().any(|p| wants(p)) {
+    if ["hits", "compression", "ttfb", "stream", "disk", "accesslog"]
+        .iter()
+        .any(|p| wants(p))
+    {
         // The production store: Garage behind an mTLS front, holding the GIF.
         let garage = store::Garage::start(dir.path(), &tls, &nginx, BUCKET).await?;
         let mut garage_args = gateway::demo::backend_args(

@@ -357,3 +357,37 @@ async fn a_change_event_reaches_the_tier() {
     }
     gw.stop().await;
 }
+
+/// An object replaced while its version is still fresh in the tier: the next slice's fetch is
+/// refused (`If-Match`), that response breaks off rather than mix two versions, and the
+/// version is dropped, so the next request learns the new one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slice_of_a_replaced_object_is_never_mixed_with_the_old() {
+    let backend = Backend::start().await;
+    let old = object(3 * MIB, 11);
+    backend.put("swap.bin", old.clone(), "video/mp4").await;
+    let dir = tempfile::tempdir().unwrap();
+    let gw = Gateway::start_with(
+        backend.args(),
+        &flags(dir.path().to_str().unwrap(), &["--cache-ttl", "1h"]),
+    )
+    .await;
+    let first = [("range".to_string(), "bytes=0-99".to_string())];
+    assert!(request_with("GET", &gw.url("/swap.bin"), &first).await.body.as_ref() == &old[..100]);
+
+    let new = object(3 * MIB, 12);
+    backend.put("swap.bin", new.clone(), "video/mp4").await;
+    let later = [("range".to_string(), format!("bytes={}-{}", 2 * MIB, 2 * MIB + 99))];
+    let resp = crate::util::send_with("GET", &gw.url("/swap.bin"), &later).await;
+    let got = tokio::time::timeout(crate::util::TIMEOUT, http_body_util::BodyExt::collect(resp.into_body())).await;
+    if let Ok(Ok(body)) = got {
+        assert!(
+            body.to_bytes().as_ref() != &old[2 * MIB..2 * MIB + 100],
+            "bytes of the old version were served"
+        );
+    }
+    let r = get(&gw.url("/swap.bin")).await;
+    assert_eq!(r.status, 200);
+    assert!(r.body.as_ref() == new.as_slice(), "the new version was not learnt");
+    gw.stop().await;
+}

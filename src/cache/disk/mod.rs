@@ -332,6 +332,21 @@ impl DiskTier {
         doomed.len() as u64
     }
 
+    /// Drops `version` if it still is its object's current one.
+    fn forget(&self, version: &Version) {
+        let mut index = self.index();
+        let name = index
+            .objects
+            .iter()
+            .find(|(_, v)| v.dir == version.dir)
+            .map(|(name, _)| name.clone());
+        if let Some(old) = name.and_then(|name| index.objects.remove(&name)) {
+            self.drop_version(&mut index, &old);
+        }
+        drop(index);
+        self.export_gauges();
+    }
+
     /// Every version must be confirmed by the bucket before it is served again.
     pub fn mark_all_stale(&self) {
         self.stale_before.store(self.now_ms() + 1, Ordering::Release);
@@ -460,6 +475,12 @@ impl DiskTier {
                 }
                 Err(failure) => {
                     let _ = std::fs::remove_file(&tmp);
+                    if matches!(failure, slice::Failure::Backend(StorageError::PreconditionFailed)) {
+                        // The object changed since its HEAD: this version is no more, and the
+                        // next request asks the bucket which one is.
+                        tracing::info!(key = %key.escape_debug(), "object changed under the disk cache: dropping its version");
+                        tier.forget(&version);
+                    }
                     task_fetch.finish(Progress::Failed(failure));
                 }
             }
