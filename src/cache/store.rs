@@ -323,6 +323,15 @@ impl ObjectCache {
         result
     }
 
+    /// [`ObjectCache::lookup`] for the gateway's own reads (the site's rule files): filled and
+    /// kept as any object, not counted as a request.
+    ///
+    /// # Errors
+    /// As [`ObjectCache::lookup`].
+    pub async fn lookup_internal(self: &Arc<Self>, storage: &Storage, key: &str) -> Result<Lookup, StorageError> {
+        self.lookup_inner(storage, &cache_name(storage, key), false, true).await
+    }
+
     async fn lookup_inner(
         self: &Arc<Self>,
         storage: &Storage,

@@ -18,7 +18,7 @@ pub use backend::{BackendArgs, CredentialsMode};
 #[cfg(feature = "demo")]
 pub use commands::DemoArgs;
 pub use commands::{CertsArgs, PoliciesArgs, SeedArgs};
-pub use serve::{BucketEvents, DEFAULT_CACHE_CONTROL, MissingObjectStatus, ServeArgs};
+pub use serve::{BucketEvents, DEFAULT_CACHE_CONTROL, MissingObjectStatus, ServeArgs, SiteRules};
 
 /// Static-file gateway in front of one S3/MinIO bucket.
 #[derive(Debug, Parser)]

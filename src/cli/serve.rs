@@ -23,6 +23,16 @@ pub enum MissingObjectStatus {
     Forbidden,
 }
 
+/// Where site rules come from besides the sites file (`--site-rules`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SiteRules {
+    /// Only the sites file's tables.
+    Off,
+    /// Also `_headers` and `_redirects` at the site's root in the bucket.
+    Bucket,
+}
+
 /// Whether to follow the bucket's change events (`--bucket-events`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum BucketEvents {
@@ -55,6 +65,12 @@ pub struct ServeArgs {
     /// Object served, with status 404, for paths that do not exist (e.g. `404.html`).
     #[arg(long, env = "GATEWAY_ERROR_DOCUMENT", value_name = "KEY")]
     pub error_document: Option<String>,
+
+    /// Where a site's header and redirect rules come from besides the sites file: `bucket`
+    /// reads `_headers` and `_redirects` at the site's root in the bucket (Netlify and
+    /// Cloudflare Pages syntax), through the cache; those files are never served.
+    #[arg(long, env = "GATEWAY_SITE_RULES", value_enum, default_value_t = SiteRules::Off, value_name = "FROM")]
+    pub site_rules: SiteRules,
 
     /// Object served, with status 200, for paths that do not exist: single-page apps (e.g. `index.html`).
     #[arg(long, env = "GATEWAY_SPA_FALLBACK", value_name = "KEY")]

@@ -91,10 +91,17 @@ impl ServeConfig {
     pub fn from_args(args: &ServeArgs) -> Result<Self, ConfigError> {
         let listen = parse_listen("--listen", &args.listen)?;
         let mut backend = BackendConfig::from_args(&args.backend)?;
+        let sites = crate::config::sites::SitesConfig::from_args(args, &backend.bucket)?;
+        if args.cache_max_bytes.as_u64() == 0 && sites.sites.iter().any(|s| s.site.bucket_rules) {
+            return Err(ConfigError::new(
+                "--site-rules",
+                "bucket reads _headers and _redirects through the cache: give --cache-max-bytes more than 0",
+            ));
+        }
         backend.connection_max_age = positive("--backend-connection-max-age", args.backend_connection_max_age)?;
         Ok(Self {
             listen,
-            sites: crate::config::sites::SitesConfig::from_args(args, &backend.bucket)?,
+            sites,
             cache: cache_config(args)?,
             disk_cache: disk_config(args)?,
             compression: compression_config(args)?,

@@ -18,6 +18,16 @@
 //! bucket = "docs"
 //! error_document = "404.html"
 //! cors_origins = ["https://example.com"]
+//!
+//! [[sites.headers]]                 # headers by path ([`crate::http::rules`])
+//! for = "/assets/*"
+//! set = { "Cache-Control" = "public, max-age=31536000, immutable" }
+//! remove = ["X-Powered-By"]
+//!
+//! [[sites.redirects]]               # the first that matches wins; 200 serves `to` in place
+//! from = "/guide/*"
+//! to = "/docs/:splat"
+//! status = 301
 //! ```
 //!
 //! The file is read and checked once, before anything binds; a mistake names the site and the
@@ -64,6 +74,43 @@ pub struct SiteSpec {
     pub list_directories: Option<bool>,
     /// `--cors-origin`.
     pub cors_origins: Option<Vec<String>>,
+    /// `--site-rules`.
+    pub site_rules: Option<crate::cli::SiteRules>,
+    /// `[[sites.headers]]`: headers set or removed by path pattern, in order.
+    #[serde(default)]
+    pub headers: Vec<HeaderSpec>,
+    /// `[[sites.redirects]]`: redirects and rewrites by path pattern; the first match wins.
+    #[serde(default)]
+    pub redirects: Vec<RedirectSpec>,
+}
+
+/// One `[[sites.headers]]` table.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HeaderSpec {
+    /// The path pattern: `/assets/*`, `/blog/:slug`.
+    #[serde(rename = "for")]
+    pub pattern: String,
+    /// Headers set, by name.
+    #[serde(default)]
+    pub set: std::collections::BTreeMap<String, String>,
+    /// Headers removed.
+    #[serde(default)]
+    pub remove: Vec<String>,
+}
+
+/// One `[[sites.redirects]]` table.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedirectSpec {
+    /// The path pattern.
+    pub from: String,
+    /// The target: a path (with `:name`, `:splat`) or an http(s) URL.
+    pub to: String,
+    /// 301 (the default), 302, 303, 307, 308, or 200 to serve `to` in place.
+    pub status: Option<u16>,
+    /// Whether the request's query string goes along (default true).
+    pub keep_query: Option<bool>,
 }
 
 /// The sites file as written.
@@ -213,6 +260,10 @@ pub struct Site {
     pub list_directories: bool,
     /// Cross-origin policy; `None` when CORS is off.
     pub cors: Option<crate::http::cors::Cors>,
+    /// Headers and redirects by path, from the sites file.
+    pub rules: Arc<crate::http::rules::Rules>,
+    /// Whether `_headers` and `_redirects` in the bucket add to them.
+    pub bucket_rules: bool,
 }
 
 impl Site {
@@ -288,6 +339,8 @@ impl Site {
             error_cache_control,
             list_directories: spec.list_directories.unwrap_or(args.list_directories),
             cors: crate::http::cors::Cors::from_args(spec.cors_origins.as_deref().unwrap_or(&args.cors_origins))?,
+            rules: Arc::new(rules(spec)?),
+            bucket_rules: spec.site_rules.unwrap_or(args.site_rules) == crate::cli::SiteRules::Bucket,
         })
     }
 
@@ -295,6 +348,45 @@ impl Site {
     pub fn key(&self, relative: &str) -> String {
         format!("{}{relative}", self.prefix)
     }
+}
+
+/// The rules of a site's `[[sites.headers]]` and `[[sites.redirects]]` tables.
+fn rules(spec: &SiteSpec) -> Result<crate::http::rules::Rules, ConfigError> {
+    use crate::http::rules::{HeaderRule, MAX_RULES, Pattern, Rules, redirect};
+    if spec.headers.len() > MAX_RULES || spec.redirects.len() > MAX_RULES {
+        return Err(ConfigError::new(
+            "--headers",
+            format!("at most {MAX_RULES} rules of each kind"),
+        ));
+    }
+    let mut rules = Rules::default();
+    for (i, h) in spec.headers.iter().enumerate() {
+        let fail = |msg: String| ConfigError::new("--headers", format!("[{i}] ({}): {msg}", h.pattern));
+        let pattern = Pattern::parse(&h.pattern).map_err(&fail)?;
+        let mut set = Vec::new();
+        for (name, value) in &h.set {
+            let name = http::HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| fail(format!("{name:?} is not a header name")))?;
+            let value =
+                http::HeaderValue::from_str(value).map_err(|_| fail(format!("{value:?} is not a header value")))?;
+            set.push((name, value));
+        }
+        let remove = h
+            .remove
+            .iter()
+            .map(|name| {
+                http::HeaderName::from_bytes(name.as_bytes())
+                    .map_err(|_| fail(format!("{name:?} is not a header name")))
+            })
+            .collect::<Result<_, _>>()?;
+        rules.headers.push(HeaderRule { pattern, set, remove });
+    }
+    for (i, r) in spec.redirects.iter().enumerate() {
+        let rule = redirect(&r.from, &r.to, r.status.unwrap_or(301), r.keep_query.unwrap_or(true))
+            .map_err(|msg| ConfigError::new("--redirects", format!("[{i}] ({}): {msg}", r.from)))?;
+        rules.redirects.push(rule);
+    }
+    Ok(rules)
 }
 
 /// A host name as matched: lowercase, without port or trailing dot; `*.` kept for wildcards.
@@ -327,6 +419,8 @@ pub struct Hosted {
     pub site: Site,
     /// Its bucket.
     pub storage: Storage,
+    /// The rules last read from the bucket, parsed once per version of the files.
+    pub bucket_rules: crate::http::rules::RulesMemo,
 }
 
 /// The sites of a running gateway, by host.
@@ -362,6 +456,7 @@ impl Sites {
                     name: s.name.clone(),
                     site: s.site.clone(),
                     storage: storage.for_bucket(&s.bucket),
+                    bucket_rules: crate::http::rules::RulesMemo::default(),
                 })
             })
             .collect();

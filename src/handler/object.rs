@@ -41,10 +41,48 @@ pub struct ObjectRequest<'a> {
     pub site: &'a Hosted,
 }
 
-/// Serves `GET`/`HEAD` for the object named by the request path.
+/// Serves `GET`/`HEAD` for the object named by the request path, under the site's rules: a
+/// redirect that matches answers instead, a rewrite (200) serves its target in place, and the
+/// header rules that match the path apply to whatever the answer is.
 pub async fn object(app: &App, req: &ObjectRequest<'_>) -> Response<Body> {
-    let mut resp = match object_path(req.path, &req.site.site.prefix, &req.site.site.index) {
+    let rules = crate::handler::rules::for_site(app, req.site).await;
+    let mut resp = match rules.redirect(req.path, req.query) {
+        Some((rule, to)) if rule.status != 200 => redirect(rule.status, &to),
+        Some((_, to)) => {
+            let path = to.split_once('?').map_or(to.as_str(), |(p, _)| p);
+            serve_path(app, req, path).await
+        }
+        None => serve_path(app, req, req.path).await,
+    };
+    rules.apply_headers(req.path, resp.headers_mut());
+    if let Some(cors) = &req.site.site.cors {
+        cors.apply(req.headers, resp.headers_mut());
+    }
+    resp
+}
+
+/// A redirect to `to` with `status`.
+fn redirect(status: u16, to: &str) -> Response<Body> {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::MOVED_PERMANENTLY);
+    let mut resp = text(status, format!("moved: {to}\n"));
+    if let Ok(location) = HeaderValue::from_str(to) {
+        resp.headers_mut().insert(header::LOCATION, location);
+    }
+    resp
+}
+
+/// Serves the object of `raw_path` (the request's, or a rewrite's target).
+async fn serve_path(app: &App, req: &ObjectRequest<'_>, raw_path: &str) -> Response<Body> {
+    match object_path(raw_path, &req.site.site.prefix, &req.site.site.index) {
         Err(e) => text(StatusCode::BAD_REQUEST, format!("bad request: {e}\n")),
+        Ok(path)
+            if crate::handler::rules::is_rule_file(
+                req.site,
+                path.key.strip_prefix(&req.site.site.prefix).unwrap_or(""),
+            ) =>
+        {
+            plain_not_found(req.site)
+        }
         Ok(path) => match serve_key(app, req, &path.key, Mode::Requested).await {
             Ok(resp) => resp,
             Err(StorageError::NotFound) => match not_found(app, req, &path).await {
@@ -53,11 +91,7 @@ pub async fn object(app: &App, req: &ObjectRequest<'_>) -> Response<Body> {
             },
             Err(e) => backend_failure(app, req.site, &path.key, &e),
         },
-    };
-    if let Some(cors) = &req.site.site.cors {
-        cors.apply(req.headers, resp.headers_mut());
     }
-    resp
 }
 
 /// The answer for a missing key: a redirect or listing, else the first fallback document that

@@ -42,6 +42,9 @@ mod uploads;
 // Several sites by Host from a sites file.
 mod sites;
 
+// Site rules: headers and redirects by path, from the sites file and from the bucket.
+mod rules;
+
 // No static keys: temporary credentials for the client certificate.
 mod identity;
 

@@ -242,7 +242,7 @@ default_site = {{ . | quote }}
 name = {{ .name | quote }}
 hosts = [{{ range $i, $h := .hosts }}{{ if $i }}, {{ end }}{{ $h | quote }}{{ end }}]
 {{- $site := . }}
-{{- range $key := list "bucket" "prefix" "index" "errorDocument" "spaFallback" "cacheControl" "errorCacheControl" }}
+{{- range $key := list "bucket" "prefix" "index" "errorDocument" "spaFallback" "cacheControl" "errorCacheControl" "siteRules" }}
 {{- if hasKey $site $key }}
 {{ $key | snakecase }} = {{ index $site $key | quote }}
 {{- end }}
@@ -462,6 +462,8 @@ secretKey: {{ randAlphaNum 40 | quote }}
 {{- end }}
 - --bucket-events
 - {{ .Values.gateway.bucketEvents | quote }}
+- --site-rules
+- {{ .Values.gateway.siteRules | quote }}
 {{- if .Values.gateway.sites }}
 - --sites
 - /etc/gateway/sites/sites.toml

@@ -1,0 +1,216 @@
+//! Site rules: headers and redirects by path from the sites file, and `_headers` and
+//! `_redirects` deployed to the bucket (Netlify and Cloudflare Pages syntax), read through the
+//! cache so a change takes effect with the next change event or TTL, never served themselves,
+//! and a malformed file skipped line by line, never a 5xx.
+
+use std::time::Duration;
+
+use clap::Parser;
+
+use crate::util::{Backend, Gateway, Reply, get, request_with};
+
+const SITES: &str = r#"
+[[sites]]
+name = "app"
+hosts = ["app.test"]
+spa_fallback = "index.html"
+
+[[sites.headers]]
+for = "/*"
+set = { "X-Frame-Options" = "DENY", "Strict-Transport-Security" = "max-age=63072000" }
+
+[[sites.headers]]
+for = "/assets/*"
+set = { "Cache-Control" = "public, max-age=31536000, immutable" }
+
+[[sites.redirects]]
+from = "/old/*"
+to = "/assets/:splat"
+status = 301
+
+[[sites.redirects]]
+from = "/blog/:year/:slug"
+to = "/posts/:year-:slug.html"
+status = 302
+
+[[sites.redirects]]
+from = "/docs/*"
+to = "/index.html"
+status = 200
+
+[[sites.redirects]]
+from = "/away"
+to = "https://example.com/there"
+status = 308
+keep_query = false
+"#;
+
+async fn get_as(gw: &Gateway, path: &str, extra: &[(&str, &str)]) -> Reply {
+    let mut headers = vec![("host".to_string(), "app.test".to_string())];
+    headers.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    request_with("GET", &gw.url(path), &headers).await
+}
+
+async fn with_sites(backend: &Backend, sites: &str, flags: &[&str]) -> (Gateway, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("sites.toml");
+    std::fs::write(&file, sites).unwrap();
+    let mut all = vec!["--sites", file.to_str().unwrap()];
+    all.extend_from_slice(flags);
+    (Gateway::start_with(backend.args(), &all).await, dir)
+}
+
+/// Header rules apply to objects, the SPA fallback and 304s; the more specific rule adds to
+/// the general one.
+#[tokio::test]
+async fn header_rules_apply_by_path_to_every_answer() {
+    let backend = Backend::start().await;
+    backend.put("index.html", "<p>app</p>", "text/html").await;
+    backend.put("assets/app.js", "let a = 1;", "text/javascript").await;
+    let (gw, _dir) = with_sites(&backend, SITES, &[]).await;
+
+    let r = get_as(&gw, "/assets/app.js", &[]).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("cache-control"), "public, max-age=31536000, immutable");
+    assert_eq!(r.header("x-frame-options"), "DENY");
+    assert_eq!(r.header("strict-transport-security"), "max-age=63072000");
+
+    // The SPA fallback for a deep link, and a 304.
+    let r = get_as(&gw, "/settings/profile", &[]).await;
+    assert_eq!((r.status, r.header("x-frame-options")), (200, "DENY"));
+    let etag = get_as(&gw, "/assets/app.js", &[]).await.header("etag").to_string();
+    let r = get_as(&gw, "/assets/app.js", &[("if-none-match", &etag)]).await;
+    assert_eq!(r.status, 304);
+    assert_eq!(r.header("cache-control"), "public, max-age=31536000, immutable");
+    assert_eq!(r.header("x-frame-options"), "DENY");
+    gw.stop().await;
+}
+
+/// Redirects with a splat and placeholders keep the query string (unless the rule says not);
+/// a 200 rule serves its target in place.
+#[tokio::test]
+async fn redirects_and_rewrites_by_pattern() {
+    let backend = Backend::start().await;
+    backend.put("index.html", "<p>app</p>", "text/html").await;
+    let (gw, _dir) = with_sites(&backend, SITES, &[]).await;
+
+    let r = get_as(&gw, "/old/css/site.css?v=3", &[]).await;
+    assert_eq!((r.status, r.header("location")), (301, "/assets/css/site.css?v=3"));
+    let r = get_as(&gw, "/blog/2024/hello", &[]).await;
+    assert_eq!((r.status, r.header("location")), (302, "/posts/2024-hello.html"));
+    let r = get_as(&gw, "/away?x=1", &[]).await;
+    assert_eq!((r.status, r.header("location")), (308, "https://example.com/there"));
+    let r = get_as(&gw, "/docs/guide/install", &[]).await;
+    assert_eq!((r.status, r.body.as_ref()), (200, &b"<p>app</p>"[..]));
+    assert_eq!(r.header("x-frame-options"), "DENY");
+    gw.stop().await;
+}
+
+/// A sites file whose rule is wrong names the site, the table and the rule.
+#[tokio::test]
+async fn a_wrong_rule_in_the_sites_file_names_the_site() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("sites.toml");
+    std::fs::write(
+        &file,
+        "[[sites]]\nname = \"app\"\nhosts = [\"a.test\"]\n[[sites.redirects]]\nfrom = \"/a\"\nto = \"/b\"\nstatus = 404\n",
+    )
+    .unwrap();
+    let cli = gateway::cli::Cli::try_parse_from([
+        "gateway",
+        "serve",
+        "--sites",
+        file.to_str().unwrap(),
+        "--endpoint",
+        "https://127.0.0.1:9",
+        "--bucket",
+        "site-bucket",
+        "--access-key",
+        "a",
+        "--secret-key",
+        "s",
+    ])
+    .unwrap();
+    let gateway::cli::Command::Serve(args) = cli.command else {
+        unreachable!()
+    };
+    let e = gateway::ServeConfig::from_args(&args).unwrap_err();
+    let text = e.to_string();
+    assert!(
+        text.contains("site \"app\"") && text.contains("redirects: [0] (/a): status 404"),
+        "{text}"
+    );
+}
+
+/// `_headers` and `_redirects` deployed with the site: in force on the next request, replaced
+/// when the bucket says they changed (TTL here, events off), never served themselves; a bad
+/// line is skipped and the rest applies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rule_files_in_the_bucket_apply_and_follow_changes() {
+    let backend = Backend::start().await;
+    backend.put("index.html", "<p>home</p>", "text/html").await;
+    backend
+        .put(
+            "_headers",
+            "/*\n  Content-Security-Policy: default-src 'self'\n  this line is wrong\n/index.html\n  X-Page: home\n",
+            "text/plain",
+        )
+        .await;
+    backend
+        .put("_redirects", "/old /index.html 301\n/bad\n", "text/plain")
+        .await;
+    let gw = Gateway::start_with(
+        backend.args(),
+        &["--site-rules", "bucket", "--cache-ttl", "1s", "--bucket-events", "off"],
+    )
+    .await;
+    let r = get(&gw.url("/index.html")).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-security-policy"), "default-src 'self'");
+    assert_eq!(r.header("x-page"), "home");
+    let r = get(&gw.url("/old")).await;
+    assert_eq!((r.status, r.header("location")), (301, "/index.html"));
+    for file in ["/_headers", "/_redirects"] {
+        assert_eq!(get(&gw.url(file)).await.status, 404, "{file} was served");
+    }
+
+    backend.put("_redirects", "/old /new 302\n", "text/plain").await;
+    backend
+        .put(
+            "_headers",
+            "/*\n  Content-Security-Policy: default-src 'none'\n",
+            "text/plain",
+        )
+        .await;
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let deadline = std::time::Instant::now() + crate::util::TIMEOUT;
+    loop {
+        let r = get(&gw.url("/old")).await;
+        if r.status == 302 {
+            assert_eq!(r.header("location"), "/new");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the new _redirects never applied");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let r = get(&gw.url("/index.html")).await;
+    assert_eq!(r.header("content-security-policy"), "default-src 'none'");
+    assert_eq!(r.header("x-page"), "", "a rule of the old file stayed");
+    gw.stop().await;
+}
+
+/// Thousands of rules and a huge file are bounded, and answers stay correct (never a 5xx).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_huge_rule_file_is_bounded() {
+    let backend = Backend::start().await;
+    backend.put("index.html", "<p>home</p>", "text/html").await;
+    let many: String = (0..5000).map(|i| format!("/r{i} /index.html 302\n")).collect();
+    backend.put("_redirects", many, "text/plain").await;
+    let gw = Gateway::start_with(backend.args(), &["--site-rules", "bucket", "--bucket-events", "off"]).await;
+    let r = get(&gw.url("/r10")).await;
+    assert_eq!((r.status, r.header("location")), (302, "/index.html"));
+    // Past the limit of rules: not a rule, so a plain 404.
+    assert_eq!(get(&gw.url("/r4999")).await.status, 404);
+    assert_eq!(get(&gw.url("/index.html")).await.status, 200);
+    gw.stop().await;
+}
