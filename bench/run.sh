@@ -19,6 +19,12 @@ for pkg in nginx curl wrk; do
             || { echo "bench: install the Debian package $pkg" >&2; exit 1; }
     fi
 done
+# The TLS front of the store is an nginx `stream` server: Debian ships that module apart.
+if [ ! -e /usr/lib/nginx/modules/ngx_stream_module.so ]; then
+    sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo -n"
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends libnginx-mod-stream >/dev/null \
+        || { echo "bench: install the Debian package libnginx-mod-stream" >&2; exit 1; }
+fi
 export NGINX="${NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}"
 if [ -z "${GARAGE:-}" ]; then
     if ! command -v garage >/dev/null 2>&1; then
