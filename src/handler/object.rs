@@ -14,7 +14,7 @@ use http::{HeaderMap, HeaderValue, Method, Response, StatusCode, header};
 
 use crate::body::{Body, boxed, empty, full, streamed, text};
 use crate::cache::disk::DiskLookup;
-use crate::cache::{CacheStatus, CachedObject, Lookup, ObjectCache, Served};
+use crate::cache::{CacheStatus, CachedObject, Lookup, ObjectCache, Served, cache_name};
 use crate::config::app::App;
 use crate::config::sites::Hosted;
 use crate::error::StorageError;
@@ -226,7 +226,19 @@ async fn serve_key(app: &App, req: &ObjectRequest<'_>, key: &str, mode: Mode) ->
     if let Some(cache) = &app.cache {
         let range_request = mode == Mode::Requested && req.headers.contains_key(header::RANGE);
         let force = cache.config().honor_no_cache && wants_revalidation(req.headers);
-        match cache.lookup(&req.site.storage, key, force, !range_request).await? {
+        let looked = match cache.lookup(&req.site.storage, key, force, !range_request).await {
+            // The bucket failed while memory held only "too large": the disk tier may hold the
+            // object, and serve it stale.
+            Err(_)
+                if cache
+                    .disk()
+                    .is_some_and(|d| d.version(&cache_name(&req.site.storage, key)).is_some()) =>
+            {
+                Lookup::Bypass
+            }
+            other => other?,
+        };
+        match looked {
             Lookup::Object(obj, served) => {
                 let varies = compressible(app, key, &obj.meta);
                 // A range is of the object as stored; so is everything the client does not

@@ -391,3 +391,45 @@ async fn a_slice_of_a_replaced_object_is_never_mixed_with_the_old() {
     assert!(r.body.as_ref() == new.as_slice(), "the new version was not learnt");
     gw.stop().await;
 }
+
+/// While the bucket is down, a disk version past its TTL whose slices are all held is served
+/// stale within `--cache-stale-if-error`, and a request is refused once that window is over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_version_is_served_stale_while_the_bucket_fails() {
+    let backend = Backend::start().await;
+    let body = object(2 * MIB + 7, 13);
+    backend.put("keep.bin", body.clone(), "video/mp4").await;
+    let mut proxy = FaultProxy::start(backend.addr).await;
+    let dir = tempfile::tempdir().unwrap();
+    let args = gateway::cli::BackendArgs {
+        backend_timeout: Duration::from_secs(2),
+        ..backend.args_via(proxy.addr)
+    };
+    let gw = Gateway::start_with(
+        args,
+        &flags(
+            dir.path().to_str().unwrap(),
+            &[
+                "--cache-ttl",
+                "1s",
+                "--cache-stale-if-error",
+                "4s",
+                "--circuit-breaker-failures",
+                "0",
+                "--backend-probe-interval",
+                "1h",
+            ],
+        ),
+    )
+    .await;
+    assert!(get(&gw.url("/keep.bin")).await.body.as_ref() == body.as_slice());
+    proxy.kill();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let r = get(&gw.url("/keep.bin")).await;
+    assert_eq!((r.status, r.header("x-cache")), (200, "DISK-STALE"));
+    assert!(r.body.as_ref() == body.as_slice());
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let r = get(&gw.url("/keep.bin")).await;
+    assert!(r.status >= 500, "served {} past the stale-if-error window", r.status);
+    gw.stop().await;
+}
