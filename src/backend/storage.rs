@@ -78,6 +78,8 @@ pub struct ListedObject {
     pub size: u64,
     /// Last modification time.
     pub last_modified: Option<SystemTime>,
+    /// Entity tag, quoted as S3 sends it.
+    pub etag: Option<String>,
 }
 
 /// What to store with an uploaded object besides its bytes.
@@ -263,6 +265,7 @@ impl Storage {
                         key: o.key()?.to_string(),
                         size: o.size().and_then(|n| u64::try_from(n).ok()).unwrap_or(0),
                         last_modified: o.last_modified().and_then(|t| SystemTime::try_from(*t).ok()),
+                        etag: o.e_tag().map(str::to_string),
                     })
                 })
                 .collect(),

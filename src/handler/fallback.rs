@@ -48,6 +48,7 @@ pub async fn redirect_or_listing(
     method: &Method,
     path: &str,
     query: Option<&str>,
+    accept: Option<&str>,
     object: &ObjectPath,
 ) -> Result<Option<Response<Body>>, StorageError> {
     let site = &hosted.site;
@@ -65,7 +66,7 @@ pub async fn redirect_or_listing(
         }
     } else if site.list_directories {
         let dir = rel.strip_suffix(site.index.as_str()).unwrap_or(rel);
-        return crate::handler::listing::render(&hosted.storage, &site.prefix, dir, method, query).await;
+        return crate::handler::listing::render(&hosted.storage, &site.prefix, dir, method, query, accept).await;
     }
     Ok(None)
 }

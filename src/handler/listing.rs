@@ -1,8 +1,10 @@
-//! HTML listing of a "directory" (a key prefix) that has no index document.
+//! Listing of a "directory" (a key prefix) that has no index document: HTML, or JSON for a
+//! client that asks for `application/json` (name, size, last modified, ETag, whether it is a
+//! directory), as static-web-server and Caddy offer.
 //!
 //! Off unless `--list-directories`: listing needs `s3:ListBucket` and shows every key, which a
 //! site rarely wants. Names are HTML-escaped and percent-encoded in links; pages hold up to
-//! 1000 entries and link to the next page with S3's continuation token.
+//! 1000 entries and link to the next page with S3's continuation token (`next` in JSON).
 
 use std::fmt::Write;
 
@@ -56,6 +58,7 @@ pub async fn render(
     dir: &str,
     method: &Method,
     query: Option<&str>,
+    accept: Option<&str>,
 ) -> Result<Option<Response<Body>>, StorageError> {
     let token = query.and_then(|q| {
         q.split('&')
@@ -68,6 +71,9 @@ pub async fn render(
     let page = storage.list(&full_prefix, token.clone()).await?;
     if page.directories.is_empty() && page.objects.is_empty() && !dir.is_empty() && token.is_none() {
         return Ok(None);
+    }
+    if wants_json(accept) {
+        return Ok(Some(json(&page, &full_prefix, dir, method)));
     }
 
     let title = format!("Index of /{dir}");
@@ -120,6 +126,7 @@ pub async fn render(
     );
     h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert(header::VARY, HeaderValue::from_static("Accept"));
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     // The page has no script, style or image: forbid them all, so an escaping mistake
     // cannot run anything.
@@ -130,9 +137,79 @@ pub async fn render(
     Ok(Some(resp))
 }
 
+/// Whether the client asks for JSON rather than HTML: `application/json` named, and HTML not
+/// preferred (a browser's `text/html,...,*/*` stays HTML).
+fn wants_json(accept: Option<&str>) -> bool {
+    let Some(accept) = accept else { return false };
+    let q = |media: &str| {
+        accept.split(',').find_map(|part| {
+            let mut fields = part.split(';').map(str::trim);
+            (fields.next()?.eq_ignore_ascii_case(media)).then(|| {
+                fields
+                    .find_map(|p| p.strip_prefix("q=").and_then(|v| v.parse::<f32>().ok()))
+                    .unwrap_or(1.0)
+            })
+        })
+    };
+    match (q("application/json"), q("text/html")) {
+        (Some(j), Some(h)) => j > 0.0 && j >= h,
+        (Some(j), None) => j > 0.0,
+        _ => false,
+    }
+}
+
+/// The JSON listing of `page`.
+fn json(page: &crate::backend::storage::Listing, full_prefix: &str, dir: &str, method: &Method) -> Response<Body> {
+    let http_date = httpdate::fmt_http_date;
+    let mut entries: Vec<serde_json::Value> = page
+        .directories
+        .iter()
+        .filter_map(|d| d.strip_prefix(full_prefix).filter(|n| !n.is_empty()))
+        .map(|name| serde_json::json!({ "name": name, "dir": true }))
+        .collect();
+    entries.extend(page.objects.iter().filter_map(|o| {
+        let name = o.key.strip_prefix(full_prefix).filter(|n| !n.is_empty())?;
+        Some(serde_json::json!({
+            "name": name,
+            "dir": false,
+            "size": o.size,
+            "last_modified": o.last_modified.map(http_date),
+            "etag": o.etag,
+        }))
+    }));
+    let body = serde_json::json!({
+        "path": format!("/{dir}"),
+        "entries": entries,
+        "next": page.next.as_ref().map(|t| format!("?{PAGE_PARAM}={}", utf8_percent_encode(t, SEGMENT))),
+    })
+    .to_string()
+        + "\n";
+    let len = body.len();
+    let mut resp = Response::new(if *method == Method::HEAD { full("") } else { full(body) });
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert(header::VARY, HeaderValue::from_static("Accept"));
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    resp
+}
+
 #[cfg(test)]
 mod tests {
-    use super::href;
+    use super::{href, wants_json};
+
+    #[test]
+    fn json_only_when_asked_over_html() {
+        assert!(wants_json(Some("application/json")));
+        assert!(wants_json(Some("application/json, text/plain;q=0.5")));
+        assert!(!wants_json(Some(
+            "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+        )));
+        assert!(!wants_json(Some("text/html, application/json;q=0.5")));
+        assert!(!wants_json(Some("application/json;q=0")));
+        assert!(!wants_json(None));
+    }
 
     #[test]
     fn links_are_relative() {

@@ -97,7 +97,10 @@ async fn serve_path(app: &App, req: &ObjectRequest<'_>, raw_path: &str) -> Respo
 /// The answer for a missing key: a redirect or listing, else the first fallback document that
 /// exists, else 404.
 async fn not_found(app: &App, req: &ObjectRequest<'_>, path: &ObjectPath) -> Result<Response<Body>, StorageError> {
-    if let Some(resp) = fallback::redirect_or_listing(app, req.site, req.method, req.path, req.query, path).await? {
+    let accept = req.headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
+    if let Some(resp) =
+        fallback::redirect_or_listing(app, req.site, req.method, req.path, req.query, accept, path).await?
+    {
         return Ok(resp);
     }
     for (doc, mode) in fallback::documents(&req.site.site) {

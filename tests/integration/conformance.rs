@@ -355,6 +355,42 @@ async fn listing_paginates_past_1000_keys() {
     assert_eq!(second.status, 200);
     assert!(page2.contains("k1000.txt") && page2.contains("k1009.txt"), "{page2}");
     assert!(!page2.contains("k0000.txt"));
+
+    // The same pages as JSON, for a client that asks for it.
+    let json = [("accept".to_string(), "application/json".to_string())];
+    let first = request_with("GET", &gw.url("/many/"), &json).await;
+    assert_eq!((first.status, first.header("content-type")), (200, "application/json"));
+    assert_eq!(first.header("vary"), "Accept");
+    let v: serde_json::Value = serde_json::from_slice(&first.body).unwrap();
+    let entries = v["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 1000);
+    assert_eq!(entries[0]["name"], "k0000.txt");
+    assert_eq!(
+        (entries[0]["dir"].as_bool(), entries[0]["size"].as_u64()),
+        (Some(false), Some(1))
+    );
+    // The ETag the listing gave (MinIO and S3 list one; the embedded s3s-fs lists none: null).
+    assert!(entries[0].get("etag").is_some(), "{}", entries[0]);
+    assert!(entries[0]["last_modified"].as_str().is_some_and(|t| t.ends_with("GMT")));
+    let next = v["next"].as_str().expect("a next page");
+    let second = request_with("GET", &gw.url(&format!("/many/{next}")), &json).await;
+    let v: serde_json::Value = serde_json::from_slice(&second.body).unwrap();
+    let names: Vec<&str> = v["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names.first(), Some(&"k1000.txt"));
+    assert_eq!(names.len(), 10);
+    assert!(v["next"].is_null());
+    // A browser's Accept stays HTML.
+    let browser = [(
+        "accept".to_string(),
+        "text/html,application/xhtml+xml,*/*;q=0.8".to_string(),
+    )];
+    let r = request_with("GET", &gw.url("/many/"), &browser).await;
+    assert!(r.header("content-type").starts_with("text/html"));
     gw.stop().await;
 }
 
