@@ -50,6 +50,8 @@ pub struct Metrics {
     pub http_responses: IntCounterVec,
     /// Log lines dropped because the log writer could not keep up (its queue was full).
     pub log_lines_dropped: IntCounter,
+    /// Requests to protected paths refused, by site and reason (missing, wrong).
+    pub auth_failures: IntCounterVec,
     /// Bytes of slices held by the disk tier.
     pub disk_cache_bytes: IntGauge,
     /// Slices held by the disk tier.
@@ -196,6 +198,13 @@ impl Metrics {
                 &registry,
                 "gateway_log_lines_dropped_total",
                 "Log lines dropped because the log writer could not keep up (its queue was full).",
+            ),
+            auth_failures: counter_vec(
+                &registry,
+                "gateway_auth_failures_total",
+                "Requests to protected paths refused, by site and reason (missing, wrong).",
+                &["site", "reason"],
+                &[],
             ),
             disk_cache_bytes: gauge(
                 &registry,

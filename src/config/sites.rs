@@ -82,6 +82,33 @@ pub struct SiteSpec {
     /// `[[sites.redirects]]`: redirects and rewrites by path pattern; the first match wins.
     #[serde(default)]
     pub redirects: Vec<RedirectSpec>,
+    /// `[[sites.protect]]`: paths behind HTTP Basic authentication.
+    #[serde(default)]
+    pub protect: Vec<ProtectSpec>,
+}
+
+/// One `[[sites.protect]]` table.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProtectSpec {
+    /// The path pattern.
+    #[serde(rename = "for")]
+    pub pattern: String,
+    /// An htpasswd file of bcrypt hashes (`htpasswd -B`), e.g. mounted from a Secret.
+    pub htpasswd: std::path::PathBuf,
+    /// The realm the browser shows; default the site's name.
+    pub realm: Option<String>,
+}
+
+/// Paths behind a password.
+#[derive(Clone, Debug)]
+pub struct Protected {
+    /// Which paths.
+    pub pattern: crate::http::rules::Pattern,
+    /// `WWW-Authenticate` of a refusal.
+    pub challenge: http::HeaderValue,
+    /// Who may pass.
+    pub users: Arc<crate::http::basic_auth::Htpasswd>,
 }
 
 /// One `[[sites.headers]]` table.
@@ -264,6 +291,8 @@ pub struct Site {
     pub rules: Arc<crate::http::rules::Rules>,
     /// Whether `_headers` and `_redirects` in the bucket add to them.
     pub bucket_rules: bool,
+    /// Paths behind a password, in order: the first that matches applies.
+    pub protect: Vec<Protected>,
 }
 
 impl Site {
@@ -341,6 +370,7 @@ impl Site {
             cors: crate::http::cors::Cors::from_args(spec.cors_origins.as_deref().unwrap_or(&args.cors_origins))?,
             rules: Arc::new(rules(spec)?),
             bucket_rules: spec.site_rules.unwrap_or(args.site_rules) == crate::cli::SiteRules::Bucket,
+            protect: protected(spec)?,
         })
     }
 
@@ -348,6 +378,33 @@ impl Site {
     pub fn key(&self, relative: &str) -> String {
         format!("{}{relative}", self.prefix)
     }
+}
+
+/// The site's `[[sites.protect]]` tables, their htpasswd files read and checked.
+fn protected(spec: &SiteSpec) -> Result<Vec<Protected>, ConfigError> {
+    spec.protect
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let fail = |msg: String| ConfigError::new("--protect", format!("[{i}] ({}): {msg}", p.pattern));
+            let pattern = crate::http::rules::Pattern::parse(&p.pattern).map_err(&fail)?;
+            let text = std::fs::read_to_string(&p.htpasswd)
+                .map_err(|e| fail(format!("cannot read {}: {e}", p.htpasswd.display())))?;
+            let users = crate::http::basic_auth::Htpasswd::parse(&text)
+                .map_err(|e| fail(format!("{}: {e}", p.htpasswd.display())))?;
+            let realm = p.realm.clone().unwrap_or_else(|| spec.name.clone());
+            if realm.contains(['"', '\\']) {
+                return Err(fail("realm: no quotes or backslashes".into()));
+            }
+            let challenge = http::HeaderValue::from_str(&format!("Basic realm=\"{realm}\", charset=\"UTF-8\""))
+                .map_err(|_| fail("realm: not a header value".into()))?;
+            Ok(Protected {
+                pattern,
+                challenge,
+                users: Arc::new(users),
+            })
+        })
+        .collect()
 }
 
 /// The rules of a site's `[[sites.headers]]` and `[[sites.redirects]]` tables.

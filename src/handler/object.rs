@@ -45,6 +45,28 @@ pub struct ObjectRequest<'a> {
 /// redirect that matches answers instead, a rewrite (200) serves its target in place, and the
 /// header rules that match the path apply to whatever the answer is.
 pub async fn object(app: &App, req: &ObjectRequest<'_>) -> Response<Body> {
+    // Protected paths: the check comes before anything, the cache included.
+    let protected = req
+        .site
+        .site
+        .protect
+        .iter()
+        .find(|p| p.pattern.matches(req.path).is_some());
+    if let Some(p) = protected {
+        let authorization = req.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+        if !p.users.check(authorization).await {
+            let reason = if authorization.is_some() { "wrong" } else { "missing" };
+            app.metrics
+                .auth_failures
+                .with_label_values(&[req.site.name.as_str(), reason])
+                .inc();
+            let mut resp = text(StatusCode::UNAUTHORIZED, "authentication required\n");
+            resp.headers_mut().insert(header::WWW_AUTHENTICATE, p.challenge.clone());
+            resp.headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            return resp;
+        }
+    }
     let rules = crate::handler::rules::for_site(app, req.site).await;
     let mut resp = match rules.redirect(req.path, req.query) {
         Some((rule, to)) if rule.status != 200 => redirect(rule.status, &to),
@@ -55,6 +77,11 @@ pub async fn object(app: &App, req: &ObjectRequest<'_>) -> Response<Body> {
         None => serve_path(app, req, req.path).await,
     };
     rules.apply_headers(req.path, resp.headers_mut());
+    if protected.is_some() {
+        // For this user only: no shared cache (an ingress's, a CDN's) may keep it.
+        resp.headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-cache"));
+    }
     if let Some(cors) = &req.site.site.cors {
         cors.apply(req.headers, resp.headers_mut());
     }

@@ -214,3 +214,70 @@ async fn a_huge_rule_file_is_bounded() {
     assert_eq!(get(&gw.url("/index.html")).await.status, 200);
     gw.stop().await;
 }
+
+/// A protected path: 401 with `WWW-Authenticate` without credentials or with wrong ones
+/// (counted), the object with the right ones (marked `private`), and never from the cache
+/// without the check, even right after an authorized request filled it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn protected_paths_need_the_password_every_time() {
+    use base64::Engine;
+    let backend = Backend::start().await;
+    backend.put("staging/index.html", "<p>secret</p>", "text/html").await;
+    backend.put("public.html", "<p>public</p>", "text/html").await;
+    let dir = tempfile::tempdir().unwrap();
+    let htpasswd = dir.path().join("htpasswd");
+    std::fs::write(&htpasswd, format!("ann:{}\n", bcrypt::hash("open sesame", 4).unwrap())).unwrap();
+    let sites = format!(
+        "[[sites]]\nname = \"app\"\nhosts = [\"app.test\"]\n[[sites.protect]]\nfor = \"/staging/*\"\nhtpasswd = \"{}\"\nrealm = \"Staging\"\n",
+        htpasswd.display()
+    );
+    let (gw, _dir) = with_sites(&backend, &sites, &[]).await;
+    let basic = |user: &str, password: &str| {
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+        )
+    };
+    let right = basic("ann", "open sesame");
+    let wrong = basic("ann", "guess");
+
+    let r = get_as(&gw, "/staging/index.html", &[]).await;
+    assert_eq!(r.status, 401);
+    assert_eq!(
+        r.header("www-authenticate"),
+        "Basic realm=\"Staging\", charset=\"UTF-8\""
+    );
+    let r = get_as(&gw, "/staging/index.html", &[("authorization", &right)]).await;
+    assert_eq!((r.status, r.body.as_ref()), (200, &b"<p>secret</p>"[..]));
+    assert_eq!(r.header("cache-control"), "private, no-cache");
+    // Cached now: still no object without the password.
+    assert_eq!(get_as(&gw, "/staging/index.html", &[]).await.status, 401);
+    assert_eq!(
+        get_as(&gw, "/staging/index.html", &[("authorization", &wrong)])
+            .await
+            .status,
+        401
+    );
+    assert_eq!(
+        get_as(
+            &gw,
+            "/staging/index.html",
+            &[("authorization", &basic("bob", "open sesame"))]
+        )
+        .await
+        .status,
+        401
+    );
+    assert_eq!(get_as(&gw, "/public.html", &[]).await.status, 200);
+    assert_eq!(
+        gw.metric("gateway_auth_failures_total{reason=\"missing\",site=\"app\"}")
+            .await,
+        2.0
+    );
+    assert_eq!(
+        gw.metric("gateway_auth_failures_total{reason=\"wrong\",site=\"app\"}")
+            .await,
+        2.0
+    );
+    gw.stop().await;
+}
