@@ -184,3 +184,47 @@ async fn chromium_runs_a_script_uploaded_by_a_default_sdk() {
     assert!(gw.metric("gateway_s3_aws_chunked_removed_total").await >= 1.0);
     gw.stop().await;
 }
+
+/// A `Content-Security-Policy` deployed in the site's `_headers` file is what the browser
+/// enforces: the page's own script runs, an inline one is blocked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chromium_enforces_a_csp_from_the_headers_file() {
+    let backend = Backend::start().await;
+    backend
+        .put(
+            "csp.html",
+            "<!doctype html><html><head><meta charset=\"utf-8\"><script src=\"own.js\"></script></head>\
+             <body><p id=\"own\">own pending</p><p id=\"inline\">inline blocked</p>\
+             <script>document.getElementById('inline').textContent = 'inline ran';</script></body></html>",
+            "text/html",
+        )
+        .await;
+    backend
+        .put(
+            "own.js",
+            "window.addEventListener('load', () => { document.getElementById('own').textContent = 'own ran'; });\n",
+            "application/javascript",
+        )
+        .await;
+    backend
+        .put(
+            "_headers",
+            "/*\n  Content-Security-Policy: script-src 'self'\n",
+            "text/plain",
+        )
+        .await;
+    let gw = Gateway::start_with(backend.args(), &["--site-rules", "bucket"]).await;
+    assert_eq!(
+        crate::util::get(&gw.url("/csp.html"))
+            .await
+            .header("content-security-policy"),
+        "script-src 'self'"
+    );
+    let dom = run_chromium(&gw.url("/csp.html"), &["--dump-dom".to_string()]).await;
+    assert!(dom.contains("own ran"), "the page's own script did not run:\n{dom}");
+    assert!(
+        dom.contains("inline blocked"),
+        "the inline script ran despite the CSP:\n{dom}"
+    );
+    gw.stop().await;
+}

@@ -281,3 +281,31 @@ async fn protected_paths_need_the_password_every_time() {
     );
     gw.stop().await;
 }
+
+/// With change events on, a new `_redirects` is in force as soon as its event arrives, long
+/// before the TTL (an hour here).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_rule_file_applies_with_its_change_event() {
+    let backend = Backend::start().await;
+    backend.put("index.html", "<p>home</p>", "text/html").await;
+    backend.put("_redirects", "/go /index.html 302\n", "text/plain").await;
+    let gw = Gateway::start_with(backend.args(), &["--site-rules", "bucket", "--cache-ttl", "1h"]).await;
+    let deadline = std::time::Instant::now() + crate::util::TIMEOUT;
+    while gw.metric("gateway_bucket_events_state{state=\"subscribed\"}").await < 1.0 {
+        assert!(std::time::Instant::now() < deadline, "never subscribed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(get(&gw.url("/go")).await.header("location"), "/index.html");
+    backend
+        .put("_redirects", "/go /elsewhere.html 302\n", "text/plain")
+        .await;
+    let deadline = std::time::Instant::now() + crate::util::TIMEOUT;
+    while get(&gw.url("/go")).await.header("location") != "/elsewhere.html" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the change event did not reach the rules"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    gw.stop().await;
+}
