@@ -108,6 +108,28 @@ pub struct ServeArgs {
     )]
     pub cors_origins: Vec<String>,
 
+    /// A response header by path, in the `_headers` way: `PATTERN Name: value` sets it,
+    /// `PATTERN ! Name` removes it (repeatable; one per line in the variable), e.g.
+    /// `/assets/* Cache-Control: immutable`.
+    #[arg(
+        long = "header-rule",
+        env = "GATEWAY_HEADER_RULE",
+        value_delimiter = '\n',
+        value_name = "RULE"
+    )]
+    pub header_rules: Vec<String>,
+
+    /// A redirect by path, as a `_redirects` line: `FROM TO [STATUS]` (301 by default; 200
+    /// serves TO in place), repeatable (one per line in the variable), e.g.
+    /// `/blog/* /posts/:splat 301`.
+    #[arg(
+        long = "redirect",
+        env = "GATEWAY_REDIRECT",
+        value_delimiter = '\n',
+        value_name = "RULE"
+    )]
+    pub redirects: Vec<String>,
+
     /// Content codings offered for text assets, in order of preference (comma-separated: br,
     /// zstd, gzip), or `off`. Objects served from the cache are compressed once per version
     /// and coding, and the result is cached beside them.

@@ -301,7 +301,9 @@ impl Site {
     /// # Errors
     /// A [`ConfigError`] naming the flag.
     pub fn from_args(args: &ServeArgs) -> Result<Self, ConfigError> {
-        Self::from_spec(&SiteSpec::default(), args)
+        let mut site = Self::from_spec(&SiteSpec::default(), args)?;
+        site.rules = Arc::new(flag_rules(args)?);
+        Ok(site)
     }
 
     /// Validates one site of the sites file: its own fields, else the flags of `serve`.
@@ -378,6 +380,33 @@ impl Site {
     pub fn key(&self, relative: &str) -> String {
         format!("{}{relative}", self.prefix)
     }
+}
+
+/// The rules of `--header-rule` and `--redirect` (the one-site case), in the files' syntax.
+fn flag_rules(args: &ServeArgs) -> Result<crate::http::rules::Rules, ConfigError> {
+    use crate::http::rules::{Rules, parse_headers, parse_redirects};
+    let mut rules = Rules::default();
+    for rule in &args.header_rules {
+        let (pattern, header) = rule.trim().split_once(char::is_whitespace).ok_or_else(|| {
+            ConfigError::new(
+                "--header-rule",
+                format!("{rule:?}: give PATTERN Name: value, or PATTERN ! Name"),
+            )
+        })?;
+        let (parsed, skipped) = parse_headers(&format!("{pattern}\n  {}\n", header.trim()));
+        if let Some(s) = skipped.first() {
+            return Err(ConfigError::new("--header-rule", format!("{rule:?}: {}", s.reason)));
+        }
+        rules.headers.extend(parsed);
+    }
+    for rule in &args.redirects {
+        let (parsed, skipped) = parse_redirects(rule);
+        if let Some(s) = skipped.first() {
+            return Err(ConfigError::new("--redirect", format!("{rule:?}: {}", s.reason)));
+        }
+        rules.redirects.extend(parsed);
+    }
+    Ok(rules)
 }
 
 /// The site's `[[sites.protect]]` tables, their htpasswd files read and checked.

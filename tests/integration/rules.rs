@@ -309,3 +309,54 @@ async fn a_changed_rule_file_applies_with_its_change_event() {
     }
     gw.stop().await;
 }
+
+/// The one-site case: `--header-rule` and `--redirect` in the files' syntax; a wrong one is
+/// a configuration error naming the flag.
+#[tokio::test]
+async fn rules_as_flags_for_one_site() {
+    let backend = Backend::start().await;
+    backend.put("index.html", "<p>home</p>", "text/html").await;
+    let gw = Gateway::start_with(
+        backend.args(),
+        &[
+            "--header-rule",
+            "/* X-Frame-Options: DENY",
+            "--header-rule",
+            "/index.html Cache-Control: no-cache",
+            "--redirect",
+            "/blog/* /posts/:splat 308",
+        ],
+    )
+    .await;
+    let r = get(&gw.url("/index.html")).await;
+    assert_eq!(
+        (r.header("x-frame-options"), r.header("cache-control")),
+        ("DENY", "no-cache")
+    );
+    let r = get(&gw.url("/blog/a/b")).await;
+    assert_eq!((r.status, r.header("location")), (308, "/posts/a/b"));
+    gw.stop().await;
+
+    for (flag, value) in [("--redirect", "/a /b 404"), ("--header-rule", "/a NoColon")] {
+        let cli = gateway::cli::Cli::try_parse_from([
+            "gateway",
+            "serve",
+            flag,
+            value,
+            "--endpoint",
+            "https://127.0.0.1:9",
+            "--bucket",
+            "site-bucket",
+            "--access-key",
+            "a",
+            "--secret-key",
+            "s",
+        ])
+        .unwrap();
+        let gateway::cli::Command::Serve(args) = cli.command else {
+            unreachable!()
+        };
+        let e = gateway::ServeConfig::from_args(&args).unwrap_err().to_string();
+        assert!(e.starts_with(flag), "{e}");
+    }
+}

@@ -447,6 +447,14 @@ secretKey: {{ randAlphaNum 40 | quote }}
 - --cors-origin
 - {{ join "," . | quote }}
 {{- end }}
+{{- range .Values.gateway.headerRules }}
+- --header-rule
+- {{ . | quote }}
+{{- end }}
+{{- range .Values.gateway.redirects }}
+- --redirect
+- {{ . | quote }}
+{{- end }}
 - --cache-control
 - {{ .Values.gateway.cacheControl | quote }}
 - --error-cache-control
