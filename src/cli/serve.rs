@@ -130,6 +130,17 @@ pub struct ServeArgs {
     )]
     pub redirects: Vec<String>,
 
+    /// Paths behind HTTP Basic authentication for the one-site case: `PATTERN HTPASSWD [REALM]`,
+    /// the file of bcrypt hashes (`htpasswd -B`) mounted from a Secret (repeatable; one per line
+    /// in the variable), e.g. `/staging/* /etc/gateway/staff.htpasswd Staging`.
+    #[arg(
+        long = "protect",
+        env = "GATEWAY_PROTECT",
+        value_delimiter = '\n',
+        value_name = "RULE"
+    )]
+    pub protect: Vec<String>,
+
     /// Content codings offered for text assets, in order of preference (comma-separated: br,
     /// zstd, gzip), or `off`. Objects served from the cache are compressed once per version
     /// and coding, and the result is cached beside them.

@@ -301,7 +301,31 @@ impl Site {
     /// # Errors
     /// A [`ConfigError`] naming the flag.
     pub fn from_args(args: &ServeArgs) -> Result<Self, ConfigError> {
-        let mut site = Self::from_spec(&SiteSpec::default(), args)?;
+        let mut protect = Vec::new();
+        for rule in &args.protect {
+            let fields: Vec<&str> = rule.split_whitespace().collect();
+            let (pattern, file, realm) = match fields.as_slice() {
+                [p, f] => (*p, *f, None),
+                [p, f, realm @ ..] => (*p, *f, Some(realm.join(" "))),
+                _ => {
+                    return Err(ConfigError::new(
+                        "--protect",
+                        format!("{rule:?}: give PATTERN HTPASSWD [REALM]"),
+                    ));
+                }
+            };
+            protect.push(ProtectSpec {
+                pattern: pattern.to_string(),
+                htpasswd: file.into(),
+                realm,
+            });
+        }
+        let spec = SiteSpec {
+            name: "default".into(),
+            protect,
+            ..SiteSpec::default()
+        };
+        let mut site = Self::from_spec(&spec, args)?;
         site.rules = Arc::new(flag_rules(args)?);
         Ok(site)
     }

@@ -87,6 +87,20 @@ def test_disk_cache_is_off_by_default_and_on_an_emptydir_or_a_claim_when_enabled
     assert {"name": "disk-cache", "persistentVolumeClaim": {"claimName": "slices"}} in spec["volumes"]
 
 
+def test_protected_paths_mount_their_htpasswd_secret():
+    spec = render(
+        "--set", "gateway.protect[0].for=/staging/*", "--set", "gateway.protect[0].existingSecret=staff",
+        "--set", "gateway.protect[0].realm=Staging",
+    ).one("Deployment")["spec"]["template"]["spec"]
+    c = spec["containers"][0]
+    assert c["args"][c["args"].index("--protect") + 1] == "/staging/* /etc/gateway/protect/0/htpasswd Staging"
+    assert {"name": "protect-0", "mountPath": "/etc/gateway/protect/0", "readOnly": True} in c["volumeMounts"]
+    volume = [v for v in spec["volumes"] if v["name"] == "protect-0"][0]
+    assert volume["secret"] == {
+        "secretName": "staff", "defaultMode": 0o440, "items": [{"key": "htpasswd", "path": "htpasswd"}],
+    }
+
+
 def test_termination_grace_covers_the_gateways_drain():
     dep = render("--set", "gateway.shutdownDelaySeconds=7", "--set", "gateway.shutdownGraceSeconds=40").one("Deployment")
     args = container(dep, "gateway")["args"]

@@ -176,6 +176,7 @@ def test_every_serve_flag_is_a_typed_value():
         "--set", "gateway.corsOrigins[1]=https://b.example", "--set", "gateway.compressionStatic=true",
         "--set", "gateway.cache.fillBudget=64MiB", "--set", "gateway.sites[0].name=a", "--set", "gateway.diskCache.enabled=true",
         "--set", "gateway.headerRules[0]=/* X-Frame-Options: DENY", "--set", "gateway.redirects[0]=/a /b 302",
+        "--set", "gateway.protect[0].for=/staging/*", "--set", "gateway.protect[0].existingSecret=staff",
         "--set", "gateway.sites[0].hosts[0]=a.example",
     )
     args = [a for a in r.one("Deployment")["spec"]["template"]["spec"]["containers"][0]["args"] if a.startswith("--")]

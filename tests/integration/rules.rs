@@ -360,3 +360,40 @@ async fn rules_as_flags_for_one_site() {
         assert!(e.starts_with(flag), "{e}");
     }
 }
+
+/// `--protect` for the one-site case, and header rules on the error document's 404.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn protect_as_a_flag_and_headers_on_the_error_document() {
+    use base64::Engine;
+    let backend = Backend::start().await;
+    backend.put("admin/index.html", "<p>admin</p>", "text/html").await;
+    backend.put("404.html", "<p>gone</p>", "text/html").await;
+    let dir = tempfile::tempdir().unwrap();
+    let htpasswd = dir.path().join("htpasswd");
+    std::fs::write(&htpasswd, format!("root:{}\n", bcrypt::hash("pw", 4).unwrap())).unwrap();
+    let protect = format!("/admin/* {} Admin area", htpasswd.display());
+    let gw = Gateway::start_with(
+        backend.args(),
+        &[
+            "--protect",
+            &protect,
+            "--error-document",
+            "404.html",
+            "--header-rule",
+            "/* X-Robots-Tag: noindex",
+        ],
+    )
+    .await;
+    let r = get(&gw.url("/admin/index.html")).await;
+    assert_eq!(
+        (r.status, r.header("www-authenticate")),
+        (401, "Basic realm=\"Admin area\", charset=\"UTF-8\"")
+    );
+    let auth = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("root:pw"));
+    let r = request_with("GET", &gw.url("/admin/index.html"), &[("authorization".into(), auth)]).await;
+    assert_eq!(r.status, 200);
+    let r = get(&gw.url("/missing.html")).await;
+    assert_eq!((r.status, r.body.as_ref()), (404, &b"<p>gone</p>"[..]));
+    assert_eq!(r.header("x-robots-tag"), "noindex");
+    gw.stop().await;
+}

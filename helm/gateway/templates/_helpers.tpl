@@ -455,6 +455,10 @@ secretKey: {{ randAlphaNum 40 | quote }}
 - --redirect
 - {{ . | quote }}
 {{- end }}
+{{- range $i, $p := .Values.gateway.protect }}
+- --protect
+- {{ printf "%s /etc/gateway/protect/%d/htpasswd %s" $p.for $i ($p.realm | default "") | trim | quote }}
+{{- end }}
 - --cache-control
 - {{ .Values.gateway.cacheControl | quote }}
 - --error-cache-control
