@@ -45,39 +45,33 @@ pub struct ObjectRequest<'a> {
 /// redirect that matches answers instead, a rewrite (200) serves its target in place, and the
 /// header rules that match the path apply to whatever the answer is.
 pub async fn object(app: &App, req: &ObjectRequest<'_>) -> Response<Body> {
-    // Protected paths: the check comes before anything, the cache included.
-    let protected = req
-        .site
-        .site
-        .protect
-        .iter()
-        .find(|p| p.pattern.matches(req.path).is_some());
-    if let Some(p) = protected {
-        let authorization = req.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-        if !p.users.check(authorization).await {
-            let reason = if authorization.is_some() { "wrong" } else { "missing" };
-            app.metrics
-                .auth_failures
-                .with_label_values(&[req.site.name.as_str(), reason])
-                .inc();
-            let mut resp = text(StatusCode::UNAUTHORIZED, "authentication required\n");
-            resp.headers_mut().insert(header::WWW_AUTHENTICATE, p.challenge.clone());
-            resp.headers_mut()
-                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            return resp;
-        }
-    }
+    // Protection and header rules match the decoded path, the one that names the key:
+    // `/%73taging/` is `/staging/`.
+    let decoded = percent_encoding::percent_decode_str(req.path).decode_utf8_lossy();
+    // The check comes before anything, the cache included.
+    let mut protected = match guard(app, req, &decoded).await {
+        Ok(p) => p,
+        Err(refused) => return refused,
+    };
     let rules = crate::handler::rules::for_site(app, req.site).await;
     let mut resp = match rules.redirect(req.path, req.query) {
         Some((rule, to)) if rule.status != 200 => redirect(rule.status, &to),
         Some((_, to)) => {
+            // A rewrite serves another path: that path's protection applies too.
             let path = to.split_once('?').map_or(to.as_str(), |(p, _)| p);
-            serve_path(app, req, path).await
+            let target = percent_encoding::percent_decode_str(path).decode_utf8_lossy();
+            match guard(app, req, &target).await {
+                Ok(p) => {
+                    protected |= p;
+                    serve_path(app, req, path).await
+                }
+                Err(refused) => return refused,
+            }
         }
         None => serve_path(app, req, req.path).await,
     };
-    rules.apply_headers(req.path, resp.headers_mut());
-    if protected.is_some() {
+    rules.apply_headers(&decoded, resp.headers_mut());
+    if protected {
         // For this user only: no shared cache (an ingress's, a CDN's) may keep it.
         resp.headers_mut()
             .insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-cache"));
@@ -86,6 +80,28 @@ pub async fn object(app: &App, req: &ObjectRequest<'_>) -> Response<Body> {
         cors.apply(req.headers, resp.headers_mut());
     }
     resp
+}
+
+/// Whether `path` (decoded) is protected and the request's credentials pass: `Ok(true)` when
+/// protected and passed, `Ok(false)` when not protected, the 401 when refused.
+async fn guard(app: &App, req: &ObjectRequest<'_>, path: &str) -> Result<bool, Response<Body>> {
+    let Some(p) = req.site.site.protect.iter().find(|p| p.pattern.matches(path).is_some()) else {
+        return Ok(false);
+    };
+    let authorization = req.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    if p.users.check(authorization).await {
+        return Ok(true);
+    }
+    let reason = if authorization.is_some() { "wrong" } else { "missing" };
+    app.metrics
+        .auth_failures
+        .with_label_values(&[req.site.name.as_str(), reason])
+        .inc();
+    let mut resp = text(StatusCode::UNAUTHORIZED, "authentication required\n");
+    resp.headers_mut().insert(header::WWW_AUTHENTICATE, p.challenge.clone());
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Err(resp)
 }
 
 /// A redirect to `to` with `status`.

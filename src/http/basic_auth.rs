@@ -4,8 +4,8 @@
 //!
 //! A bcrypt check costs tens of milliseconds of CPU by design, so a credential that passed is
 //! remembered (by a SHA-256 of user and password, never the password) for a minute, and checks
-//! run on the blocking pool. An unknown user is checked against a dummy hash, so the answer
-//! takes as long as for a known one.
+//! run on the blocking pool. An unknown user is checked against a dummy hash of the file's
+//! cost, so the answer takes as long as for a known one.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -21,12 +21,12 @@ const REMEMBER: Duration = Duration::from_secs(60);
 /// Most credentials remembered at once.
 const REMEMBERED: usize = 1024;
 
-/// A bcrypt hash of nothing anyone sends, checked for unknown users.
-const DUMMY: &str = "$2b$10$N9qo8uLOickgx2ZMRZoMyeIjZAgcfl7p92ldGxad68LJZdL17lhWy";
-
 /// The users of an htpasswd file.
 pub struct Htpasswd {
     users: HashMap<String, String>,
+    /// A hash of a random password at the cost of the file's first hash, checked for unknown
+    /// users, so their answer takes as long.
+    dummy: String,
     passed: Mutex<HashMap<[u8; 32], Instant>>,
 }
 
@@ -61,11 +61,18 @@ impl Htpasswd {
             }
             users.insert(user.to_string(), hash.to_string());
         }
-        if users.is_empty() {
+        let Some(first) = users.values().next() else {
             return Err("no user".into());
-        }
+        };
+        let cost = first
+            .get(4..6)
+            .and_then(|c| c.parse::<u32>().ok())
+            .filter(|c| (4..=31).contains(c))
+            .ok_or("a bcrypt hash without its cost")?;
+        let dummy = bcrypt::hash(rand::random::<u64>().to_string(), cost).map_err(|e| e.to_string())?;
         Ok(Self {
             users,
+            dummy,
             passed: Mutex::new(HashMap::new()),
         })
     }
@@ -83,7 +90,7 @@ impl Htpasswd {
         let ok = tokio::task::spawn_blocking(move || {
             let (hash, known) = match this.users.get(&user) {
                 Some(h) => (h.as_str(), true),
-                None => (DUMMY, false),
+                None => (this.dummy.as_str(), false),
             };
             bcrypt::verify(password.as_bytes(), hash).unwrap_or(false) && known
         })

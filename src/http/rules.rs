@@ -141,6 +141,12 @@ impl Redirect {
         for (name, value) in &values {
             to = to.replace(&format!(":{name}"), value);
         }
+        // A path stays a path of this site: what a placeholder brought in cannot make it
+        // `//host` or `/\\host`, which browsers take for another site.
+        if to.starts_with('/') {
+            let rest = to.trim_start_matches(['/', '\\']);
+            to = format!("/{rest}");
+        }
         match query {
             Some(q) if self.keep_query && !q.is_empty() && self.status != 200 => {
                 let sep = if to.contains('?') { '&' } else { '?' };
@@ -459,6 +465,14 @@ mod tests {
         assert_eq!((rule.status, to.as_str()), (200, "/index.html"));
         assert_eq!(r.redirect("/go", None).unwrap().1, "https://example.com/x");
         assert!(r.redirect("/elsewhere", None).is_none());
+        // A splat cannot turn a path into another host.
+        let (open, _) = parse_redirects("/out/* /:splat 302\n");
+        let r = Rules {
+            headers: Vec::new(),
+            redirects: open,
+        };
+        assert_eq!(r.redirect("/out//evil.example/x", None).unwrap().1, "/evil.example/x");
+        assert_eq!(r.redirect("/out/\\evil.example", None).unwrap().1, "/evil.example");
     }
 
     #[test]

@@ -228,7 +228,7 @@ async fn protected_paths_need_the_password_every_time() {
     let htpasswd = dir.path().join("htpasswd");
     std::fs::write(&htpasswd, format!("ann:{}\n", bcrypt::hash("open sesame", 4).unwrap())).unwrap();
     let sites = format!(
-        "[[sites]]\nname = \"app\"\nhosts = [\"app.test\"]\n[[sites.protect]]\nfor = \"/staging/*\"\nhtpasswd = \"{}\"\nrealm = \"Staging\"\n",
+        "[[sites]]\nname = \"app\"\nhosts = [\"app.test\"]\n[[sites.protect]]\nfor = \"/staging/*\"\nhtpasswd = \"{}\"\nrealm = \"Staging\"\n[[sites.redirects]]\nfrom = \"/peek\"\nto = \"/staging/index.html\"\nstatus = 200\n",
         htpasswd.display()
     );
     let (gw, _dir) = with_sites(&backend, &sites, &[]).await;
@@ -269,10 +269,15 @@ async fn protected_paths_need_the_password_every_time() {
         401
     );
     assert_eq!(get_as(&gw, "/public.html", &[]).await.status, 200);
+    // Neither an encoded path nor a rewrite to it gets around the check.
+    assert_eq!(get_as(&gw, "/%73taging/index.html", &[]).await.status, 401);
+    assert_eq!(get_as(&gw, "/peek", &[]).await.status, 401);
+    let r = get_as(&gw, "/peek", &[("authorization", &right)]).await;
+    assert_eq!((r.status, r.header("cache-control")), (200, "private, no-cache"));
     assert_eq!(
         gw.metric("gateway_auth_failures_total{reason=\"missing\",site=\"app\"}")
             .await,
-        2.0
+        4.0
     );
     assert_eq!(
         gw.metric("gateway_auth_failures_total{reason=\"wrong\",site=\"app\"}")
