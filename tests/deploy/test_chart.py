@@ -101,6 +101,19 @@ def test_protected_paths_mount_their_htpasswd_secret():
     }
 
 
+def test_protected_paths_of_a_site_are_in_the_sites_file_with_their_secret():
+    r = render(
+        "--set", "gateway.sites[0].name=Staging", "--set", "gateway.sites[0].hosts[0]=staging.example.com",
+        "--set", "gateway.sites[0].protect[0].for=/*", "--set", "gateway.sites[0].protect[0].existingSecret=staff",
+    )
+    toml = r.one("ConfigMap", "-sites")["data"]["sites.toml"]
+    assert '[[sites.protect]]\nfor = "/*"\nhtpasswd = "/etc/gateway/protect/site0-0/htpasswd"' in toml, toml
+    spec = r.one("Deployment")["spec"]["template"]["spec"]
+    mount = {"name": "protect-site0-0", "mountPath": "/etc/gateway/protect/site0-0", "readOnly": True}
+    assert mount in spec["containers"][0]["volumeMounts"]
+    assert [v for v in spec["volumes"] if v["name"] == "protect-site0-0"][0]["secret"]["secretName"] == "staff"
+
+
 def test_termination_grace_covers_the_gateways_drain():
     dep = render("--set", "gateway.shutdownDelaySeconds=7", "--set", "gateway.shutdownGraceSeconds=40").one("Deployment")
     args = container(dep, "gateway")["args"]

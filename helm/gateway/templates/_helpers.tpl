@@ -236,7 +236,8 @@ snake_case fields; strings are quoted (Go's quoting, a valid TOML basic string).
 {{- with .Values.gateway.defaultSite }}
 default_site = {{ . | quote }}
 {{- end }}
-{{- range .Values.gateway.sites }}
+{{- range $si, $s := .Values.gateway.sites }}
+{{- with $s }}
 
 [[sites]]
 name = {{ .name | quote }}
@@ -252,6 +253,16 @@ list_directories = {{ .listDirectories }}
 {{- end }}
 {{- if hasKey . "corsOrigins" }}
 cors_origins = [{{ range $i, $o := .corsOrigins }}{{ if $i }}, {{ end }}{{ $o | quote }}{{ end }}]
+{{- end }}
+{{- range $i, $p := .protect }}
+
+[[sites.protect]]
+for = {{ $p.for | quote }}
+htpasswd = {{ printf "/etc/gateway/protect/site%d-%d/htpasswd" $si $i | quote }}
+{{- with $p.realm }}
+realm = {{ . | quote }}
+{{- end }}
+{{- end }}
 {{- end }}
 {{- end }}
 {{- end }}
