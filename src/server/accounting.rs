@@ -69,7 +69,7 @@ impl Accounting {
             resp.headers_mut()
                 .insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
-        resp.headers_mut().insert(REQUEST_ID, self.id);
+        resp.headers_mut().insert(REQUEST_ID, self.id.clone());
         let expected = resp
             .headers()
             .get(header::CONTENT_LENGTH)
@@ -77,6 +77,7 @@ impl Accounting {
             .filter(|_| parts.method != Method::HEAD);
         let record = Record {
             cache: resp.headers().get("x-cache").cloned(),
+            request_id: self.id,
             status: resp.status(),
             method: parts.method,
             uri: parts.uri,
@@ -123,6 +124,8 @@ struct Record {
     status: StatusCode,
     /// `X-Cache` of the response, if any.
     cache: Option<HeaderValue>,
+    /// `X-Request-Id`.
+    request_id: HeaderValue,
     start: Instant,
     in_flight: (InFlight, InFlightGauge),
 }
@@ -141,18 +144,16 @@ impl Accounted {
         let Some(r) = self.record.take() else { return };
         r.app.metrics.http_responses.with_label_values(&[outcome]).inc();
         if r.app.access_log {
-            r.span.in_scope(|| {
-                tracing::info!(
-                    target: "gateway::access",
-                    method = %r.method,
-                    path = r.uri.path(),
-                    status = r.status.as_u16(),
-                    bytes = self.sent,
-                    duration_ms = r.start.elapsed().as_secs_f64() * 1e3,
-                    cache = r.cache.as_ref().and_then(|v| v.to_str().ok()).unwrap_or("-"),
-                    outcome,
-                    "request"
-                );
+            crate::telemetry::access(crate::telemetry::AccessLine {
+                at: std::time::SystemTime::now(),
+                request_id: r.request_id,
+                method: r.method,
+                uri: r.uri,
+                status: r.status.as_u16(),
+                bytes: self.sent,
+                duration_ms: r.start.elapsed().as_secs_f64() * 1e3,
+                cache: r.cache,
+                outcome,
             });
         }
     }
