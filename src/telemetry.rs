@@ -366,10 +366,16 @@ mod tests {
             outcome: "complete",
         };
         assert_eq!(rfc3339_micros(line.at), "2026-12-06T16:26:45.086601Z");
-        assert_eq!(rfc3339_micros(SystemTime::UNIX_EPOCH + Duration::from_secs(951_782_400)), "2000-02-29T00:00:00.000000Z");
+        assert_eq!(
+            rfc3339_micros(SystemTime::UNIX_EPOCH + Duration::from_secs(951_782_400)),
+            "2000-02-29T00:00:00.000000Z"
+        );
         let json: serde_json::Value = serde_json::from_str(&format_access(&line, LogFormat::Json, false)).unwrap();
         assert_eq!(json["target"], "gateway::access");
-        assert_eq!((json["status"].as_u64(), json["cache"].as_str()), (Some(200), Some("HIT")));
+        assert_eq!(
+            (json["status"].as_u64(), json["cache"].as_str()),
+            (Some(200), Some("HIT"))
+        );
         assert_eq!(json["span"]["request_id"], "req-1");
         assert_eq!(
             format_access(&line, LogFormat::Text, false),
