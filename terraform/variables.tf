@@ -189,7 +189,7 @@ variable "cache_max_bytes" {
 }
 
 variable "disk_cache" {
-  description = "The disk tier for objects over the memory cache's object limit (the chart's gateway.diskCache): enabled, max_bytes, size_limit of the emptyDir, or existing_claim."
+  description = "The disk tier for objects over the memory cache's object limit (the chart's gateway.diskCache): enabled, max_bytes kept (least recently used go first), size_limit of the emptyDir (above max_bytes), or existing_claim, a PersistentVolumeClaim instead."
   type = object({
     enabled        = optional(bool, false)
     max_bytes      = optional(string, "1GiB")
