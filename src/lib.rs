@@ -13,17 +13,19 @@
 //!    `cli` (the raw flags and their defaults), `meta` (what is known of an object besides its
 //!    bytes), `body` (the response body type), `shutdown` and `telemetry` (signals, logs).
 //! 1. `http/`: the RFC 9110 rules an object response follows (key, preconditions, ranges,
-//!    content type, content codings, CORS), pure functions.
+//!    content type, content codings, CORS), a site's header and redirect rules (`_headers`,
+//!    `_redirects`) and Basic authentication; no I/O but running a bcrypt check off the
+//!    async threads.
 //! 2. `backend/`: reaching the bucket (settings, TLS, the HTTP client, credentials, the SDK
 //!    client, circuit breaker, missing-key policy, S3 calls and their classification, MinIO's
 //!    own APIs, readiness).
 //! 3. `cache/`: the in-memory object cache (its RFC 9111 policy, RFC 9211 status, streaming
-//!    fills, revalidation, compressed variants, purge, zero-copy entries) and the bucket's
-//!    change events that keep it true.
+//!    fills, revalidation, compressed variants, purge, zero-copy entries), the disk tier for
+//!    objects too large for memory, and the bucket's change events that keep them true.
 //! 4. `config/`: `serve`'s flags and sites file validated into a configuration, and the state
 //!    shared by requests.
 //! 5. `handler/`: answers to object requests (the object, the not-found policy, listings,
-//!    response headers).
+//!    response headers, the site's rules and protected paths).
 //! 6. `server/`: accept loops, connections, routing and request accounting, the admin
 //!    endpoints, the background tasks.
 //! 7. `cmd/`: `seed`, `purge`, `policies`, `certs`, `demo`.

@@ -3,8 +3,9 @@
 //! coding negotiation, CORS, and the site rules (headers and redirects by path, `_headers` and
 //! `_redirects`), and Basic authentication for protected paths.
 //!
-//! Nothing here does I/O or knows about the backend or the cache; every rule is unit-tested
-//! beside its code. Imports only the crate's foundation files (`body`, `error`, `meta`).
+//! Nothing here does I/O or knows about the backend or the cache (a bcrypt check runs on the
+//! blocking pool, nothing more); every rule is unit-tested beside its code. Imports only the
+//! crate's foundation files (`body`, `error`, `meta`).
 
 pub mod basic_auth;
 pub mod compression;
