@@ -312,13 +312,22 @@ async fn a_stuck_log_pipe_never_holds_a_response() {
         .into();
     cli.push(format!("127.0.0.1:{admin}"));
     cli.extend(backend.cli_args(&backend.args()));
-    // stderr is a pipe this test never reads.
-    let mut child = crate::util::command(&cli)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    // stderr is a pipe this test never reads. The process is killed however the test ends.
+    struct KillOnDrop(std::process::Child);
+    impl Drop for KillOnDrop {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _child = KillOnDrop(
+        crate::util::command(&cli)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
     wait_for_status(&format!("http://127.0.0.1:{admin}/healthz"), 200).await;
 
     // 8 keep-alive clients, 1,500 requests each: far more access-log lines than the pipe and
@@ -362,6 +371,4 @@ async fn a_stuck_log_pipe_never_holds_a_response() {
         .parse()
         .unwrap();
     assert!(dropped > 0.0, "nothing was dropped, so nothing was tested");
-    child.kill().unwrap();
-    child.wait().unwrap();
 }
