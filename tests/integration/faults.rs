@@ -300,14 +300,18 @@ async fn idle_connections_are_closed() {
     gw.stop().await;
 }
 
-/// An HTTP/2 client that, after one request, sends only PINGs (hyper's keep-alive, every
-/// 100 ms): PINGs are not requests, so the connection is closed after `--idle-timeout`
-/// like any idle one and does not hold a connection slot forever.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_http2_client_sending_only_pings_is_closed_when_idle() {
-    let backend = Backend::start().await;
-    backend.seed_gif().await;
-    let gw = Gateway::start_with(backend.args(), &["--idle-timeout", "1s"]).await;
+/// GETs `path` over an HTTP/2 connection of its own whose client PINGs every 100 ms (hyper's
+/// keep-alive, idle or not); returns the response (its body unread), the connection's task,
+/// which ends when the server closes the connection, and the request handle, which keeps the
+/// client from closing the connection itself while it is held.
+async fn pinging_http2_get(
+    gw: &Gateway,
+    path: &str,
+) -> (
+    http::Response<hyper::body::Incoming>,
+    tokio::task::JoinHandle<hyper::Result<()>>,
+    hyper::client::conn::http2::SendRequest<http_body_util::Empty<bytes::Bytes>>,
+) {
     let tcp = TcpStream::connect(gw.addr).await.unwrap();
     let (mut send, conn) = hyper::client::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
         .timer(hyper_util::rt::TokioTimer::new())
@@ -316,12 +320,22 @@ async fn an_http2_client_sending_only_pings_is_closed_when_idle() {
         .handshake(hyper_util::rt::TokioIo::new(tcp))
         .await
         .unwrap();
-    // The connection's task ends when the server closes it.
     let driver = tokio::spawn(conn);
-    let req = http::Request::get(gw.url("/gateway.gif"))
+    let req = http::Request::get(gw.url(path))
         .body(http_body_util::Empty::<bytes::Bytes>::new())
         .unwrap();
-    let resp = send.send_request(req).await.unwrap();
+    (send.send_request(req).await.unwrap(), driver, send)
+}
+
+/// An HTTP/2 client that, after one request, sends only PINGs (hyper's keep-alive, every
+/// 100 ms): PINGs are not requests, so the connection is closed after `--idle-timeout`
+/// like any idle one and does not hold a connection slot forever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http2_client_sending_only_pings_is_closed_when_idle() {
+    let backend = Backend::start().await;
+    backend.seed_gif().await;
+    let gw = Gateway::start_with(backend.args(), &["--idle-timeout", "1s"]).await;
+    let (resp, driver, _send) = pinging_http2_get(&gw, "/gateway.gif").await;
     assert_eq!(resp.status().as_u16(), 200);
     drop(resp);
     let started = Instant::now();
@@ -400,20 +414,8 @@ async fn an_http2_stream_given_no_window_is_cut_although_pings_flow() {
         ],
     )
     .await;
-    let tcp = TcpStream::connect(gw.addr).await.unwrap();
-    let (mut send, conn) = hyper::client::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
-        .timer(hyper_util::rt::TokioTimer::new())
-        .keep_alive_interval(Duration::from_millis(100))
-        .keep_alive_while_idle(true)
-        .handshake(hyper_util::rt::TokioIo::new(tcp))
-        .await
-        .unwrap();
-    let driver = tokio::spawn(conn);
-    let req = http::Request::get(gw.url("/big.bin"))
-        .body(http_body_util::Empty::<bytes::Bytes>::new())
-        .unwrap();
     // The head arrives; the body is never read, so no window is ever given back.
-    let resp = send.send_request(req).await.unwrap();
+    let (resp, driver, _send) = pinging_http2_get(&gw, "/big.bin").await;
     assert_eq!(resp.status().as_u16(), 200);
     eventually("the stalled HTTP/2 download is cut", async || {
         gw.metric("gateway_http_responses_total{outcome=\"aborted\"}").await >= 1.0

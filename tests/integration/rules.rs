@@ -45,6 +45,26 @@ status = 308
 keep_query = false
 "#;
 
+/// The configuration error of `serve` with `flags` (and a backend that is never reached).
+fn config_error(flags: &[&str]) -> String {
+    let backend = [
+        "--endpoint",
+        "https://127.0.0.1:9",
+        "--bucket",
+        "site-bucket",
+        "--access-key",
+        "a",
+        "--secret-key",
+        "s",
+    ];
+    let argv = ["gateway", "serve"].iter().chain(flags).chain(backend.iter());
+    let cli = gateway::cli::Cli::try_parse_from(argv).unwrap();
+    let gateway::cli::Command::Serve(args) = cli.command else {
+        unreachable!()
+    };
+    gateway::ServeConfig::from_args(&args).unwrap_err().to_string()
+}
+
 async fn get_as(gw: &Gateway, path: &str, extra: &[(&str, &str)]) -> Reply {
     let mut headers = vec![("host".to_string(), "app.test".to_string())];
     headers.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
@@ -116,26 +136,7 @@ async fn a_wrong_rule_in_the_sites_file_names_the_site() {
         "[[sites]]\nname = \"app\"\nhosts = [\"a.test\"]\n[[sites.redirects]]\nfrom = \"/a\"\nto = \"/b\"\nstatus = 404\n",
     )
     .unwrap();
-    let cli = gateway::cli::Cli::try_parse_from([
-        "gateway",
-        "serve",
-        "--sites",
-        file.to_str().unwrap(),
-        "--endpoint",
-        "https://127.0.0.1:9",
-        "--bucket",
-        "site-bucket",
-        "--access-key",
-        "a",
-        "--secret-key",
-        "s",
-    ])
-    .unwrap();
-    let gateway::cli::Command::Serve(args) = cli.command else {
-        unreachable!()
-    };
-    let e = gateway::ServeConfig::from_args(&args).unwrap_err();
-    let text = e.to_string();
+    let text = config_error(&["--sites", file.to_str().unwrap()]);
     assert!(
         text.contains("site \"app\"") && text.contains("redirects: [0] (/a): status 404"),
         "{text}"
@@ -343,25 +344,7 @@ async fn rules_as_flags_for_one_site() {
     gw.stop().await;
 
     for (flag, value) in [("--redirect", "/a /b 404"), ("--header-rule", "/a NoColon")] {
-        let cli = gateway::cli::Cli::try_parse_from([
-            "gateway",
-            "serve",
-            flag,
-            value,
-            "--endpoint",
-            "https://127.0.0.1:9",
-            "--bucket",
-            "site-bucket",
-            "--access-key",
-            "a",
-            "--secret-key",
-            "s",
-        ])
-        .unwrap();
-        let gateway::cli::Command::Serve(args) = cli.command else {
-            unreachable!()
-        };
-        let e = gateway::ServeConfig::from_args(&args).unwrap_err().to_string();
+        let e = config_error(&[flag, value]);
         assert!(e.starts_with(flag), "{e}");
     }
 }
