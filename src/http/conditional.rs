@@ -6,7 +6,7 @@
 
 use std::time::SystemTime;
 
-use headers::{ETag, HeaderMapExt, IfMatch, IfModifiedSince, IfNoneMatch, IfRange, IfUnmodifiedSince, LastModified};
+use headers::{ETag, HeaderMapExt, IfMatch, IfModifiedSince, IfNoneMatch, IfUnmodifiedSince};
 use http::{HeaderMap, Method, header};
 
 /// What the preconditions of a request say to do (RFC 9110 §13.2.2).
@@ -87,17 +87,31 @@ pub fn evaluate_preconditions(
 /// Whether `If-Range` (if any) lets the `Range` header apply (RFC 9110 §13.1.5): an entity tag
 /// must match strongly, a date must equal the last modification exactly.
 pub fn if_range_allows(headers: &HeaderMap, etag: Option<&str>, last_modified: Option<SystemTime>) -> bool {
-    if !headers.contains_key(header::IF_RANGE) {
+    let Some(value) = headers.get(header::IF_RANGE) else {
         return true;
+    };
+    // An If-Range that does not parse cannot be satisfied: send the whole object.
+    let Ok(value) = value.to_str() else { return false };
+    let value = value.trim();
+    if value.starts_with('"') || value.starts_with("W/") {
+        // A weak tag never matches (§13.1.5 asks for the strong comparison).
+        return match etag.map(str::trim) {
+            Some(current) => value.starts_with('"') && !current.starts_with("W/") && value == current,
+            None => false,
+        };
     }
-    match headers.typed_get::<IfRange>() {
-        Some(if_range) => !if_range.is_modified(
-            parse_etag(etag).as_ref(),
-            last_modified.map(LastModified::from).as_ref(),
-        ),
-        // An If-Range that does not parse cannot be satisfied: send the whole object.
-        None => false,
+    // A date matches only when it is exactly the Last-Modified value, to the second (HTTP
+    // dates have no finer unit); a later date is not "unchanged since".
+    match (httpdate::parse_http_date(value), last_modified) {
+        (Ok(given), Some(lm)) => seconds(given) == seconds(lm),
+        _ => false,
     }
+}
+
+fn seconds(t: SystemTime) -> u64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -170,5 +184,12 @@ mod tests {
         assert!(if_range_allows(&hm(&[("if-range", &date)]), Some(ETAG), lm));
         let older = httpdate::fmt_http_date(t(999_000));
         assert!(!if_range_allows(&hm(&[("if-range", &older)]), Some(ETAG), lm));
+        // Only the exact date matches: one second later, or far in the future, sends it whole.
+        for later in [t(1_000_001), t(4_102_444_800)] {
+            let later = httpdate::fmt_http_date(later);
+            assert!(!if_range_allows(&hm(&[("if-range", &later)]), Some(ETAG), lm));
+        }
+        assert!(!if_range_allows(&hm(&[("if-range", "W/\"x\"")]), Some("W/\"x\""), lm));
+        assert!(!if_range_allows(&hm(&[("if-range", "soon")]), Some(ETAG), lm));
     }
 }
