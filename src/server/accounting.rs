@@ -146,9 +146,9 @@ impl Accounted {
         if r.app.access_log {
             crate::telemetry::access(crate::telemetry::AccessLine {
                 at: std::time::SystemTime::now(),
-                request_id: r.request_id,
+                request_id: r.request_id.to_str().unwrap_or_default().into(),
                 method: r.method,
-                uri: r.uri,
+                path: r.uri.path().into(),
                 status: r.status.as_u16(),
                 bytes: self.sent,
                 duration_ms: r.start.elapsed().as_secs_f64() * 1e3,
