@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::proxy::{Fault, FaultProxy};
-use crate::util::{Backend, Gateway, get, request_with};
+use crate::util::{Backend, Gateway, eventually, get, request_with};
 
 const MIB: usize = 1 << 20;
 
@@ -278,11 +278,10 @@ async fn a_fetch_interrupted_mid_slice_leaves_no_slice() {
     let range = [("range".to_string(), "bytes=0-10".to_string())];
     assert_eq!(request_with("GET", &gw.url("/cut.bin"), &range).await.status, 206);
     // The first slice's fetch goes on after those 11 bytes: let it end first.
-    let deadline = std::time::Instant::now() + crate::util::TIMEOUT;
-    while gw.metric("gateway_disk_cache_slices").await < 1.0 {
-        assert!(std::time::Instant::now() < deadline, "the first slice was never kept");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually("the first slice is kept", async || {
+        gw.metric("gateway_disk_cache_slices").await >= 1.0
+    })
+    .await;
     proxy.set(Fault::StallAfter(300_000));
     let range = [("range".to_string(), format!("bytes={}-{}", MIB, 2 * MIB - 1))];
     let resp = crate::util::send_with("GET", &gw.url("/cut.bin"), &range).await;
@@ -335,26 +334,17 @@ async fn a_change_event_reaches_the_tier() {
     let at = f.iter().position(|a| *a == "--bucket-events").unwrap();
     f.drain(at..at + 2);
     let gw = Gateway::start_with(backend.args(), &f).await;
-    let deadline = std::time::Instant::now() + crate::util::TIMEOUT;
-    while gw.metric("gateway_bucket_events_state{state=\"subscribed\"}").await < 1.0 {
-        assert!(std::time::Instant::now() < deadline, "never subscribed");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    eventually("subscribed", async || {
+        gw.metric("gateway_bucket_events_state{state=\"subscribed\"}").await >= 1.0
+    })
+    .await;
     assert!(get(&gw.url("/live.bin")).await.body.as_ref() == old.as_slice());
     let new = object(2 * MIB, 10);
     backend.put("live.bin", new.clone(), "video/mp4").await;
-    let deadline = std::time::Instant::now() + crate::util::TIMEOUT;
-    loop {
-        let r = get(&gw.url("/live.bin")).await;
-        if r.body.as_ref() == new.as_slice() {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the change never reached the disk tier"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    eventually("the change reaches the disk tier", async || {
+        get(&gw.url("/live.bin")).await.body.as_ref() == new.as_slice()
+    })
+    .await;
     gw.stop().await;
 }
 

@@ -10,22 +10,13 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::proxy::{Fault, FaultProxy};
-use crate::util::{Backend, Gateway, get, wait_for_status};
+use crate::util::{Backend, Gateway, eventually, get, wait_for_status};
 
 /// Backend flags that go through `proxy`, with this `--backend-timeout`.
 fn via(backend: &Backend, proxy: &FaultProxy, timeout: Duration) -> BackendArgs {
     BackendArgs {
         backend_timeout: timeout,
         ..backend.args_via(proxy.addr)
-    }
-}
-
-/// Polls `check` until it holds, or panics after the test timeout.
-async fn eventually<F: AsyncFnMut() -> bool>(what: &str, mut check: F) {
-    let deadline = Instant::now() + crate::util::TIMEOUT;
-    while !check().await {
-        assert!(Instant::now() < deadline, "never: {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use clap::Parser;
 
-use crate::util::{Backend, Gateway, Reply, get, request_with};
+use crate::util::{Backend, Gateway, Reply, eventually, get, request_with};
 
 const SITES: &str = r#"
 [[sites]]
@@ -184,16 +184,11 @@ async fn rule_files_in_the_bucket_apply_and_follow_changes() {
         )
         .await;
     tokio::time::sleep(Duration::from_millis(1200)).await;
-    let deadline = std::time::Instant::now() + crate::util::TIMEOUT;
-    loop {
-        let r = get(&gw.url("/old")).await;
-        if r.status == 302 {
-            assert_eq!(r.header("location"), "/new");
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "the new _redirects never applied");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    eventually("the new _redirects applies", async || {
+        get(&gw.url("/old")).await.status == 302
+    })
+    .await;
+    assert_eq!(get(&gw.url("/old")).await.header("location"), "/new");
     let r = get(&gw.url("/index.html")).await;
     assert_eq!(r.header("content-security-policy"), "default-src 'none'");
     assert_eq!(r.header("x-page"), "", "a rule of the old file stayed");
@@ -296,23 +291,18 @@ async fn a_changed_rule_file_applies_with_its_change_event() {
     backend.put("index.html", "<p>home</p>", "text/html").await;
     backend.put("_redirects", "/go /index.html 302\n", "text/plain").await;
     let gw = Gateway::start_with(backend.args(), &["--site-rules", "bucket", "--cache-ttl", "1h"]).await;
-    let deadline = std::time::Instant::now() + crate::util::TIMEOUT;
-    while gw.metric("gateway_bucket_events_state{state=\"subscribed\"}").await < 1.0 {
-        assert!(std::time::Instant::now() < deadline, "never subscribed");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    eventually("subscribed", async || {
+        gw.metric("gateway_bucket_events_state{state=\"subscribed\"}").await >= 1.0
+    })
+    .await;
     assert_eq!(get(&gw.url("/go")).await.header("location"), "/index.html");
     backend
         .put("_redirects", "/go /elsewhere.html 302\n", "text/plain")
         .await;
-    let deadline = std::time::Instant::now() + crate::util::TIMEOUT;
-    while get(&gw.url("/go")).await.header("location") != "/elsewhere.html" {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the change event did not reach the rules"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    eventually("the change event reaches the rules", async || {
+        get(&gw.url("/go")).await.header("location") == "/elsewhere.html"
+    })
+    .await;
     gw.stop().await;
 }
 

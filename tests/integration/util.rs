@@ -582,3 +582,12 @@ pub fn serve_config_error(flags: &[&str]) -> gateway::error::ConfigError {
     };
     ServeConfig::from_args(&args).unwrap_err()
 }
+
+/// Polls `check` every 100 ms until it holds; fails naming `what` after [`TIMEOUT`].
+pub async fn eventually<F: AsyncFnMut() -> bool>(what: &str, mut check: F) {
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    while !check().await {
+        assert!(std::time::Instant::now() < deadline, "never: {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -372,8 +372,9 @@ impl DiskTier {
         (start, (start + self.config.slice_bytes).min(version.len) - 1)
     }
 
-    fn slice_path(&self, version: &Version, n: u32, crc: u32) -> PathBuf {
-        self.config.dir.join(&*version.dir).join(format!("{n}-{crc:08x}.slice"))
+    /// The file of slice `n`, whose checksum is `crc`, in the version directory `dir`.
+    fn slice_path(&self, dir: &str, n: u32, crc: u32) -> PathBuf {
+        self.config.dir.join(dir).join(format!("{n}-{crc:08x}.slice"))
     }
 
     /// Slice `n` of `version`: a complete file (mapped), or the fetch that is writing it (begun
@@ -397,7 +398,7 @@ impl DiskTier {
                     }
                     Err(e) => {
                         // Gone, damaged or unreadable: forget it and fetch it again.
-                        self.io_error("read", &self.slice_path(version, n, held.crc), &e);
+                        self.io_error("read", &self.slice_path(&version.dir, n, held.crc), &e);
                         self.index().remove(&id);
                         self.export_gauges();
                         continue;
@@ -459,7 +460,7 @@ impl DiskTier {
             let outcome = tier.run_fetch(&storage, &key, &version, n, &task_fetch, &tmp).await;
             match outcome {
                 Ok((len, crc)) => {
-                    let done = tier.slice_path(&version, n, crc);
+                    let done = tier.slice_path(&version.dir, n, crc);
                     match std::fs::rename(&tmp, &done) {
                         Ok(()) => {
                             if !tier.keep(id.clone(), len, crc) {
@@ -532,7 +533,7 @@ impl DiskTier {
         drop(index);
         for ((dir, n), slice) in gone {
             self.metrics.disk_cache_slices.with_label_values(&["evicted"]).inc();
-            let path = self.config.dir.join(&*dir).join(format!("{n}-{:08x}.slice", slice.crc));
+            let path = self.slice_path(&dir, n, slice.crc);
             if let Err(e) = std::fs::remove_file(&path)
                 && e.kind() != std::io::ErrorKind::NotFound
             {
@@ -545,7 +546,7 @@ impl DiskTier {
 
     /// Maps complete slice `n`, checking its bytes first when they were read back from disk.
     async fn map_slice(&self, version: &Version, n: u32, held: &index::Slice) -> std::io::Result<bytes::Bytes> {
-        let path = self.slice_path(version, n, held.crc);
+        let path = self.slice_path(&version.dir, n, held.crc);
         let (start, end) = self.bounds(version, n);
         let want = end - start + 1;
         let check = !held.verified;
@@ -661,7 +662,7 @@ impl DiskTier {
         let kept = index.slice_count();
         drop(index);
         for ((dir, n), slice) in gone {
-            let _ = std::fs::remove_file(self.config.dir.join(&*dir).join(format!("{n}-{:08x}.slice", slice.crc)));
+            let _ = std::fs::remove_file(self.slice_path(&dir, n, slice.crc));
         }
         Ok((versions, kept))
     }
@@ -712,12 +713,7 @@ impl DiskTier {
         for entry in std::fs::read_dir(path).ok()? {
             let Ok(entry) = entry else { continue };
             let file = entry.path();
-            let parsed = file
-                .file_name()
-                .and_then(|f| f.to_str())
-                .and_then(|f| f.strip_suffix(".slice"))
-                .and_then(|f| f.split_once('-'))
-                .and_then(|(n, crc)| Some((n.parse::<u32>().ok()?, u32::from_str_radix(crc, 16).ok()?)));
+            let parsed = file.file_name().and_then(|f| f.to_str()).and_then(slice_of_name);
             let keep = parsed.and_then(|(n, crc)| {
                 let (start, end) = self.bounds(&version, n);
                 let meta = entry.metadata().ok()?;
@@ -763,4 +759,11 @@ impl std::io::Write for HashWriter<'_> {
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
+}
+
+/// The slice number and checksum in a slice file's name (the reverse of
+/// [`DiskTier::slice_path`]), or `None` for any other file.
+fn slice_of_name(name: &str) -> Option<(u32, u32)> {
+    let (n, crc) = name.strip_suffix(".slice")?.split_once('-')?;
+    Some((n.parse().ok()?, u32::from_str_radix(crc, 16).ok()?))
 }
