@@ -80,12 +80,12 @@ class Pod:
 
 
 def local_listen(args):
-    """The pod binds 0.0.0.0; here the gateway takes free loopback ports instead."""
+    """The pod binds `[::]`; here the gateway takes free loopback ports instead."""
     args = list(args)
     ports = {}
     for name in ("--listen", "--admin-listen"):
         i = args.index(name) + 1
-        assert args[i].startswith("0.0.0.0:"), args[i]
+        assert args[i].startswith("[::]:"), args[i]
         ports[name] = free_port()
         args[i] = f"127.0.0.1:{ports[name]}"
     return args, ports["--listen"], ports["--admin-listen"]

@@ -59,8 +59,8 @@ def test_gateway_listens_on_all_interfaces_and_probes_the_admin_port(ci_render):
     gw = container(dep, "gateway")
     args = gw["args"]
     assert args[0] == "serve"
-    assert flag(args, "--listen") == "0.0.0.0:8080"
-    assert flag(args, "--admin-listen") == "0.0.0.0:9090"
+    assert flag(args, "--listen") == "[::]:8080"
+    assert flag(args, "--admin-listen") == "[::]:9090"
     ports = {p["name"]: p["containerPort"] for p in gw["ports"]}
     assert ports == {"http": 8080, "admin": 9090}
     for probe, path in [("livenessProbe", "/healthz"), ("readinessProbe", "/readyz"), ("startupProbe", "/healthz")]:
@@ -209,7 +209,15 @@ def test_gateway_mounts_credentials_and_client_certificate(ci_render):
 # --- the seed hook --------------------------------------------------------------------------
 
 
+def seeded(ci_render):
+    """Whether this CI render seeds: off by default without the chart's MinIO (AWS with IRSA)."""
+    return bool([j for j in ci_render.of_kind("Job") if j["metadata"]["name"].endswith("-seed")])
+
+
 def test_seed_job_uses_the_deployments_bucket_and_tls(ci_render):
+    if not seeded(ci_render):
+        assert not ci_render.of_kind("StatefulSet"), "the chart's MinIO seeds by default"
+        return
     dep, job = ci_render.one("Deployment"), ci_render.one("Job", "-seed")
     serve, seed = container(dep, "gateway")["args"], container(job, "seed")["args"]
     assert seed[0] == "seed"
@@ -227,6 +235,8 @@ def test_seed_job_uses_the_deployments_bucket_and_tls(ci_render):
 
 
 def test_seed_is_a_hook_not_part_of_the_gateway_pods(ci_render):
+    if not seeded(ci_render):
+        return
     job = ci_render.one("Job", "-seed")
     ann = job["metadata"]["annotations"]
     assert set(ann["helm.sh/hook"].split(",")) == {"post-install", "post-upgrade"}
@@ -241,6 +251,8 @@ def test_seed_is_a_hook_not_part_of_the_gateway_pods(ci_render):
 
 
 def test_seed_purges_every_gateway_pod(ci_render):
+    if not seeded(ci_render):
+        return
     dep, job = ci_render.one("Deployment"), ci_render.one("Job", "-seed")
     serve, seed = container(dep, "gateway")["args"], container(job, "seed")["args"]
     token = "/etc/gateway/admin-token/token"
@@ -303,7 +315,7 @@ def test_sites_become_the_gateways_sites_file():
 def test_keyless_credentials_mount_no_key(mode):
     r = render("--set", "minio.enabled=false", "--set", "externalS3.endpoint=https://minio.example.com:9000",
                "--set", "tls.mode=existingSecrets", "--set", "tls.existingSecrets.client=client-tls",
-               "--set", f"s3.credentials={mode}")
+               "--set", f"s3.credentials={mode}", "--set", "seed.enabled=true")
     for workload, name in ((r.one("Deployment"), "gateway"), (r.one("Job", "-seed"), "seed")):
         args = container(workload, name)["args"]
         assert flag(args, "--credentials") == mode
@@ -588,7 +600,8 @@ def test_minio_disabled_removes_every_minio_object():
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--set", "minio.enabled=false", "--set", "s3.existingSecret=x", "--set", "tls.mode=none"], "externalS3.endpoint"),
+        (["--set", "minio.enabled=false", "--set", "s3.existingSecret=x", "--set", "tls.mode=none",
+          "--set", "externalS3.endpoint=minio:9000"], "externalS3.endpoint"),
         (["--set", "minio.enabled=false", "--set", "externalS3.endpoint=https://s3.example.com"], "s3.existingSecret"),
         (["--set", "s3.credentials=static"], "s3.credentials"),
         (["--set", "tls.mode=existingSecrets", "--set", "tls.existingSecrets.client=c",
@@ -836,11 +849,13 @@ def test_usable_as_a_subchart_with_a_global_registry():
     images = {c["image"] for d in r.docs if d["kind"] in WORKLOADS for c in pod_spec(d)["containers"]
               if c["name"] in ("gateway", "seed", "setup")}
     assert images == {"registry.example.com/gateway:0.1.0"}, images
-    # The chart's own registry wins; a digest pins the image whatever the tag.
+    # global.imageRegistry replaces every registry (a mirror); a digest pins the image whatever the tag.
     digest = "sha256:" + "ab" * 32
     r = render("--set", "global.imageRegistry=registry.example.com", "--set", "image.registry=mirror.example.com",
                "--set", f"image.digest={digest}", "--set", "image.tag=9.9.9")
-    assert container(r.one("Deployment"), "gateway")["image"] == f"mirror.example.com/gateway@{digest}"
+    assert container(r.one("Deployment"), "gateway")["image"] == f"registry.example.com/gateway@{digest}"
+    r = render("--set", "image.registry=mirror.example.com")
+    assert container(r.one("Deployment"), "gateway")["image"] == "mirror.example.com/gateway:0.1.0"
     code, _, err = helm_template("--set", "image.digest=latest")
     assert code != 0 and "image.digest" in err
 
@@ -909,8 +924,8 @@ def test_chart_metadata_for_artifact_hub():
     images = {i["name"]: i["image"] for i in yaml.safe_load(ann["artifacthub.io/images"])}
     values = yaml.safe_load((CHART / "values.yaml").read_text())
     assert images["gateway"] == f"{values['image']['repository']}:{chart['appVersion']}"
-    assert images["minio"] == f"{values['minio']['image']['repository']}:{values['minio']['image']['tag']}"
-    assert images["curl"] == f"{values['tests']['image']['repository']}:{values['tests']['image']['tag']}"
+    for name, image in (("minio", values["minio"]["image"]), ("curl", values["tests"]["image"])):
+        assert images[name] == f"{image['registry']}/{image['repository']}:{image['tag']}"
 
 
 def test_generated_certificates_record_their_expiry_and_renew_within_the_window(tmp_path):
@@ -972,3 +987,125 @@ def test_notes_name_the_seeded_object_and_the_admin_service(tmp_path):
     assert "s3://gifs/site/gateway.gif" in notes, notes
     assert "http://gw-gateway-admin.web.svc.cluster.local:9090/metrics" in notes, notes
     assert "helm test gw -n web" in notes
+
+
+# --- day two: upgrades, sizes, GitOps, AWS, air-gapped registries, IPv6 ------------------------
+
+
+def setup_job_name(*args):
+    return [j["metadata"]["name"] for j in render(*args).setup_jobs()]
+
+
+def test_any_change_to_the_setup_jobs_pod_template_is_a_new_job(tmp_path):
+    """A Job's template is immutable: every change that reaches it must change its name."""
+    base = setup_job_name()
+    assert setup_job_name() == base
+    for change in (
+        ("--set", "nodeSelector.disk=ssd"),
+        ("--set", "commonLabels.team=web"),
+        ("--set", "tolerations[0].key=spot"),
+        ("--set", "s3.region=eu-west-1"),
+        ("--set", "seed.resources.limits.memory=256Mi"),
+    ):
+        assert setup_job_name(*change) != base, change
+    # The chart's version is in the pod's labels: a copy of the chart with another version.
+    bumped = tmp_path / "gateway"
+    subprocess.run(["cp", "-r", str(CHART), str(bumped)], check=True)
+    chart_yaml = bumped / "Chart.yaml"
+    chart_yaml.write_text(re.sub(r"(?m)^version: .*$", "version: 9.9.9", chart_yaml.read_text()))
+    out = subprocess.run([helm_binary(), "template", "gw", str(bumped), "--namespace", "web"],
+                         capture_output=True, text=True, check=True).stdout
+    bumped_jobs = [d["metadata"]["name"] for d in yaml.safe_load_all(out)
+                   if d and d["kind"] == "Job" and "-setup-" in d["metadata"]["name"]]
+    assert bumped_jobs and bumped_jobs != base
+    # Finished Jobs are deleted after a day (null keeps them).
+    assert render().setup_jobs()[0]["spec"]["ttlSecondsAfterFinished"] == 86400
+    assert "ttlSecondsAfterFinished" not in render("--set", "seed.ttlSecondsAfterFinished=null").setup_jobs()[0]["spec"]
+
+
+def memory_of(r):
+    res = container(r.one("Deployment"), "gateway")["resources"]
+    return res["requests"]["memory"], res["limits"]["memory"]
+
+
+def test_the_memory_limit_follows_the_cache():
+    # 128 MiB + max(128/4, 2 x 16) + 64
+    assert memory_of(render()) == ("224Mi", "224Mi")
+    # 512 + 128 + 64, in any spelling of the size.
+    for size in ('"512MiB"', '"512Mi"', "536870912", '"0.5GiB"'):
+        assert memory_of(render("--set-json", f"gateway.cache.maxBytes={size}")) == ("704Mi", "704Mi"), size
+    # A set fill budget replaces the default one.
+    assert memory_of(render("--set", "gateway.cache.fillBudget=256MiB"))[1] == "448Mi"
+    # Memory set by hand is kept when it is enough; below the formula the render fails.
+    r = render("--set", "resources.limits.memory=1Gi", "--set", "resources.requests.memory=300Mi")
+    assert memory_of(r) == ("300Mi", "1Gi")
+    code, _, err = helm_template("--set", "gateway.cache.maxBytes=512MiB", "--set", "resources.limits.memory=256Mi")
+    assert code != 0 and "resources.limits.memory 256Mi is below the 704Mi" in err, err
+
+
+def test_sizes_take_bytes_iec_units_and_kubernetes_units():
+    for size, flag_value in (("0", "0"), ("536870912", "536870912"), ('"512Mi"', "512Mi"), ('"512MiB"', "512MiB")):
+        r = render("--set-json", f"gateway.cache.maxBytes={size}")
+        assert flag(container(r.one("Deployment"), "gateway")["args"], "--cache-max-bytes") == flag_value
+    code, _, err = helm_template("--set", "gateway.cache.maxBytes=lots")
+    assert code != 0 and "gateway.cache.maxBytes" in err
+
+
+def test_gitops_renders_are_identical_and_generated_values_are_refused():
+    aws = str(CHART / "ci" / "aws-irsa-values.yaml")
+    assert helm_template("-f", aws)[1] == helm_template("-f", aws)[1]
+    certs = ("-f", str(CHART / "ci" / "cert-manager-values.yaml"), "--set", "stableRender=true",
+             "--set", "s3.existingSecret=root", "--set", "gateway.purge.existingSecret=token")
+    first = helm_template(*certs)
+    assert first[0] == 0, first[2]
+    assert first[1] == helm_template(*certs)[1]
+    # Each generated value is named, with the value that replaces it.
+    for missing, named in (("s3.existingSecret=", "s3.existingSecret"),
+                           ("gateway.purge.existingSecret=", "gateway.purge.existingSecret")):
+        code, _, err = helm_template(*certs, "--set", missing)
+        assert code != 0 and named in err, err
+    code, _, err = helm_template("--set", "stableRender=true", "--set", "s3.existingSecret=root",
+                                 "--set", "gateway.purge.existingSecret=token")
+    assert code != 0 and "tls.mode=helm" in err
+
+
+def test_aws_with_irsa_needs_no_endpoint_no_keys_and_writes_nothing():
+    r = render("-f", str(CHART / "ci" / "aws-irsa-values.yaml"))
+    args = container(r.one("Deployment"), "gateway")["args"]
+    assert flag(args, "--endpoint") == "https://s3.eu-west-1.amazonaws.com"
+    assert flag(args, "--credentials") == "chain"
+    assert not [d for d in r.docs if d["kind"] == "Job"], "no seed or setup Job writes to the bucket"
+    assert not [d for d in r.docs if d["kind"] == "Secret"]
+    sa = r.one("ServiceAccount")
+    assert sa["metadata"]["annotations"]["eks.amazonaws.com/role-arn"].startswith("arn:aws:iam::")
+    # Seeding is on by default only with the chart's MinIO, and can still be asked for.
+    assert render().one("Job", "-seed")
+    assert render("-f", str(CHART / "ci" / "aws-irsa-values.yaml"), "--set", "seed.enabled=true").one("Job", "-seed")
+
+
+def test_every_image_and_volume_follows_the_global_values():
+    r = render("-f", str(CHART / "ci" / "full-values.yaml"), "--set", "global.imageRegistry=mirror.internal:5000",
+               "--set", "global.imagePullSecrets[0]=mirror", "--set", "imagePullSecrets[0].name=own",
+               "--set", "global.storageClass=fast")
+    pods = [d for d in r.docs if d["kind"] in WORKLOADS]
+    assert {d["kind"] for d in pods} >= {"Deployment", "StatefulSet", "Job", "Pod"}
+    for d in pods:
+        spec = pod_spec(d)
+        for c in spec["containers"] + spec.get("initContainers", []):
+            assert c["image"].startswith("mirror.internal:5000/"), (d["metadata"]["name"], c["image"])
+        assert spec["imagePullSecrets"] == [{"name": "own"}, {"name": "mirror"}], d["metadata"]["name"]
+    claims = [t for d in r.of_kind("StatefulSet") for t in d["spec"].get("volumeClaimTemplates", [])]
+    assert claims and all(t["spec"]["storageClassName"] == "fast" for t in claims)
+    # Without global values, each image names its own registry.
+    images = {c["image"].split("/")[0] for d in render().docs if d["kind"] in WORKLOADS
+              for c in pod_spec(d)["containers"]}
+    assert images == {"gateway:0.1.0", "quay.io", "docker.io"}, images
+
+
+def test_listeners_bind_ipv6_and_ipv4_or_the_chosen_address():
+    args = container(render().one("Deployment"), "gateway")["args"]
+    assert (flag(args, "--listen"), flag(args, "--admin-listen")) == ("[::]:8080", "[::]:9090")
+    args = container(render("--set", "gateway.listenAddress=0.0.0.0").one("Deployment"), "gateway")["args"]
+    assert flag(args, "--listen") == "0.0.0.0:8080"
+    code, _, err = helm_template("--set", "gateway.listenAddress=localhost")
+    assert code != 0 and "listenAddress" in err

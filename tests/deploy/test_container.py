@@ -142,8 +142,11 @@ def container_args(pod, endpoint, ports=None):
     args = list(pod.container["args"])
     args[args.index("--endpoint") + 1] = endpoint
     for flag, port in (ports or {}).items():
-        assert args[args.index(flag) + 1].startswith("0.0.0.0:")
-        args[args.index(flag) + 1] = f"127.0.0.1:{port}"
+        # The chart's address, `[::]`, on a free port of this host: reached over IPv4 here,
+        # which a dual-stack socket accepts.
+        host = args[args.index(flag) + 1].rsplit(":", 1)[0]
+        assert host == "[::]", args
+        args[args.index(flag) + 1] = f"{host}:{port}"
     return args
 
 

@@ -50,17 +50,63 @@ app.kubernetes.io/part-of: gateway
 {{- end }}
 
 {{/*
-The gateway image: `[registry/]repository` with `@digest` when one is given (it pins the image
-whatever the tag), else `:tag` (default: the chart's appVersion). The registry is
-image.registry, else global.imageRegistry (an umbrella chart's).
+An image reference, called with (dict "image" <an image block> "root" $ "tag" <default tag>):
+`[registry/]repository` with `@digest` when one is given (it pins the image whatever the tag),
+else `:tag`. The registry is global.imageRegistry when an umbrella chart (or an air-gapped
+install) sets it, else the image's own `registry`: one value moves every image of the chart to
+a mirror.
 */}}
-{{- define "gateway.image" -}}
-{{- $registry := .Values.image.registry | default ((.Values.global).imageRegistry) }}
-{{- $repository := ternary (printf "%s/%s" $registry .Values.image.repository) .Values.image.repository (not (empty $registry)) }}
-{{- if .Values.image.digest }}
-{{- printf "%s@%s" $repository .Values.image.digest }}
+{{- define "gateway.imageRef" -}}
+{{- $registry := default .image.registry ((.root.Values.global).imageRegistry) }}
+{{- $repository := ternary (printf "%s/%s" $registry .image.repository) .image.repository (not (empty $registry)) }}
+{{- if .image.digest }}
+{{- printf "%s@%s" $repository .image.digest }}
 {{- else }}
-{{- printf "%s:%s" $repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- printf "%s:%s" $repository (default .tag .image.tag) }}
+{{- end }}
+{{- end }}
+
+{{/* The gateway image (default tag: the chart's appVersion). */}}
+{{- define "gateway.image" -}}
+{{- include "gateway.imageRef" (dict "image" .Values.image "root" . "tag" .Chart.AppVersion) }}
+{{- end }}
+
+{{/*
+imagePullSecrets of every pod: imagePullSecrets and global.imagePullSecrets (names or
+{name: ...} items), without repeats.
+*/}}
+{{- define "gateway.imagePullSecrets" -}}
+{{- $names := list }}
+{{- range concat (.Values.imagePullSecrets | default list) ((.Values.global).imagePullSecrets | default list) }}
+{{- if kindIs "string" . }}
+{{- $names = append $names . }}
+{{- else }}
+{{- $names = append $names .name }}
+{{- end }}
+{{- end }}
+{{- with $names | compact | uniq }}
+imagePullSecrets:
+{{- range . }}
+  - name: {{ . }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+Fails the render when `stableRender` is on and a value would be generated (the generated ones
+differ on every `helm template`, which GitOps tools run without a cluster to read them back).
+*/}}
+{{- define "gateway.checkStableRender" -}}
+{{- if .Values.stableRender }}
+{{- if and .Values.minio.enabled (not .Values.s3.existingSecret) }}
+{{- fail "stableRender: MinIO's root credentials would be generated on every render: set s3.existingSecret (a Secret with access-key and secret-key)" }}
+{{- end }}
+{{- if and .Values.gateway.purge.enabled (not .Values.gateway.purge.existingSecret) }}
+{{- fail "stableRender: the purge token would be generated on every render: set gateway.purge.existingSecret (a Secret with token), or gateway.purge.enabled=false" }}
+{{- end }}
+{{- if eq .Values.tls.mode "helm" }}
+{{- fail "stableRender: tls.mode=helm generates certificates on every render: use tls.mode=certManager or existingSecrets" }}
+{{- end }}
 {{- end }}
 {{- end }}
 
@@ -87,7 +133,7 @@ image.registry, else global.imageRegistry (an umbrella chart's).
 {{- if .Values.minio.enabled }}
 {{- printf "https://%s:9000" (include "gateway.minio.host" .) }}
 {{- else }}
-{{- required "externalS3.endpoint is required when minio.enabled=false" .Values.externalS3.endpoint }}
+{{- .Values.externalS3.endpoint | default (printf "https://s3.%s.amazonaws.com" .Values.s3.region) }}
 {{- end }}
 {{- end }}
 
@@ -429,13 +475,13 @@ secretKey: {{ randAlphaNum 40 | quote }}
 {{- end }}
 {{- end }}
 
-{{/* Arguments of the gateway container: `gateway serve` on 0.0.0.0 with the backend flags. */}}
+{{/* Arguments of the gateway container: `gateway serve` on gateway.listenAddress with the backend flags. */}}
 {{- define "gateway.serveArgs" -}}
 - serve
 - --listen
-- {{ printf "0.0.0.0:%d" (int .Values.gateway.port) | quote }}
+- {{ printf "%s:%d" .Values.gateway.listenAddress (int .Values.gateway.port) | quote }}
 - --admin-listen
-- {{ printf "0.0.0.0:%d" (int .Values.gateway.adminPort) | quote }}
+- {{ printf "%s:%d" .Values.gateway.listenAddress (int .Values.gateway.adminPort) | quote }}
 {{ include "gateway.backendArgs" . }}
 {{- with .Values.s3.prefix }}
 - --prefix
@@ -479,7 +525,7 @@ secretKey: {{ randAlphaNum 40 | quote }}
 - --compression
 - {{ .Values.gateway.compression | join "," | default "off" | quote }}
 - --compression-min-bytes
-- {{ .Values.gateway.compressionMinBytes | quote }}
+- {{ include "gateway.size" .Values.gateway.compressionMinBytes | quote }}
 {{- if .Values.gateway.compressionStatic }}
 - --compression-static
 {{- end }}
@@ -496,16 +542,16 @@ secretKey: {{ randAlphaNum 40 | quote }}
 - {{ include "gateway.adminTokenFile" . | quote }}
 {{- end }}
 - --cache-max-bytes
-- {{ .Values.gateway.cache.maxBytes | quote }}
+- {{ include "gateway.size" .Values.gateway.cache.maxBytes | quote }}
 - --cache-max-object-bytes
-- {{ .Values.gateway.cache.maxObjectBytes | quote }}
+- {{ include "gateway.size" .Values.gateway.cache.maxObjectBytes | quote }}
 {{- if .Values.gateway.diskCache.enabled }}
 - --disk-cache-dir
 - /var/cache/gateway
 - --disk-cache-max-bytes
-- {{ .Values.gateway.diskCache.maxBytes | quote }}
+- {{ include "gateway.size" .Values.gateway.diskCache.maxBytes | quote }}
 - --disk-cache-slice-bytes
-- {{ .Values.gateway.diskCache.sliceBytes | quote }}
+- {{ include "gateway.size" .Values.gateway.diskCache.sliceBytes | quote }}
 {{- end }}
 - --cache-ttl
 - {{ .Values.gateway.cache.ttl | quote }}
@@ -519,7 +565,7 @@ secretKey: {{ randAlphaNum 40 | quote }}
 - {{ int .Values.gateway.cache.negativeMaxEntries | quote }}
 {{- with .Values.gateway.cache.fillBudget }}
 - --cache-fill-budget
-- {{ . | quote }}
+- {{ include "gateway.size" . | quote }}
 {{- end }}
 - --cache-honor-no-cache
 - {{ .Values.gateway.cache.honorNoCache | quote }}
@@ -556,4 +602,80 @@ secretKey: {{ randAlphaNum 40 | quote }}
 {{- range .Values.gateway.extraArgs }}
 - {{ . | quote }}
 {{- end }}
+{{- end }}
+
+{{/*
+Whether the seed Job runs: `seed.enabled`, or when it is left null, only with the chart's own
+MinIO (a production bucket is not written to by default).
+*/}}
+{{- define "gateway.seedEnabled" -}}
+{{- if kindIs "invalid" .Values.seed.enabled -}}
+{{- if .Values.minio.enabled }}true{{ end -}}
+{{- else if .Values.seed.enabled -}}
+true
+{{- end -}}
+{{- end }}
+
+{{/*
+A size value in bytes: an integer, or a number with a unit, as the gateway's flags and
+Kubernetes' quantities spell them (`536870912`, `512MiB`, `512Mi`, `1GiB`, `1G`, `0`).
+*/}}
+{{- define "gateway.bytes" -}}
+{{- if or (kindIs "float64" .) (kindIs "int" .) (kindIs "int64" .) -}}
+{{- int64 . -}}
+{{- else -}}
+{{- $v := trim (toString .) -}}
+{{- $num := regexFind "^[0-9]+(\\.[0-9]+)?" $v -}}
+{{- $unit := lower (trim (trimPrefix $num $v)) -}}
+{{- $units := dict "" 1 "b" 1 "k" 1000 "kb" 1000 "ki" 1024 "kib" 1024 "m" 1000000 "mb" 1000000 "mi" 1048576 "mib" 1048576 "g" 1000000000 "gb" 1000000000 "gi" 1073741824 "gib" 1073741824 "t" 1000000000000 "tb" 1000000000000 "ti" 1099511627776 "tib" 1099511627776 -}}
+{{- if or (not $num) (not (hasKey $units $unit)) -}}
+{{- fail (printf "%q is not a size: write bytes (536870912) or a number with a unit (512MiB, 512Mi, 1GiB)" $v) -}}
+{{- end -}}
+{{- mulf (float64 $num) (index $units $unit) | int64 -}}
+{{- end -}}
+{{- end }}
+
+{{/* A size value as a flag's argument: strings as written, numbers as bytes. */}}
+{{- define "gateway.size" -}}
+{{- if kindIs "string" . }}{{ . }}{{ else }}{{ include "gateway.bytes" . }}{{ end -}}
+{{- end }}
+
+{{/*
+The memory the gateway container needs, in MiB, as the gateway computes its own bounds: the
+cache (gateway.cache.maxBytes), the fill budget (gateway.cache.fillBudget, by default
+max(maxBytes / 4, 2 × maxObjectBytes)) and 64 MiB for the process (measured: see the
+README's figures). The disk tier adds none: its slices in flight come from the fill budget and
+its index is a few dozen bytes per slice.
+*/}}
+{{- define "gateway.memoryMiB" -}}
+{{- $cache := include "gateway.bytes" .Values.gateway.cache.maxBytes | int64 -}}
+{{- $object := include "gateway.bytes" .Values.gateway.cache.maxObjectBytes | int64 -}}
+{{- $fill := max (div $cache 4) (mul $object 2) -}}
+{{- with .Values.gateway.cache.fillBudget }}{{ $fill = include "gateway.bytes" . | int64 }}{{ end -}}
+{{- add (div (add $cache $fill 1048575) 1048576) 64 -}}
+{{- end }}
+
+{{/*
+The gateway container's resources: memory's request and limit derived from the cache
+settings (gateway.memoryMiB) unless set; a limit set below it fails the render.
+*/}}
+{{- define "gateway.resources" -}}
+{{- $resources := deepCopy (.Values.resources | default dict) -}}
+{{- $need := include "gateway.memoryMiB" . | int64 -}}
+{{- $limits := get $resources "limits" | default dict -}}
+{{- $requests := get $resources "requests" | default dict -}}
+{{- if hasKey $limits "memory" -}}
+{{- $set := div (include "gateway.bytes" $limits.memory | int64) 1048576 -}}
+{{- if lt $set $need -}}
+{{- fail (printf "resources.limits.memory %v is below the %dMi the cache settings need (gateway.cache.maxBytes + fill budget + 64Mi): raise it, or remove it and the chart sets it" $limits.memory $need) -}}
+{{- end -}}
+{{- else -}}
+{{- $_ := set $limits "memory" (printf "%dMi" $need) -}}
+{{- end -}}
+{{- if not (hasKey $requests "memory") -}}
+{{- $_ := set $requests "memory" (get $limits "memory") -}}
+{{- end -}}
+{{- $_ := set $resources "limits" $limits -}}
+{{- $_ := set $resources "requests" $requests -}}
+{{- toYaml $resources -}}
 {{- end }}

@@ -37,13 +37,6 @@ locals {
   metrics_url  = "http://${local.fullname}-admin.${var.namespace}.svc.${var.cluster_domain}:${local.admin_port}/metrics"
   ingress_url  = var.ingress.enabled ? "${var.ingress.tls_secret_name != "" ? "https" : "http"}://${var.ingress.host}/${local.seed_key}" : null
 
-  # The pod's memory limit holds the cache plus the process itself (about 64 MiB) and headroom.
-  cache_mib = ceil(
-    endswith(var.cache_max_bytes, "GiB") ? tonumber(trimsuffix(var.cache_max_bytes, "GiB")) * 1024 :
-    endswith(var.cache_max_bytes, "MiB") ? tonumber(trimsuffix(var.cache_max_bytes, "MiB")) :
-    tonumber(trimsuffix(var.cache_max_bytes, "KiB")) / 1024
-  )
-  memory_limit = "${local.cache_mib + 128}Mi"
 
   # The chart's values (helm/gateway/values.yaml); the root module passes yamlencode(values).
   values = {
@@ -96,9 +89,10 @@ locals {
       } : k => v if v != null }]
       defaultSite = var.default_site
     }
+    # Memory's request and limit are left to the chart, which derives them from the cache
+    # settings (gateway.cache.maxBytes + fill budget + 64Mi).
     resources = {
-      requests = { cpu = "100m", memory = local.memory_limit }
-      limits   = { memory = local.memory_limit }
+      requests = { cpu = "100m" }
     }
     minio = {
       enabled = var.minio.enabled

@@ -294,7 +294,7 @@ variable "compression" {
 }
 
 variable "cache_max_bytes" {
-  description = "Bytes of objects each gateway pod keeps in memory (the chart's gateway.cache.maxBytes); the pod's memory limit must hold it."
+  description = "Bytes of objects each gateway pod keeps in memory (the chart's gateway.cache.maxBytes); the chart derives the pod's memory request and limit from it."
   type        = string
   default     = "128MiB"
   nullable    = false
