@@ -1109,3 +1109,64 @@ def test_listeners_bind_ipv6_and_ipv4_or_the_chosen_address():
     assert flag(args, "--listen") == "0.0.0.0:8080"
     code, _, err = helm_template("--set", "gateway.listenAddress=localhost")
     assert code != 0 and "listenAddress" in err
+
+
+def test_affinity_presets_and_spread_constraints_select_the_gateway_pods_only():
+    selector = {"matchLabels": {"app.kubernetes.io/name": "gateway", "app.kubernetes.io/instance": "gw",
+                                "app.kubernetes.io/component": "gateway"}}
+    soft = pod_spec(render().one("Deployment"))["affinity"]["podAntiAffinity"]
+    assert soft["preferredDuringSchedulingIgnoredDuringExecution"][0]["podAffinityTerm"]["labelSelector"] == selector
+    hard = pod_spec(render("--set", "podAntiAffinityPreset=hard", "--set", "updateStrategy.rollingUpdate.maxUnavailable=1")
+                    .one("Deployment"))["affinity"]["podAntiAffinity"]
+    assert hard["requiredDuringSchedulingIgnoredDuringExecution"][0]["labelSelector"] == selector
+    assert "affinity" not in pod_spec(render("--set", "podAntiAffinityPreset=none").one("Deployment"))
+    # Required anti-affinity with no pod allowed down cannot roll out once every node has a pod.
+    code, _, err = helm_template("--set", "podAntiAffinityPreset=hard")
+    assert code != 0 and "deadlocks a rollout" in err
+    spread = pod_spec(render("--set", "topologySpreadConstraints[0].maxSkew=2",
+                             "--set", "topologySpreadConstraints[0].topologyKey=topology.kubernetes.io/zone",
+                             "--set", "topologySpreadConstraints[0].whenUnsatisfiable=DoNotSchedule")
+                      .one("Deployment"))["topologySpreadConstraints"]
+    assert spread == [{"maxSkew": 2, "topologyKey": "topology.kubernetes.io/zone",
+                       "whenUnsatisfiable": "DoNotSchedule", "labelSelector": selector}]
+
+
+def test_alerts_select_the_job_the_service_monitor_names():
+    on = ("--set", "metrics.serviceMonitor.enabled=true", "--set", "metrics.prometheusRule.enabled=true")
+
+    def exprs(r):
+        return [rule["expr"] for g in r.one("PrometheusRule")["spec"]["groups"] for rule in g["rules"]]
+
+    assert all('job="gw-gateway-admin"' in e for e in exprs(render(*on)))
+    named = render(*on, "--set", "metrics.serviceMonitor.jobLabel=app.kubernetes.io/name")
+    assert named.one("ServiceMonitor")["spec"]["jobLabel"] == "app.kubernetes.io/name"
+    assert all('job="gateway"' in e for e in exprs(named))
+    code, _, err = helm_template(*on, "--set", "metrics.serviceMonitor.jobLabel=nope")
+    assert code != 0 and "jobLabel" in err
+
+
+def test_default_site_must_name_a_site_and_helm_test_sends_its_host():
+    full = ("-f", str(CHART / "ci" / "full-values.yaml"))
+    code, _, err = helm_template(*full, "--set", "gateway.defaultSite=wwww")
+    assert code != 0 and 'gateway.defaultSite "wwww" names no site' in err
+    env = {e["name"]: e["value"] for e in container(render(*full).one("Pod"), "fetch")["env"]}
+    assert env["HOST"] == "gifs.example.com"
+    env = {e["name"]: e["value"] for e in container(render().one("Pod"), "fetch")["env"]}
+    assert env["HOST"] == ""
+
+
+def test_load_balancer_fields_and_security_contexts_are_values():
+    svc = render("--set", "service.type=LoadBalancer", "--set", "service.externalTrafficPolicy=Local",
+                 "--set", "service.nodePort=30080", "--set", "service.loadBalancerSourceRanges[0]=203.0.113.0/24",
+                 "--set", "service.loadBalancerClass=service.k8s.aws/nlb").one("Service", "gw-gateway")["spec"]
+    assert (svc["externalTrafficPolicy"], svc["ports"][0]["nodePort"], svc["loadBalancerSourceRanges"],
+            svc["loadBalancerClass"]) == ("Local", 30080, ["203.0.113.0/24"], "service.k8s.aws/nlb")
+    assert "externalTrafficPolicy" not in render("--set", "service.externalTrafficPolicy=Local") \
+        .one("Service", "gw-gateway")["spec"], "ClusterIP Services take no external policy"
+    # OpenShift's restricted SCC picks the user and group: the chart's are removed (null).
+    openshift = {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
+    r = render(*[a for key in ("runAsUser", "runAsGroup", "fsGroup", "fsGroupChangePolicy")
+                 for a in ("--set", f"minio.podSecurityContext.{key}=null")],
+               *[a for key in ("runAsUser", "runAsGroup") for a in ("--set", f"tests.podSecurityContext.{key}=null")])
+    assert pod_spec(r.one("StatefulSet"))["securityContext"] == openshift
+    assert pod_spec(r.one("Pod"))["securityContext"] == openshift

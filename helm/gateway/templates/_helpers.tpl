@@ -280,6 +280,11 @@ snake_case fields; strings are quoted (Go's quoting, a valid TOML basic string).
 */}}
 {{- define "gateway.sitesToml" -}}
 {{- with .Values.gateway.defaultSite }}
+{{- $names := list }}
+{{- range $.Values.gateway.sites }}{{ $names = append $names .name }}{{ end }}
+{{- if not (has . $names) }}
+{{- fail (printf "gateway.defaultSite %q names no site of gateway.sites (%s)" . (join ", " $names)) }}
+{{- end }}
 default_site = {{ . | quote }}
 {{- end }}
 {{- range $si, $s := .Values.gateway.sites }}
