@@ -22,6 +22,8 @@ const LATENCY_BUCKETS: &[f64] = &[
 #[derive(Clone)]
 pub struct Metrics {
     registry: Registry,
+    /// What [`Metrics::new`] registered, for [`Metrics::catalogue`].
+    catalogue: Vec<MetricInfo>,
     /// HTTP requests answered, by method and status class.
     pub http_requests: IntCounterVec,
     /// Time from request to response head, by method.
@@ -112,7 +114,7 @@ impl Metrics {
     /// # Panics
     /// Only if a metric definition here is invalid (a programming error caught by tests).
     pub fn new() -> Self {
-        let registry = Registry::new();
+        let registry = Catalogued::default();
         let build_info = gauge_vec(
             &registry,
             "gateway_build_info",
@@ -122,6 +124,7 @@ impl Metrics {
         );
         build_info.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
         registry
+            .registry
             .register(Box::new(prometheus::process_collector::ProcessCollector::for_self()))
             .expect("process metrics registered once");
         Self {
@@ -358,8 +361,15 @@ impl Metrics {
                 &[],
             ),
             cache_bytes: gauge(&registry, "gateway_cache_size_bytes", "Bytes held by the cache."),
-            registry,
+            catalogue: registry.seen.into_inner(),
+            registry: registry.registry,
         }
+    }
+
+    /// Every `gateway_*` metric registered: its name, type and label names (for the tests that
+    /// hold the README's table to what is exported, labels included before any series exists).
+    pub fn catalogue(&self) -> &[MetricInfo] {
+        &self.catalogue
     }
 
     /// Records one answered object request of the site named `site`.
@@ -408,44 +418,78 @@ impl Default for Metrics {
     }
 }
 
-/// Registers `metric` in `registry` and returns it.
-fn register<M: prometheus::core::Collector + Clone + 'static>(registry: &Registry, metric: M) -> M {
+/// One registered metric: name, Prometheus type and label names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MetricInfo {
+    /// The metric's name, e.g. `gateway_http_requests_total`.
+    pub name: String,
+    /// `counter`, `gauge` or `histogram`.
+    pub kind: &'static str,
+    /// Its label names, in order.
+    pub labels: Vec<String>,
+}
+
+/// A registry that also notes what is registered in it.
+#[derive(Default)]
+struct Catalogued {
+    registry: Registry,
+    seen: std::cell::RefCell<Vec<MetricInfo>>,
+}
+
+/// Registers `metric` (of Prometheus type `kind`) and returns it.
+fn register<M: prometheus::core::Collector + Clone + 'static>(
+    registry: &Catalogued,
+    kind: &'static str,
+    metric: M,
+) -> M {
+    for desc in metric.desc() {
+        registry.seen.borrow_mut().push(MetricInfo {
+            name: desc.fq_name.clone(),
+            kind,
+            labels: desc.variable_labels.clone(),
+        });
+    }
     registry
+        .registry
         .register(Box::new(metric.clone()))
         .expect("metric registered once");
     metric
 }
 
-fn counter(registry: &Registry, name: &str, help: &str) -> IntCounter {
-    register(registry, IntCounter::new(name, help).expect("valid metric"))
+fn counter(registry: &Catalogued, name: &str, help: &str) -> IntCounter {
+    register(registry, "counter", IntCounter::new(name, help).expect("valid metric"))
 }
 
-fn gauge(registry: &Registry, name: &str, help: &str) -> IntGauge {
-    register(registry, IntGauge::new(name, help).expect("valid metric"))
+fn gauge(registry: &Catalogued, name: &str, help: &str) -> IntGauge {
+    register(registry, "gauge", IntGauge::new(name, help).expect("valid metric"))
 }
 
 /// A counter by `labels`, with the series of `start` at zero.
-fn counter_vec(registry: &Registry, name: &str, help: &str, labels: &[&str], start: &[&[&str]]) -> IntCounterVec {
+fn counter_vec(registry: &Catalogued, name: &str, help: &str, labels: &[&str], start: &[&[&str]]) -> IntCounterVec {
     let metric = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
     for values in start {
         metric.with_label_values(values);
     }
-    register(registry, metric)
+    register(registry, "counter", metric)
 }
 
 /// A gauge by `labels`, with the series of `start` at zero.
-fn gauge_vec(registry: &Registry, name: &str, help: &str, labels: &[&str], start: &[&[&str]]) -> IntGaugeVec {
+fn gauge_vec(registry: &Catalogued, name: &str, help: &str, labels: &[&str], start: &[&[&str]]) -> IntGaugeVec {
     let metric = IntGaugeVec::new(Opts::new(name, help), labels).expect("valid metric");
     for values in start {
         metric.with_label_values(values);
     }
-    register(registry, metric)
+    register(registry, "gauge", metric)
 }
 
 /// A latency histogram by `labels`, in [`LATENCY_BUCKETS`].
-fn histogram_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> HistogramVec {
+fn histogram_vec(registry: &Catalogued, name: &str, help: &str, labels: &[&str]) -> HistogramVec {
     let opts = HistogramOpts::new(name, help).buckets(LATENCY_BUCKETS.to_vec());
-    register(registry, HistogramVec::new(opts, labels).expect("valid metric"))
+    register(
+        registry,
+        "histogram",
+        HistogramVec::new(opts, labels).expect("valid metric"),
+    )
 }
 
 /// Methods outside the known set share one label value, so a client cannot grow the series.

@@ -84,8 +84,8 @@ pub struct AccessLine {
     pub at: SystemTime,
     /// The request's id (`X-Request-Id`).
     pub request_id: Box<str>,
-    /// Method.
-    pub method: http::Method,
+    /// Method; `None` for a request the HTTP layer could not parse (`-` in the line).
+    pub method: Option<http::Method>,
     /// The request target's path.
     ///
     /// Owned, not the request's `Uri`: that shares hyper's read buffer, and a line waiting in
@@ -114,7 +114,7 @@ pub fn access(line: AccessLine) {
         tracing::info!(
             target: "gateway::access",
             request_id = &*line.request_id,
-            method = %line.method,
+            method = line.method.as_ref().map_or("-", http::Method::as_str),
             path = &*line.path,
             status = line.status,
             bytes = line.bytes,
@@ -293,7 +293,8 @@ impl AccessFormat {
             self.date = rfc3339_micros(line.at).as_bytes()[..20].to_vec();
         }
         let request_id = line.request_id.as_bytes();
-        let (method, path, cache) = (line.method.as_str(), &*line.path, cache_of(line));
+        let method = line.method.as_ref().map_or("-", http::Method::as_str);
+        let (path, cache) = (&*line.path, cache_of(line));
         let timestamp = |out: &mut Vec<u8>| {
             out.extend_from_slice(&self.date);
             let micros = since.subsec_micros();
@@ -470,7 +471,7 @@ mod tests {
         let line = AccessLine {
             at: SystemTime::UNIX_EPOCH + Duration::new(1_796_574_405, 86_601_000),
             request_id: "req-1".into(),
-            method: http::Method::GET,
+            method: Some(http::Method::GET),
             path: "/a.gif".into(),
             status: 200,
             bytes: 229,

@@ -106,17 +106,22 @@ pub struct DemoArgs {
     pub admin_listen: String,
 
     /// Address of the embedded S3 backend (port 0: any free port).
-    #[arg(long, default_value = "127.0.0.1:0", value_name = "ADDR")]
+    #[arg(
+        long,
+        env = "GATEWAY_BACKEND_LISTEN",
+        default_value = "127.0.0.1:0",
+        value_name = "ADDR"
+    )]
     pub backend_listen: String,
 
     /// Run only the embedded S3 backend (seeded with the GIF), for trying `gateway serve` and
     /// `gateway seed` by hand with the variables of --env-file.
-    #[arg(long, requires = "env_file")]
+    #[arg(long, env = "GATEWAY_BACKEND_ONLY", requires = "env_file")]
     pub backend_only: bool,
 
     /// Write the GATEWAY_* variables that reach the embedded backend to this file (mode 0600;
     /// removed when the demo stops). Load it with `set -a; . FILE; set +a`.
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, env = "GATEWAY_ENV_FILE", value_name = "PATH")]
     pub env_file: Option<PathBuf>,
 }
 

@@ -96,8 +96,10 @@ pub fn one_line_error(err: &clap::Error) -> String {
     if err.kind() == ErrorKind::MissingRequiredArgument
         && let Some(ContextValue::Strings(args)) = err.get(ContextKind::InvalidArg)
     {
-        let names: Vec<String> = args.iter().map(|a| flag_with_env(a)).collect();
-        return format!("error: missing required {}", names.join(", "));
+        // Worded as a [`crate::error::ConfigError`] for a flag checked later is:
+        // `--bucket: is required (or GATEWAY_BUCKET)`.
+        let missing: Vec<String> = args.iter().map(|a| required(a)).collect();
+        return format!("error: {}", missing.join("; "));
     }
     let rendered = err.render().to_string();
     let mut line = rendered
@@ -127,6 +129,15 @@ pub fn one_line_error(err: &clap::Error) -> String {
         line.push_str(&format!("; did you mean '{}'?", suggested.join("' or '")));
     }
     format!("{line} (see --help)")
+}
+
+/// `--from <DIR>` becomes `--from: is required (or GATEWAY_FROM)`.
+fn required(arg: &str) -> String {
+    let flag = arg.split_whitespace().next().unwrap_or(arg);
+    match flag.strip_prefix("--") {
+        Some(name) => format!("{flag}: is required (or {})", env_name(name)),
+        None => format!("{flag}: is required"),
+    }
 }
 
 /// `--bucket <BUCKET>` becomes `--bucket <BUCKET> (or GATEWAY_BUCKET)`.

@@ -258,6 +258,9 @@ fn write_env_file(
         ("GATEWAY_CLIENT_KEY", path_of(&client.client_key)),
         ("GATEWAY_ACCESS_KEY_FILE", access_key_file.display().to_string()),
         ("GATEWAY_SECRET_KEY_FILE", secret_key_file.display().to_string()),
+        // This machine only: the demo bucket is not served to the network the laptop is on.
+        ("GATEWAY_LISTEN", "127.0.0.1:8080".to_string()),
+        ("GATEWAY_ADMIN_LISTEN", "127.0.0.1:9090".to_string()),
     ];
     let mut text = String::from(
         "# gateway demo --backend-only: the embedded S3 backend, until the demo stops.\n\

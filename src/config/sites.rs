@@ -199,8 +199,17 @@ impl SitesConfig {
     fn from_file(path: &Path, args: &ServeArgs, bucket: &str) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| ConfigError::new(FLAG, format!("cannot read {}: {e}", path.display())))?;
-        let file: SitesFile = toml::from_str(&text)
-            .map_err(|e| ConfigError::new(FLAG, format!("{}: {}", path.display(), e.message())))?;
+        let file: SitesFile = toml::from_str(&text).map_err(|e| {
+            let (line, site) = e.span().map_or((None, None), |span| place(&text, span.start));
+            let mut at = path.display().to_string();
+            if let Some(line) = line {
+                at.push_str(&format!(" line {line}"));
+            }
+            if let Some(site) = site {
+                at.push_str(&format!(", site {site:?}"));
+            }
+            ConfigError::new(FLAG, format!("{at}: {}", e.message()))
+        })?;
         if file.sites.is_empty() {
             return Err(ConfigError::new(FLAG, format!("{} names no [[sites]]", path.display())));
         }
@@ -612,6 +621,25 @@ impl Sites {
     pub fn all(&self) -> &[Arc<Hosted>] {
         &self.hosted
     }
+}
+
+/// The line (from 1) of byte `offset` in a sites file, and the `name` of the `[[sites]]` table
+/// it falls in, if any: an error in the file names the site as well as the line.
+fn place(text: &str, offset: usize) -> (Option<usize>, Option<String>) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let Some(start) = before.rfind("[[sites]]") else {
+        return (Some(line), None);
+    };
+    let table = text[start + "[[sites]]".len()..]
+        .split("\n[")
+        .next()
+        .unwrap_or_default();
+    let name = table.lines().find_map(|l| {
+        let (key, value) = l.split_once('=')?;
+        (key.trim() == "name").then(|| value.trim().trim_matches('"').to_string())
+    });
+    (Some(line), name)
 }
 
 #[cfg(test)]

@@ -25,10 +25,13 @@ fn request_id(headers: &http::HeaderMap) -> HeaderValue {
         .get(REQUEST_ID)
         .filter(|v| !v.is_empty() && v.len() <= 128 && v.as_bytes().iter().all(|b| b.is_ascii_graphic()))
         .cloned()
-        .unwrap_or_else(|| {
-            let id: u128 = rand::random();
-            HeaderValue::from_str(&format!("{id:032x}")).expect("hex is a valid header value")
-        })
+        .unwrap_or_else(|| HeaderValue::from_str(&new_request_id()).expect("hex is a valid header value"))
+}
+
+/// A new request id: 32 hex digits.
+pub fn new_request_id() -> String {
+    let id: u128 = rand::random();
+    format!("{id:032x}")
 }
 
 /// A request being answered, from its arrival until its response body ends.
@@ -147,7 +150,7 @@ impl Accounted {
             crate::telemetry::access(crate::telemetry::AccessLine {
                 at: std::time::SystemTime::now(),
                 request_id: r.request_id.to_str().unwrap_or_default().into(),
-                method: r.method,
+                method: Some(r.method),
                 path: r.uri.path().into(),
                 status: r.status.as_u16(),
                 bytes: self.sent,

@@ -58,7 +58,9 @@ async fn run(
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read_timeout)
+        // The connection loop below times request heads (from their first byte) and idle
+        // keep-alive (`--idle-timeout`): hyper's timer would start with the idle wait.
+        .header_read_timeout(None)
         .max_buf_size(MAX_REQUEST_HEAD_BYTES);
     builder
         .http2()
@@ -130,6 +132,7 @@ async fn connection(
     limits: Limits,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let activity = Activity::new();
+    let access_log = app.access_log;
     let opened_while = *phase.borrow();
     let service = {
         let activity = activity.clone();
@@ -138,7 +141,7 @@ async fn connection(
             async move { Ok::<_, Infallible>(route(app, routes, req, &activity).await) }
         })
     };
-    let io = TokioIo::new(Tracked::new(SendfileStream::new(stream), activity.clone()));
+    let io = TokioIo::new(Tracked::new(SendfileStream::new(stream), activity.clone(), access_log));
     let conn = builder.serve_connection(io, service);
     tokio::pin!(conn);
     // The phase this connection has been told about.
@@ -151,8 +154,13 @@ async fn connection(
         };
         // Idle: nothing in flight and no request for `limit`. Stalled: responses in flight
         // that have written nothing for `--send-timeout` (the client stopped reading).
+        // Heading: an HTTP/1 request head has begun to arrive; it has
+        // `--header-read-timeout` from its first byte.
+        let heading = activity.head_started().filter(|_| !activity.busy());
         let idle_deadline = if activity.busy() {
             tokio::time::Instant::from_std(activity.last_progress() + limits.send_timeout)
+        } else if let Some(started) = heading {
+            tokio::time::Instant::from_std(started + limits.header_read_timeout)
         } else {
             tokio::time::Instant::from_std(activity.last_active() + limit)
         };
@@ -177,8 +185,16 @@ async fn connection(
                 }
                 told = now;
             }
+            // A head began, or the last response ended: the deadline changes.
+            () = activity.changed() => {}
             () = tokio::time::sleep_until(idle_deadline) => {
-                if !activity.busy() && activity.last_active().elapsed() >= limit {
+                if let Some(started) = activity.head_started().filter(|_| !activity.busy())
+                    && started.elapsed() >= limits.header_read_timeout
+                {
+                    tracing::debug!(header_read_timeout = ?limits.header_read_timeout, "closing a connection whose request head did not arrive in time");
+                    return Ok(());
+                }
+                if !activity.busy() && activity.head_started().is_none() && activity.last_active().elapsed() >= limit {
                     tracing::debug!(idle = ?limit, "closing an idle client connection");
                     return Ok(());
                 }

@@ -1170,3 +1170,25 @@ def test_load_balancer_fields_and_security_contexts_are_values():
                *[a for key in ("runAsUser", "runAsGroup") for a in ("--set", f"tests.podSecurityContext.{key}=null")])
     assert pod_spec(r.one("StatefulSet"))["securityContext"] == openshift
     assert pod_spec(r.one("Pod"))["securityContext"] == openshift
+
+
+def test_existing_secrets_take_other_key_names_and_a_separate_ca():
+    """A `kubectl create secret tls` Secret has tls.crt and tls.key but no ca.crt: the CA comes
+    from caSecret, and no volume names a key its Secret lacks."""
+    existing = ("--set", "tls.mode=existingSecrets", "--set", "tls.existingSecrets.client=client",
+                "--set", "tls.existingSecrets.seedClient=seed", "--set", "tls.existingSecrets.server=server")
+    r = render(*existing, "--set", "tls.existingSecrets.caSecret=root-ca", "--set", "tls.existingSecrets.keys.ca=ca.pem")
+    tls = {v["name"]: v for v in pod_spec(r.one("Deployment"))["volumes"]}["tls"]["projected"]["sources"]
+    assert tls == [
+        {"secret": {"name": "root-ca", "items": [{"key": "ca.pem", "path": "ca.crt"}]}},
+        {"secret": {"name": "client", "items": [{"key": "tls.crt", "path": "tls.crt"}, {"key": "tls.key", "path": "tls.key"}]}},
+    ]
+    certs = {v["name"]: v for v in pod_spec(r.one("StatefulSet"))["volumes"]}["certs"]["projected"]["sources"]
+    assert certs[0] == {"secret": {"name": "root-ca", "items": [{"key": "ca.pem", "path": "CAs/ca.crt"}]}}
+    ca = {v["name"]: v for v in pod_spec(r.setup_jobs()[0])["volumes"]}["ca"]["projected"]["sources"]
+    assert ca == [{"secret": {"name": "root-ca", "items": [{"key": "ca.pem", "path": "ca.crt"}]}}]
+    # Other key names in the certificates' own Secrets.
+    r = render(*existing, "--set", "tls.existingSecrets.keys.cert=cert.pem", "--set", "tls.existingSecrets.keys.key=key.pem")
+    items = {v["name"]: v for v in pod_spec(r.one("Deployment"))["volumes"]}["tls"]["secret"]["items"]
+    assert items == [{"key": "ca.crt", "path": "ca.crt"}, {"key": "cert.pem", "path": "tls.crt"},
+                     {"key": "key.pem", "path": "tls.key"}]

@@ -120,7 +120,8 @@ def test_setup_then_seed_then_deployment_each_with_its_own_identity(system):
         test_pod = system["chart"].one("Pod", "-test-gif")["spec"]["containers"][0]
         script = test_pod["args"][0]
         url, admin_url = f"http://127.0.0.1:{port}/gateway.gif", f"http://127.0.0.1:{admin}"
-        env = {**os.environ, "URL": url, "ADMIN": admin_url}
+        pod_env = {e["name"]: e["value"] for e in test_pod["env"]}
+        env = {**os.environ, **pod_env, "URL": url, "ADMIN": admin_url}
         check = subprocess.run(["sh", "-c", script], env=env, capture_output=True, text=True)
         assert check.returncode == 0, check.stdout + check.stderr
         assert "200 image/gif" in check.stdout and "X-Cache: HIT" in check.stdout, check.stdout

@@ -9,7 +9,9 @@
 //! evaluates `If-Match` and `If-Unmodified-Since` on GET as S3 does.
 //!
 //! In expected values, `ETAG` stands for the ETag of `ten.txt`, `LM` for its Last-Modified,
-//! `APPTAG` for the ETag of the SPA fallback document.
+//! `LATER` for one second after it, `APPTAG` for the ETag of the SPA fallback document.
+
+use std::time::Duration;
 
 use crate::util::{Backend, Gateway, get, request_with};
 
@@ -103,6 +105,10 @@ const CASES: &[Case] = &[
     case(Site, "GET", "/ten.txt", &[("range", "bytes=0-3"), ("if-range", "\"stale\"")], 200, &[("content-range", Absent)], Exact("0123456789")),
     case(Site, "GET", "/ten.txt", &[("range", "bytes=0-3"), ("if-range", "LM")], 206, &[], Exact("0123")),
     case(Site, "GET", "/ten.txt", &[("range", "bytes=0-3"), ("if-range", EPOCH)], 200, &[], Exact("0123456789")),
+    // A date validator matches only the exact Last-Modified (RFC 9110 §13.1.5): one second
+    // later, or far in the future, sends the whole object.
+    case(Site, "GET", "/ten.txt", &[("range", "bytes=0-3"), ("if-range", "LATER")], 200, &[("content-range", Absent)], Exact("0123456789")),
+    case(Site, "GET", "/ten.txt", &[("range", "bytes=0-3"), ("if-range", "Fri, 01 Jan 2100 00:00:00 GMT")], 200, &[("content-range", Absent)], Exact("0123456789")),
     // Preconditions (RFC 9110 §13.2.2).
     case(Site, "GET", "/ten.txt", &[("if-none-match", "ETAG")], 304, &[("etag", Is("ETAG")), ("cache-control", Is("public, max-age=300")), ("last-modified", Is("LM"))], Exact("")),
     case(Site, "GET", "/ten.txt", &[("if-none-match", "W/ETAG")], 304, &[], Exact("")),
@@ -260,7 +266,13 @@ async fn conformance_table(mode: &[&str]) {
     assert!(etag.starts_with('"'), "ETag {etag:?}");
     let app_etag = get(&spa.url("/deep/link")).await.header("etag").to_string();
     assert!(app_etag.starts_with('"'), "ETag {app_etag:?}");
-    let subst = |s: &str| s.replace("APPTAG", &app_etag).replace("ETAG", &etag).replace("LM", &lm);
+    let later = httpdate::fmt_http_date(httpdate::parse_http_date(&lm).unwrap() + Duration::from_secs(1));
+    let subst = |s: &str| {
+        s.replace("APPTAG", &app_etag)
+            .replace("ETAG", &etag)
+            .replace("LATER", &later)
+            .replace("LM", &lm)
+    };
 
     let mut failures = Vec::new();
     for (i, c) in CASES.iter().enumerate() {

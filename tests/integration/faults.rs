@@ -291,6 +291,50 @@ async fn idle_connections_are_closed() {
     gw.stop().await;
 }
 
+/// HTTP/1 keep-alive follows `--idle-timeout`, not `--header-read-timeout`: a connection idle
+/// past the header timeout still takes its next request; a head that starts to arrive and
+/// does not finish is cut after the header timeout, however long the idle timeout is.
+#[tokio::test]
+async fn http1_keep_alive_follows_the_idle_timeout_and_a_slow_head_the_header_timeout() {
+    let backend = Backend::start().await;
+    backend.put("ten.txt", "0123456789", "text/plain").await;
+    let gw = Gateway::start_with(
+        backend.args(),
+        &["--header-read-timeout", "1s", "--idle-timeout", "30s"],
+    )
+    .await;
+    let request = b"GET /ten.txt HTTP/1.1\r\nHost: x\r\n\r\n";
+    let mut conn = TcpStream::connect(gw.addr).await.unwrap();
+    conn.write_all(request).await.unwrap();
+    let mut buf = vec![0u8; 4096];
+    let n = conn.read(&mut buf).await.unwrap();
+    assert!(
+        buf[..n].starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&buf[..n])
+    );
+    // Idle for three header timeouts: kept (before, hyper's header timer closed it here).
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    conn.write_all(request).await.unwrap();
+    let n = tokio::time::timeout(crate::util::TIMEOUT, conn.read(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        buf[..n].starts_with(b"HTTP/1.1 200"),
+        "the idle keep-alive connection was closed"
+    );
+    // A head that begins and stalls: cut long before the 30 s idle timeout.
+    conn.write_all(b"GET /ten.txt HTTP/1.1\r\nHo").await.unwrap();
+    let started = Instant::now();
+    assert!(closed_by_server(&mut conn).await, "the stalled head was never cut");
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "cut by the idle timeout, not the header timeout"
+    );
+    gw.stop().await;
+}
+
 /// GETs `path` over an HTTP/2 connection of its own whose client PINGs every 100 ms (hyper's
 /// keep-alive, idle or not); returns the response (its body unread), the connection's task,
 /// which ends when the server closes the connection, and the request handle, which keeps the

@@ -220,6 +220,58 @@ async fn slow_loris_is_cut_off() {
     gw.stop().await;
 }
 
+/// Requests the HTTP layer refuses before any handler runs (a head over 32 KiB: 431; bytes
+/// that are not HTTP: 400) are answered with an `X-Request-Id`, and logged with it in the
+/// access log, as every other response is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_request_heads_carry_a_request_id_and_an_access_line() {
+    let backend = Backend::start().await;
+    backend.seed_gif().await;
+    let cli = backend.serve_cli(&backend.args(), &["--log-format", "json", "--shutdown-delay", "0s"]);
+    let mut bin = Binary::spawn(&cli);
+    let addr = bin.listen_addr_json().await;
+    let refused = async |head: Vec<u8>| {
+        let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let _ = conn.write_all(&head).await;
+        let mut answer = Vec::new();
+        let _ = tokio::time::timeout(TIMEOUT, conn.read_to_end(&mut answer)).await;
+        let answer = String::from_utf8_lossy(&answer).to_string();
+        let id = answer
+            .lines()
+            .find_map(|l| l.strip_prefix("x-request-id: "))
+            .unwrap_or_else(|| panic!("no x-request-id in {answer:?}"))
+            .trim()
+            .to_string();
+        (answer.lines().next().unwrap_or_default().to_string(), id)
+    };
+    let big = format!(
+        "GET /ten.txt HTTP/1.1\r\nHost: x\r\nX-Filler: {}\r\n\r\n",
+        "v".repeat(40 * 1024)
+    );
+    let (status_431, id_431) = refused(big.into_bytes()).await;
+    assert!(status_431.starts_with("HTTP/1.1 431"), "{status_431}");
+    let (status_400, id_400) = refused(b"NOT HTTP AT ALL\r\n\r\n".to_vec()).await;
+    assert!(status_400.starts_with("HTTP/1.1 400"), "{status_400}");
+    assert_eq!((id_431.len(), id_400.len()), (32, 32));
+    // The server goes on serving.
+    let answer = get(&format!("http://{addr}/missing.txt")).await;
+    assert_eq!(answer.status, 404);
+    assert_eq!(answer.header("x-request-id").len(), 32);
+    assert_eq!(bin.terminate().await, 0);
+    let log = bin.stderr();
+    for (id, status) in [(&id_431, 431), (&id_400, 400)] {
+        let line = log
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .find(|v| v["target"] == "gateway::access" && v["span"]["request_id"] == id.as_str())
+            .unwrap_or_else(|| panic!("no access line for {id}:\n{log}"));
+        assert_eq!(
+            (line["status"].as_u64(), line["method"].as_str()),
+            (Some(status), Some("-"))
+        );
+    }
+}
+
 /// JSON log lines parse as JSON and carry the request id (taken from the client and echoed);
 /// the secret key appears nowhere in the output.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

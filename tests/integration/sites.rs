@@ -220,6 +220,11 @@ fn a_wrong_sites_file_names_the_site_and_field() {
         "[[sites]]\nname = \"a\"\nhosts = [\"a.test\"]\nindx = \"x\"\n",
         "unknown field `indx`",
     );
+    // A misspelt field names its line and its site, the second of two here.
+    check(
+        "[[sites]]\nname = \"a\"\nhosts = [\"a.test\"]\n\n[[sites]]\nname = \"docs\"\nhosts = [\"d.test\"]\nindx = \"x\"\n",
+        "sites.toml line 8, site \"docs\": unknown field `indx`",
+    );
     check(
         "[[sites]]\nname = \"a\"\nhosts = [\"a.test\"]\n[[sites]]\nname = \"b\"\nhosts = [\"A.test\"]\n",
         "site \"b\": hosts: \"a.test\" is also a host of site \"a\"",

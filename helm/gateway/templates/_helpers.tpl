@@ -236,6 +236,54 @@ gateway.seedPolicy); with existing Secrets and no seed Secret given, the gateway
 {{- end }}
 {{- end }}
 
+{{/*
+The volume source of a certificate Secret, called with (dict "root" $ "secret" <name> "paths"
+(dict "ca" <path> "cert" <path> "key" <path>)), a path left out is not mounted. With
+tls.mode=existingSecrets the Secret's keys are tls.existingSecrets.keys, and the CA may come
+from tls.existingSecrets.caSecret (a projected volume): a `kubectl create secret tls` Secret
+has no ca.crt, and a missing key would hold the pod in ContainerCreating.
+*/}}
+{{- define "gateway.tlsSecretVolume" -}}
+{{- $ := .root }}
+{{- $paths := .paths }}
+{{- $existing := eq $.Values.tls.mode "existingSecrets" }}
+{{- $keys := dict "ca" "ca.crt" "cert" "tls.crt" "key" "tls.key" }}
+{{- if $existing }}{{ $keys = merge (deepCopy ($.Values.tls.existingSecrets.keys | default dict)) $keys }}{{ end }}
+{{- $caSecret := ternary ($.Values.tls.existingSecrets.caSecret | default .secret) .secret $existing }}
+{{- if eq $caSecret .secret }}
+secret:
+  secretName: {{ .secret }}
+  defaultMode: 0440
+  items:
+    {{- range $kind := list "ca" "cert" "key" }}
+    {{- with index $paths $kind }}
+    - key: {{ index $keys $kind }}
+      path: {{ . }}
+    {{- end }}
+    {{- end }}
+{{- else }}
+projected:
+  defaultMode: 0440
+  sources:
+    - secret:
+        name: {{ $caSecret }}
+        items:
+          - key: {{ $keys.ca }}
+            path: {{ .paths.ca }}
+    {{- if or .paths.cert .paths.key }}
+    - secret:
+        name: {{ .secret }}
+        items:
+          {{- range $kind := list "cert" "key" }}
+          {{- with index $paths $kind }}
+          - key: {{ index $keys $kind }}
+            path: {{ . }}
+          {{- end }}
+          {{- end }}
+    {{- end }}
+{{- end }}
+{{- end }}
+
 {{/* Flags that reach the bucket: shared by `gateway serve` and `gateway seed`. */}}
 {{- define "gateway.backendArgs" -}}
 - --endpoint
@@ -382,16 +430,7 @@ Volumes with the credentials and the client certificate, mounted read-only; call
 {{- end }}
 {{- with include (ternary "gateway.seedTlsSecret" "gateway.clientTlsSecret" (eq .role "seed")) $ }}
 - name: tls
-  secret:
-    secretName: {{ . }}
-    defaultMode: 0440
-    items:
-      - key: ca.crt
-        path: ca.crt
-      - key: tls.crt
-        path: tls.crt
-      - key: tls.key
-        path: tls.key
+  {{- include "gateway.tlsSecretVolume" (dict "root" $ "secret" . "paths" (dict "ca" "ca.crt" "cert" "tls.crt" "key" "tls.key")) | trim | nindent 2 }}
 {{- end }}
 {{- end }}
 
