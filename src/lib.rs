@@ -68,9 +68,9 @@ pub use backend::tls::not_after;
 pub use cmd::certs::DevPki;
 #[cfg(feature = "demo")]
 pub use cmd::demo;
-pub use cmd::{policies, purge, seed};
+pub use cmd::{certs, policies, purge, seed};
 pub use config::serve::ServeConfig;
 pub use http::compression::Encoding;
 pub use meta::StoredHeaders;
-pub use metrics::Metrics;
+pub use metrics::{MetricInfo, Metrics};
 pub use server::serve::serve;

@@ -103,8 +103,16 @@ async fn run(command: Command) -> anyhow::Result<()> {
             for name in &args.extra_clients {
                 written.extend(pki.write_client(&args.out, name, args.days, args.force)?);
             }
+            let removed = if args.force {
+                gateway::certs::remove_stale_clients(&args.out, &written)?
+            } else {
+                Vec::new()
+            };
             for path in written {
                 println!("wrote {}", path.display());
+            }
+            for path in removed {
+                println!("removed {} (signed by the CA just replaced)", path.display());
             }
             Ok(())
         }

@@ -9,7 +9,10 @@
 //! `fail_timeout` and Envoy's consecutive-failure outlier detection, for one backend.
 //!
 //! The state also drives `gateway_backend_up`: 0 from the moment the circuit opens or a probe
-//! fails, 1 again when a call or a probe succeeds.
+//! fails, 1 again when a call or a probe succeeds. A backend that answers but refuses this
+//! gateway as a whole (its TLS handshake, or its signature or key: `SignatureDoesNotMatch`,
+//! `InvalidAccessKeyId`) is not up for it either: 0, the same story `/readyz` tells, but
+//! without opening the circuit (retrying sooner or later changes nothing, and the 502 says why).
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -65,6 +68,9 @@ pub enum Health {
     Answered,
     /// It could not be reached, did not answer in time, or answered 5xx.
     Failed,
+    /// It answered, refusing this gateway whatever it asks: the TLS handshake, or the
+    /// request's signature or key.
+    Refused,
     /// Nothing learnt (the call never reached the network).
     Unknown,
 }
@@ -76,6 +82,8 @@ impl Health {
             Ok(_) => Health::Answered,
             Err(StorageError::Unreachable(_) | StorageError::Timeout(_)) => Health::Failed,
             Err(StorageError::Backend { status, .. }) if *status >= 500 => Health::Failed,
+            Err(StorageError::Tls(_)) => Health::Refused,
+            Err(StorageError::Denied { code, .. }) if REFUSING_CODES.contains(&code.as_str()) => Health::Refused,
             Err(StorageError::CircuitOpen { .. } | StorageError::Saturated { .. } | StorageError::Internal(_)) => {
                 Health::Unknown
             }
@@ -83,6 +91,16 @@ impl Health {
         }
     }
 }
+
+/// S3 error codes that refuse every request of these credentials (an `AccessDenied` may be one
+/// key's policy, and says nothing about the others).
+const REFUSING_CODES: &[&str] = &[
+    "SignatureDoesNotMatch",
+    "InvalidAccessKeyId",
+    "InvalidClientTokenId",
+    "InvalidToken",
+    "ExpiredToken",
+];
 
 /// The breaker of one backend.
 #[derive(Debug)]
@@ -197,6 +215,7 @@ impl Circuit {
         let mut state = self.state();
         match health {
             Health::Unknown => {}
+            Health::Refused => self.metrics.backend_up.set(0),
             Health::Answered => {
                 if !matches!(*state, State::Closed { .. }) {
                     tracing::info!("backend answers again: circuit closed");

@@ -191,6 +191,31 @@ impl DevPki {
     }
 }
 
+/// Removes the `client-NAME.pem` and `client-NAME-key.pem` files of `dir` that `written` does
+/// not name: after `--force` made a new CA, they are signed by the one it replaced and would
+/// no longer verify. Returns the paths removed.
+///
+/// # Errors
+/// A file that cannot be listed or removed.
+pub fn remove_stale_clients(dir: &Path, written: &[PathBuf]) -> Result<Vec<PathBuf>, CertsError> {
+    let write_error = |path: &Path| {
+        let path = path.to_path_buf();
+        move |cause| CertsError::Write { path, cause }
+    };
+    let mut removed = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(write_error(dir))? {
+        let path = entry.map_err(write_error(dir))?.path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        let client = name.starts_with("client-") && name.ends_with(".pem");
+        if client && !written.contains(&path) {
+            std::fs::remove_file(&path).map_err(write_error(&path))?;
+            removed.push(path);
+        }
+    }
+    removed.sort();
+    Ok(removed)
+}
+
 /// Writes `(path, PEM, is a private key)` files, none unless every one can be written: an
 /// existing file stops it first, unless `force`. Returns the paths.
 fn write_files(files: &[(PathBuf, &str, bool)], force: bool) -> Result<Vec<PathBuf>, CertsError> {

@@ -93,8 +93,32 @@ fn certs_writes_and_refuses_overwrite() {
     let (code, _, stderr) = run(&["certs", "--out", &out]);
     assert_ne!(code, 0);
     assert!(stderr.contains("--force"), "{stderr}");
-    let (code, _, stderr) = run(&["certs", "--out", &out, "--force"]);
+    // Extra client certificates of the first CA...
+    let (code, _, stderr) = run(&[
+        "certs",
+        "--out",
+        &out,
+        "--force",
+        "--extra-client",
+        "seed",
+        "--extra-client",
+        "old",
+    ]);
     assert_eq!(code, 0, "{stderr}");
+    assert!(dir.path().join("client-old.pem").exists());
+    // ... are replaced or removed with it: none is left that the new CA did not sign.
+    let (code, stdout, stderr) = run(&["certs", "--out", &out, "--force", "--extra-client", "seed"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("wrote ") && stdout.contains("client-seed.pem"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("removed ") && stdout.contains("client-old.pem"),
+        "{stdout}"
+    );
+    assert!(!dir.path().join("client-old.pem").exists() && !dir.path().join("client-old-key.pem").exists());
+    assert!(dir.path().join("client-seed.pem").exists() && dir.path().join("client.pem").exists());
 }
 
 /// `gateway demo` on a free port serves the GIF from seed/, a page at `/` that shows it, and

@@ -17,6 +17,7 @@ fn flags<'a>(site: &[&'a str], mode: &[&'a str]) -> Vec<&'a str> {
 /// refuses HeadBucket. The gateway still becomes ready, learns that (the default `auto`), and
 /// answers missing paths with the error document or the SPA fallback, cache on and off; told
 /// `404`, it answers them 502 (a refusal it was told not to trust), and `403` needs no probe.
+// README: missing key under a policy without `s3:ListBucket` (the bucket answers 403 `AccessDenied`)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn getobject_only_policy_serves_missing_keys_as_missing() {
     let backend = Backend::start().await;
@@ -97,6 +98,7 @@ async fn backend_certificate_for_another_name_is_refused() {
 
 /// The key length S3 allows (1024 bytes) counts the served prefix: a path that fits alone but
 /// not with the prefix is the client's 400, not a backend 502.
+// README: key longer than S3's 1024 bytes once `--prefix` is added, or a key the backend refuses as invalid (`KeyTooLongError`, `XMinioInvalidObjectName`)
 #[tokio::test]
 async fn key_length_counts_the_prefix() {
     let backend = Backend::start().await;

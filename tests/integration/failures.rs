@@ -6,15 +6,36 @@ use gateway::cli::BackendArgs;
 
 /// Runs `gateway serve` with `args`, returns (status of GET /gateway.gif, /readyz status, log).
 async fn run_gateway(backend: &Backend, args: &BackendArgs) -> (u16, u16, String) {
+    let (object, ready, _, log) = run_refused(backend, args).await;
+    (object, ready, log)
+}
+
+/// As [`run_gateway`], for a backend that refuses this gateway: also checks that `/readyz` and
+/// `gateway_backend_up` tell one story, the backend down for it, naming the cause (`class`).
+async fn run_refused(backend: &Backend, args: &BackendArgs) -> (u16, u16, String, String) {
     let cli = backend.serve_cli(args, &["--shutdown-delay", "0s"]);
     let mut bin = Binary::spawn(&cli);
     let addr = bin.listen_addr().await;
     let admin = bin.admin_addr().await;
     wait_for_status(&format!("http://{admin}/healthz"), 200).await;
     let object = get(&format!("http://{addr}/gateway.gif")).await.status;
-    let ready = get(&format!("http://{admin}/readyz")).await.status;
+    let readyz = get(&format!("http://{admin}/readyz")).await;
+    let body = String::from_utf8_lossy(&readyz.body).to_string();
+    let metrics = String::from_utf8_lossy(&get(&format!("http://{admin}/metrics")).await.body).to_string();
+    let up = metrics
+        .lines()
+        .find(|l| l.starts_with("gateway_backend_up "))
+        .unwrap_or_default()
+        .to_string();
     assert_eq!(bin.terminate().await, 0, "{}", bin.stderr());
-    (object, ready, bin.stderr())
+    if object == 502 {
+        assert!(
+            body.contains("backend: down ("),
+            "/readyz says the backend is usable:\n{body}"
+        );
+        assert_eq!(up, "gateway_backend_up 0", "{body}");
+    }
+    (object, readyz.status, body, bin.stderr())
 }
 
 /// A wrong secret key is a 502 with the backend's reason in the log, and neither the wrong nor
@@ -28,9 +49,10 @@ async fn wrong_secret_is_502_and_logged_without_secret() {
         secret_key: Some(wrong.into()),
         ..backend.args()
     };
-    let (object, ready, log) = run_gateway(&backend, &args).await;
+    let (object, ready, body, log) = run_refused(&backend, &args).await;
     assert_eq!(object, 502, "{log}");
     assert_eq!(ready, 503, "{log}");
+    assert!(body.contains("backend: down (denied"), "{body}");
     assert!(log.contains("SignatureDoesNotMatch"), "log must name the cause:\n{log}");
     assert!(
         !log.contains(wrong) && !log.contains(SECRET_KEY),
@@ -49,8 +71,9 @@ async fn missing_client_certificate_is_refused() {
         client_key: None,
         ..backend.args()
     };
-    let (object, ready, log) = run_gateway(&backend, &args).await;
+    let (object, ready, body, log) = run_refused(&backend, &args).await;
     assert_eq!((object, ready), (502, 503), "{log}");
+    assert!(body.contains("backend: down (tls"), "{body}");
     assert!(log.contains("TLS handshake refused"), "{log}");
 }
 

@@ -517,6 +517,7 @@ async fn raw_status(gw: &Gateway, request: &[u8]) -> u16 {
 }
 
 /// HTTP/1.1 without a Host, or with two, is 400; a key with a control character is 400.
+// README: HTTP/1.1 without `Host`, or with two
 #[tokio::test]
 async fn malformed_requests_are_4xx() {
     let backend = Backend::start().await;

@@ -74,3 +74,6 @@ mod stream;
 
 // The binary: --help, config errors with exit code 2, `gateway demo`, SIGTERM drain.
 mod binary;
+
+// The README holds to the binary: flags, metrics, error examples, the HTTP table.
+mod docs;
