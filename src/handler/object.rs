@@ -333,13 +333,23 @@ async fn serve_key(app: &App, req: &ObjectRequest<'_>, key: &str, mode: Mode) ->
                         disk.lookup(&req.site.storage, key, force, cache.config()).await?
                 {
                     let answer = answer_for(app, req, key, &version.meta, mode, served);
-                    return Ok(respond_from(req, &answer, version.len, mode, |range| {
-                        let (start, end) = match range {
-                            RangeDecision::Partial { start, end } => (start, end),
-                            _ => (0, version.len - 1),
-                        };
-                        disk.body(&req.site.storage, key, version.clone(), start, end)
-                    }));
+                    return Ok(match decide(req, &answer, mode) {
+                        Decision::Answered(resp) => resp,
+                        Decision::Send(status, range) => {
+                            let body = if *req.method == Method::HEAD {
+                                empty()
+                            } else {
+                                let (start, end) = match range {
+                                    RangeDecision::Partial { start, end } => (start, end),
+                                    _ => (0, version.len - 1),
+                                };
+                                // The head goes out once the body can follow it.
+                                disk.first_bytes(&req.site.storage, key, &version, start).await?;
+                                disk.body(&req.site.storage, key, version.clone(), start, end)
+                            };
+                            answer.send(status, Some((range, version.len)), body)
+                        }
+                    });
                 }
                 // A range on a miss is fetched as a range, never as the whole object.
                 if range_request {

@@ -300,6 +300,41 @@ async fn a_fetch_interrupted_mid_slice_leaves_no_slice() {
     gw.stop().await;
 }
 
+/// A slice the bucket will not give (its connections reset after the object was learnt): the
+/// client gets the gateway's error status, not a 206 whose body breaks off after its head.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slice_the_bucket_fails_is_an_error_status_not_a_broken_answer() {
+    let backend = Backend::start().await;
+    backend.put("far.bin", object(3 * MIB, 14), "video/mp4").await;
+    let proxy = FaultProxy::start(backend.addr).await;
+    let dir = tempfile::tempdir().unwrap();
+    let args = gateway::cli::BackendArgs {
+        backend_timeout: Duration::from_secs(2),
+        ..backend.args_via(proxy.addr)
+    };
+    let gw = Gateway::start_with(
+        args,
+        &flags(
+            dir.path().to_str().unwrap(),
+            &["--backend-probe-interval", "1h", "--circuit-breaker-failures", "0"],
+        ),
+    )
+    .await;
+    let first = [("range".to_string(), "bytes=0-10".to_string())];
+    assert_eq!(request_with("GET", &gw.url("/far.bin"), &first).await.status, 206);
+    proxy.set(Fault::Reset);
+    let far = [("range".to_string(), format!("bytes={}-{}", 2 * MIB, 2 * MIB + 10))];
+    let resp = tokio::time::timeout(crate::util::TIMEOUT, request_with("GET", &gw.url("/far.bin"), &far))
+        .await
+        .expect("no answer");
+    assert!((502..=504).contains(&resp.status), "answered {}", resp.status);
+    proxy.set(Fault::Pass);
+    let resp = request_with("GET", &gw.url("/far.bin"), &far).await;
+    assert_eq!(resp.status, 206);
+    assert!(resp.body.as_ref() == &object(3 * MIB, 14)[2 * MIB..=2 * MIB + 10]);
+    gw.stop().await;
+}
+
 /// Clients arriving together on a cold object share one fetch per slice.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_requests_share_each_slice_fetch() {

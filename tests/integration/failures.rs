@@ -19,7 +19,13 @@ async fn run_refused(backend: &Backend, args: &BackendArgs) -> (u16, u16, String
     let admin = bin.admin_addr().await;
     wait_for_status(&format!("http://{admin}/healthz"), 200).await;
     let object = get(&format!("http://{addr}/gateway.gif")).await.status;
-    let readyz = get(&format!("http://{admin}/readyz")).await;
+    // The startup probe may still be under way: its finding is what the body names.
+    let mut readyz = get(&format!("http://{admin}/readyz")).await;
+    let deadline = std::time::Instant::now() + crate::util::TIMEOUT;
+    while String::from_utf8_lossy(&readyz.body).contains("(unknown)") && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        readyz = get(&format!("http://{admin}/readyz")).await;
+    }
     let body = String::from_utf8_lossy(&readyz.body).to_string();
     let metrics = String::from_utf8_lossy(&get(&format!("http://{admin}/metrics")).await.body).to_string();
     let up = metrics

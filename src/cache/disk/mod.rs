@@ -409,6 +409,43 @@ impl DiskTier {
         }
     }
 
+    /// Waits until the byte at `start` of `version` can be sent: its slice is on disk, or the
+    /// fetch writing it (begun here, and joined by the body) has its first bytes. A bucket that
+    /// fails or refuses before that is the caller's error, answered with its status (502, 503,
+    /// 504) and its cause in the log, instead of a response head followed by a broken body.
+    /// An object replaced meanwhile is left to the body, which drops the version.
+    ///
+    /// # Errors
+    /// The bucket's failure for that slice.
+    pub async fn first_bytes(
+        self: &Arc<Self>,
+        storage: &Storage,
+        key: &str,
+        version: &Arc<Version>,
+        start: u64,
+    ) -> Result<(), StorageError> {
+        let n = u32::try_from(start / self.config.slice_bytes).unwrap_or(u32::MAX);
+        let Some(SliceData::Growing(fetch)) = self.slice(storage, key, version, n).await else {
+            return Ok(());
+        };
+        let mut progress = fetch.subscribe();
+        loop {
+            let failed = match &*progress.borrow_and_update() {
+                Progress::Writing(0) => None,
+                Progress::Failed(slice::Failure::Backend(e)) if !matches!(e, StorageError::PreconditionFailed) => {
+                    Some(e.clone())
+                }
+                _ => return Ok(()),
+            };
+            if let Some(e) = failed {
+                return Err(e);
+            }
+            if progress.changed().await.is_err() {
+                return Ok(());
+            }
+        }
+    }
+
     /// Starts fetching slice `n` of `version` unless it is held or being fetched (read-ahead).
     fn prefetch(self: &Arc<Self>, storage: &Storage, key: &str, version: &Arc<Version>, n: u32) {
         let id: SliceId = (version.dir.clone(), n);
