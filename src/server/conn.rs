@@ -202,9 +202,10 @@ impl<S> Tracked<S> {
         }
     }
 
-    /// Whether `bufs` are hyper's own answer: an HTTP/1 status line written while a request
-    /// head was arriving and no request was dispatched (every response of the gateway's
-    /// handlers is written while its request is counted, and carries `x-request-id`).
+    /// Whether `bufs` are hyper's own answer: an HTTP/1 head with an empty body written while
+    /// a request head was arriving and no request was dispatched (every response of the
+    /// gateway's handlers is written while its request is counted, and carries
+    /// `x-request-id`).
     fn is_rejection(&self, bufs: &[io::IoSlice<'_>]) -> bool {
         let first = bufs.iter().find(|b| !b.is_empty()).map_or(&[][..], |b| &b[..]);
         !self.activity.is_http2()
@@ -213,6 +214,8 @@ impl<S> Tracked<S> {
             && first.len() >= 13
             && first.starts_with(b"HTTP/1.")
             && !first.windows(14).any(|w| w.eq_ignore_ascii_case(b"\r\nx-request-id"))
+            // hyper's answers have no body.
+            && first.windows(19).any(|w| w.eq_ignore_ascii_case(b"\r\ncontent-length: 0"))
     }
 
     /// Takes hyper's answer in `bufs`: adds a request id and logs it.

@@ -1078,6 +1078,9 @@ def test_aws_with_irsa_needs_no_endpoint_no_keys_and_writes_nothing():
     assert not [d for d in r.docs if d["kind"] == "Secret"]
     sa = r.one("ServiceAccount")
     assert sa["metadata"]["annotations"]["eks.amazonaws.com/role-arn"].startswith("arn:aws:iam::")
+    # The helm test then asks for no seeded object.
+    assert {e["name"]: e["value"] for e in container(r.one("Pod"), "fetch")["env"]}["SEEDED"] == ""
+    assert {e["name"]: e["value"] for e in container(render().one("Pod"), "fetch")["env"]}["SEEDED"] == "true"
     # Seeding is on by default only with the chart's MinIO, and can still be asked for.
     assert render().one("Job", "-seed")
     assert render("-f", str(CHART / "ci" / "aws-irsa-values.yaml"), "--set", "seed.enabled=true").one("Job", "-seed")

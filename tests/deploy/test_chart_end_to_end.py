@@ -126,6 +126,10 @@ def test_setup_then_seed_then_deployment_each_with_its_own_identity(system):
         assert check.returncode == 0, check.stdout + check.stderr
         assert "200 image/gif" in check.stdout and "X-Cache: HIT" in check.stdout, check.stdout
         assert "readyz -> 200" in check.stdout and "gateway_http_requests_total present" in check.stdout
+        # Without the seed (AWS), any answer but a server error passes: a missing key's 404.
+        unseeded = subprocess.run(["sh", "-c", script], env={**env, "SEEDED": "", "URL": url + ".missing"},
+                                  capture_output=True, text=True)
+        assert unseeded.returncode == 0 and "not seeded" in unseeded.stdout, unseeded.stdout + unseeded.stderr
         for broken in ({"URL": url + ".missing"}, {"ADMIN": f"http://127.0.0.1:{port}/nothing-here"}):
             failed = subprocess.run(["sh", "-c", script], env={**env, **broken}, capture_output=True, text=True)
             assert failed.returncode != 0, f"the helm test must fail with {broken}: {failed.stdout}"
