@@ -306,20 +306,8 @@ impl AccessFormat {
             LogFormat::Json => {
                 out.extend_from_slice(b"{\"timestamp\":\"");
                 timestamp(out);
-                out.extend_from_slice(b"\",\"level\":\"INFO\",\"message\":\"request\",\"method\":");
-                quoted(out, method.as_bytes());
-                out.extend_from_slice(b",\"path\":");
-                quoted(out, path.as_bytes());
-                out.extend_from_slice(b",\"status\":");
-                decimal(out, line.status.into());
-                out.extend_from_slice(b",\"bytes\":");
-                decimal(out, line.bytes);
-                out.extend_from_slice(b",\"duration_ms\":");
-                let _ = write!(out, "{}", line.duration_ms);
-                out.extend_from_slice(b",\"cache\":");
-                quoted(out, cache.as_bytes());
-                out.extend_from_slice(b",\"outcome\":");
-                quoted(out, line.outcome.as_bytes());
+                out.extend_from_slice(b"\",\"level\":\"INFO\",\"message\":\"request\"");
+                fields(out, true, line, method, path, cache);
                 out.extend_from_slice(b",\"target\":\"gateway::access\",\"span\":");
                 let span = |out: &mut Vec<u8>| {
                     out.extend_from_slice(b"{\"request_id\":");
@@ -358,24 +346,46 @@ impl AccessFormat {
                 ] {
                     out.extend_from_slice(part);
                 }
-                out.extend_from_slice(b" request method=");
-                out.extend_from_slice(method.as_bytes());
-                out.extend_from_slice(b" path=");
-                quoted(out, path.as_bytes());
-                out.extend_from_slice(b" status=");
-                decimal(out, line.status.into());
-                out.extend_from_slice(b" bytes=");
-                decimal(out, line.bytes);
-                out.extend_from_slice(b" duration_ms=");
-                let _ = write!(out, "{}", line.duration_ms);
-                out.extend_from_slice(b" cache=");
-                quoted(out, cache.as_bytes());
-                out.extend_from_slice(b" outcome=");
-                quoted(out, line.outcome.as_bytes());
+                out.extend_from_slice(b" request");
+                fields(out, false, line, method, path, cache);
                 out.push(b'\n');
             }
         }
     }
+}
+
+/// The event's fields, as JSON members (`,"status":200`) or tracing's text (` status=200`; the
+/// method is not quoted there, as tracing writes a `Display` field).
+fn fields(out: &mut Vec<u8>, json: bool, line: &AccessLine, method: &str, path: &str, cache: &str) {
+    let key = |out: &mut Vec<u8>, name: &str| {
+        if json {
+            out.extend_from_slice(b",\"");
+            out.extend_from_slice(name.as_bytes());
+            out.extend_from_slice(b"\":");
+        } else {
+            out.push(b' ');
+            out.extend_from_slice(name.as_bytes());
+            out.push(b'=');
+        }
+    };
+    key(out, "method");
+    if json {
+        quoted(out, method.as_bytes());
+    } else {
+        out.extend_from_slice(method.as_bytes());
+    }
+    key(out, "path");
+    quoted(out, path.as_bytes());
+    key(out, "status");
+    decimal(out, line.status.into());
+    key(out, "bytes");
+    decimal(out, line.bytes);
+    key(out, "duration_ms");
+    let _ = write!(out, "{}", line.duration_ms);
+    key(out, "cache");
+    quoted(out, cache.as_bytes());
+    key(out, "outcome");
+    quoted(out, line.outcome.as_bytes());
 }
 
 /// A string in double quotes, escaped as both `{:?}` and JSON escape it. Printable ASCII

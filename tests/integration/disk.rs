@@ -34,6 +34,20 @@ fn flags<'a>(dir: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
     f
 }
 
+/// A gateway with the disk tier in `dir` that reaches `backend` through a fault proxy
+/// (`--backend-timeout 2s`, no background probe), with `extra` flags.
+async fn through_proxy(backend: &Backend, dir: &Path, extra: &[&str]) -> (FaultProxy, Gateway) {
+    let proxy = FaultProxy::start(backend.addr).await;
+    let args = gateway::cli::BackendArgs {
+        backend_timeout: Duration::from_secs(2),
+        ..backend.args_via(proxy.addr)
+    };
+    let mut extra = extra.to_vec();
+    extra.extend(["--backend-probe-interval", "1h"]);
+    let gw = Gateway::start_with(args, &flags(dir.to_str().unwrap(), &extra)).await;
+    (proxy, gw)
+}
+
 /// Complete slice files under `dir`, and temporary ones.
 fn files(dir: &Path) -> (Vec<PathBuf>, Vec<PathBuf>) {
     let (mut slices, mut tmp) = (Vec::new(), Vec::new());
@@ -263,17 +277,8 @@ async fn a_fetch_interrupted_mid_slice_leaves_no_slice() {
     let backend = Backend::start().await;
     let body = object(2 * MIB, 7);
     backend.put("cut.bin", body.clone(), "application/octet-stream").await;
-    let proxy = FaultProxy::start(backend.addr).await;
     let dir = tempfile::tempdir().unwrap();
-    let args = gateway::cli::BackendArgs {
-        backend_timeout: Duration::from_secs(2),
-        ..backend.args_via(proxy.addr)
-    };
-    let gw = Gateway::start_with(
-        args,
-        &flags(dir.path().to_str().unwrap(), &["--backend-probe-interval", "1h"]),
-    )
-    .await;
+    let (proxy, gw) = through_proxy(&backend, dir.path(), &[]).await;
     // Learn the object (a HEAD and its first slice), then cut the next fetch mid-slice.
     let range = [("range".to_string(), "bytes=0-10".to_string())];
     assert_eq!(request_with("GET", &gw.url("/cut.bin"), &range).await.status, 206);
@@ -306,20 +311,8 @@ async fn a_fetch_interrupted_mid_slice_leaves_no_slice() {
 async fn a_slice_the_bucket_fails_is_an_error_status_not_a_broken_answer() {
     let backend = Backend::start().await;
     backend.put("far.bin", object(3 * MIB, 14), "video/mp4").await;
-    let proxy = FaultProxy::start(backend.addr).await;
     let dir = tempfile::tempdir().unwrap();
-    let args = gateway::cli::BackendArgs {
-        backend_timeout: Duration::from_secs(2),
-        ..backend.args_via(proxy.addr)
-    };
-    let gw = Gateway::start_with(
-        args,
-        &flags(
-            dir.path().to_str().unwrap(),
-            &["--backend-probe-interval", "1h", "--circuit-breaker-failures", "0"],
-        ),
-    )
-    .await;
+    let (proxy, gw) = through_proxy(&backend, dir.path(), &["--circuit-breaker-failures", "0"]).await;
     let first = [("range".to_string(), "bytes=0-10".to_string())];
     assert_eq!(request_with("GET", &gw.url("/far.bin"), &first).await.status, 206);
     proxy.set(Fault::Reset);
@@ -424,27 +417,18 @@ async fn a_held_version_is_served_stale_while_the_bucket_fails() {
     let backend = Backend::start().await;
     let body = object(2 * MIB + 7, 13);
     backend.put("keep.bin", body.clone(), "video/mp4").await;
-    let mut proxy = FaultProxy::start(backend.addr).await;
     let dir = tempfile::tempdir().unwrap();
-    let args = gateway::cli::BackendArgs {
-        backend_timeout: Duration::from_secs(2),
-        ..backend.args_via(proxy.addr)
-    };
-    let gw = Gateway::start_with(
-        args,
-        &flags(
-            dir.path().to_str().unwrap(),
-            &[
-                "--cache-ttl",
-                "1s",
-                "--cache-stale-if-error",
-                "4s",
-                "--circuit-breaker-failures",
-                "0",
-                "--backend-probe-interval",
-                "1h",
-            ],
-        ),
+    let (mut proxy, gw) = through_proxy(
+        &backend,
+        dir.path(),
+        &[
+            "--cache-ttl",
+            "1s",
+            "--cache-stale-if-error",
+            "4s",
+            "--circuit-breaker-failures",
+            "0",
+        ],
     )
     .await;
     assert!(get(&gw.url("/keep.bin")).await.body.as_ref() == body.as_slice());
