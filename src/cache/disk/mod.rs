@@ -425,6 +425,10 @@ impl DiskTier {
         start: u64,
     ) -> Result<(), StorageError> {
         let n = u32::try_from(start / self.config.slice_bytes).unwrap_or(u32::MAX);
+        // A held slice is mapped (and counted as a hit) by the body, once.
+        if self.index().has(&(version.dir.clone(), n)) {
+            return Ok(());
+        }
         let Some(SliceData::Growing(fetch)) = self.slice(storage, key, version, n).await else {
             return Ok(());
         };
