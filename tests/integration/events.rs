@@ -10,15 +10,6 @@ use crate::util::{Backend, Gateway, get};
 
 const STATE: &str = "gateway_bucket_events_state{state=";
 
-/// Waits until the subscription is in `state`.
-async fn wait_state(gw: &Gateway, state: &str) {
-    let deadline = Instant::now() + crate::util::TIMEOUT;
-    while gw.metric(&format!("{STATE}\"{state}\"}}")).await != 1.0 {
-        assert!(Instant::now() < deadline, "the subscription never became {state}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 /// Polls `path` until its body is `want` (or its status 404 when `want` is `None`), and
 /// returns how long that took; panics after `limit`.
 async fn served_within(gw: &Gateway, path: &str, want: Option<&[u8]>, limit: Duration) -> Duration {
@@ -50,7 +41,7 @@ async fn changes_are_served_within_a_second() {
     backend.put("site/page.txt", "v1", "text/plain").await;
     backend.put("other/page.txt", "o1", "text/plain").await;
     let gw = Gateway::start_with(backend.args(), &["--cache-ttl", "1h", "--prefix", "site/"]).await;
-    wait_state(&gw, "subscribed").await;
+    gw.events_state("subscribed").await;
     get(&gw.url("/page.txt")).await;
     assert_eq!(get(&gw.url("/page.txt")).await.header("x-cache"), "HIT");
 
@@ -89,7 +80,7 @@ async fn keys_arrive_raw_and_the_head_is_waited_for() {
         &["--cache-ttl", "1h", "--prefix", "site/"],
     )
     .await;
-    wait_state(&gw, "subscribed").await;
+    gw.events_state("subscribed").await;
     let path = "/a+b%20100%2525%20%C3%A9.txt";
     assert_eq!(get(&gw.url(path)).await.body.as_ref(), b"v1");
     assert_eq!(get(&gw.url(path)).await.header("x-cache"), "HIT");
@@ -108,11 +99,11 @@ async fn a_lost_subscription_is_restored() {
     let mut proxy = FaultProxy::start(backend.addr).await;
     let args = backend.args_via(proxy.addr);
     let gw = Gateway::start_with(args, &["--cache-ttl", "1h", "--cache-stale-while-revalidate", "0s"]).await;
-    wait_state(&gw, "subscribed").await;
+    gw.events_state("subscribed").await;
     get(&gw.url("/page.txt")).await;
 
     proxy.kill();
-    wait_state(&gw, "retrying").await;
+    gw.events_state("retrying").await;
     // Unseen by the gateway: no subscription is open.
     backend.put("page.txt", "v2", "text/plain").await;
     assert_eq!(
@@ -121,7 +112,7 @@ async fn a_lost_subscription_is_restored() {
         "served from memory meanwhile"
     );
     proxy.revive().await;
-    wait_state(&gw, "subscribed").await;
+    gw.events_state("subscribed").await;
     // Marked stale on the new subscription: the next request revalidates.
     let r = get(&gw.url("/page.txt")).await;
     assert_eq!((r.header("x-cache"), r.body.as_ref()), ("REVALIDATED", b"v2".as_ref()));
@@ -140,7 +131,7 @@ async fn a_backend_without_the_api_leaves_the_ttl() {
     backend.server.as_ref().unwrap().faults().without_listen(true);
     backend.put("page.txt", "v1", "text/plain").await;
     let gw = Gateway::start_with(backend.args(), &["--cache-ttl", "1h"]).await;
-    wait_state(&gw, "unsupported").await;
+    gw.events_state("unsupported").await;
     get(&gw.url("/page.txt")).await;
     backend.put("page.txt", "v2", "text/plain").await;
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -153,7 +144,7 @@ async fn a_backend_without_the_api_leaves_the_ttl() {
     backend.server.as_ref().unwrap().faults().without_listen(false);
     backend.server.as_ref().unwrap().faults().deny_listen(true);
     let gw = Gateway::start_with(backend.args(), &["--cache-ttl", "1h"]).await;
-    wait_state(&gw, "denied").await;
+    gw.events_state("denied").await;
     assert_eq!(get(&gw.url("/page.txt")).await.status, 200);
     gw.stop().await;
     backend.server.as_ref().unwrap().faults().deny_listen(false);

@@ -291,10 +291,7 @@ async fn a_changed_rule_file_applies_with_its_change_event() {
     backend.put("index.html", "<p>home</p>", "text/html").await;
     backend.put("_redirects", "/go /index.html 302\n", "text/plain").await;
     let gw = Gateway::start_with(backend.args(), &["--site-rules", "bucket", "--cache-ttl", "1h"]).await;
-    eventually("subscribed", async || {
-        gw.metric("gateway_bucket_events_state{state=\"subscribed\"}").await >= 1.0
-    })
-    .await;
+    gw.events_state("subscribed").await;
     assert_eq!(get(&gw.url("/go")).await.header("location"), "/index.html");
     backend
         .put("_redirects", "/go /elsewhere.html 302\n", "text/plain")

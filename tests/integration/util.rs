@@ -326,6 +326,16 @@ impl Gateway {
             .unwrap_or(0.0)
     }
 
+    /// Waits until the bucket-events subscription is in `state` (`subscribed`, `retrying`,
+    /// ...): `gateway_bucket_events_state{state="..."}` is 1.
+    pub async fn events_state(&self, state: &str) {
+        let series = format!("gateway_bucket_events_state{{state=\"{state}\"}}");
+        eventually(&format!("the subscription is {state}"), async || {
+            self.metric(&series).await == 1.0
+        })
+        .await;
+    }
+
     /// Waits until `/readyz` answers 200 (the backend probe has reached the bucket).
     pub async fn ready(&self) {
         wait_for_status(&self.admin_url("/readyz"), 200).await;
