@@ -305,10 +305,13 @@ async fn serve_key(app: &App, req: &ObjectRequest<'_>, key: &str, mode: Mode) ->
                 let mut answer = answer_for(app, req, key, &obj.meta, mode, served);
                 // Whichever representation is sent, the object's own decides `Vary`.
                 answer.varies = varies;
-                let resp = respond_from(req, &answer, obj.body.len() as u64, mode, |range| match range {
-                    RangeDecision::Partial { start, end } => full(obj.body.slice(start as usize..=end as usize)),
-                    _ => full(obj.body.clone()),
-                });
+                let resp = respond_from(req, &answer, obj.body.len() as u64, mode, async |range| {
+                    Ok(match range {
+                        RangeDecision::Partial { start, end } => full(obj.body.slice(start as usize..=end as usize)),
+                        _ => full(obj.body.clone()),
+                    })
+                })
+                .await?;
                 if let Some(encoding) = coding
                     && resp.headers().contains_key(header::CONTENT_ENCODING)
                 {
@@ -322,7 +325,7 @@ async fn serve_key(app: &App, req: &ObjectRequest<'_>, key: &str, mode: Mode) ->
             Lookup::Filling(meta, fill, served) => {
                 let answer = answer_for(app, req, key, &meta, mode, served);
                 let len = meta.content_length.unwrap_or(0);
-                return Ok(respond_from(req, &answer, len, mode, |range| boxed(fill.range(range))));
+                return respond_from(req, &answer, len, mode, async |range| Ok(boxed(fill.range(range)))).await;
             }
             Lookup::Missing(_) => return Err(StorageError::NotFound),
             Lookup::Bypass => {
@@ -333,23 +336,16 @@ async fn serve_key(app: &App, req: &ObjectRequest<'_>, key: &str, mode: Mode) ->
                         disk.lookup(&req.site.storage, key, force, cache.config()).await?
                 {
                     let answer = answer_for(app, req, key, &version.meta, mode, served);
-                    return Ok(match decide(req, &answer, mode) {
-                        Decision::Answered(resp) => resp,
-                        Decision::Send(status, range) => {
-                            let body = if *req.method == Method::HEAD {
-                                empty()
-                            } else {
-                                let (start, end) = match range {
-                                    RangeDecision::Partial { start, end } => (start, end),
-                                    _ => (0, version.len - 1),
-                                };
-                                // The head goes out once the body can follow it.
-                                disk.first_bytes(&req.site.storage, key, &version, start).await?;
-                                disk.body(&req.site.storage, key, version.clone(), start, end)
-                            };
-                            answer.send(status, Some((range, version.len)), body)
-                        }
-                    });
+                    return respond_from(req, &answer, version.len, mode, async |range| {
+                        let (start, end) = match range {
+                            RangeDecision::Partial { start, end } => (start, end),
+                            _ => (0, version.len - 1),
+                        };
+                        // The head goes out once the body can follow it.
+                        disk.first_bytes(&req.site.storage, key, &version, start).await?;
+                        Ok(disk.body(&req.site.storage, key, version.clone(), start, end))
+                    })
+                    .await;
                 }
                 // A range on a miss is fetched as a range, never as the whole object.
                 if range_request {
@@ -403,25 +399,26 @@ fn compressible(app: &App, key: &str, meta: &ObjectMeta) -> bool {
 }
 
 /// Answers from the cache: the metadata is at hand, and `body` gives the bytes of a range
-/// (from memory, or reading along a fill).
-fn respond_from(
+/// (from memory, reading along a fill, or from the disk tier once its first bytes are there;
+/// an error then is the answer's, before any head goes out).
+async fn respond_from(
     req: &ObjectRequest<'_>,
     answer: &Answer<'_>,
     len: u64,
     mode: Mode,
-    body: impl FnOnce(RangeDecision) -> Body,
-) -> Response<Body> {
-    match decide(req, answer, mode) {
+    body: impl AsyncFnOnce(RangeDecision) -> Result<Body, StorageError>,
+) -> Result<Response<Body>, StorageError> {
+    Ok(match decide(req, answer, mode) {
         Decision::Answered(resp) => resp,
         Decision::Send(status, range) => {
             let body = if *req.method == Method::HEAD {
                 empty()
             } else {
-                body(range)
+                body(range).await?
             };
             answer.send(status, Some((range, len)), body)
         }
-    }
+    })
 }
 
 /// A ranged answer must be the range asked for: a backend (or a proxy in front of it) that
