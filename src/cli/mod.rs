@@ -140,15 +140,6 @@ fn required(arg: &str) -> String {
     }
 }
 
-/// `--bucket <BUCKET>` becomes `--bucket <BUCKET> (or GATEWAY_BUCKET)`.
-pub fn flag_with_env(arg: &str) -> String {
-    let flag = arg.split_whitespace().next().unwrap_or(arg);
-    match flag.strip_prefix("--") {
-        Some(name) => format!("{arg} (or {})", env_name(name)),
-        None => arg.to_string(),
-    }
-}
-
 /// The environment variable that backs a long flag name.
 pub fn env_name(flag: &str) -> String {
     format!(
@@ -192,6 +183,6 @@ mod tests {
     #[test]
     fn env_names_follow_the_flag() {
         assert_eq!(env_name("--client-cert"), "GATEWAY_CLIENT_CERT");
-        assert_eq!(flag_with_env("--out <DIR>"), "--out <DIR> (or GATEWAY_OUT)");
+        assert_eq!(required("--out <DIR>"), "--out: is required (or GATEWAY_OUT)");
     }
 }
