@@ -84,6 +84,10 @@ impl Health {
             Err(StorageError::Backend { status, .. }) if *status >= 500 => Health::Failed,
             Err(StorageError::Tls(_)) => Health::Refused,
             Err(StorageError::Denied { code, .. }) if REFUSING_CODES.contains(&code.as_str()) => Health::Refused,
+            // A HEAD's 401/403 has no body, so no code: a policy's refusal of one key and a bad
+            // signature look alike. Recording it as an answer would report the backend up
+            // between a request's refusal and the probe's GET that names it.
+            Err(StorageError::Denied { code, .. }) if code.starts_with("HTTP ") => Health::Unknown,
             Err(StorageError::CircuitOpen { .. } | StorageError::Saturated { .. } | StorageError::Internal(_)) => {
                 Health::Unknown
             }
@@ -290,6 +294,26 @@ mod tests {
         assert_eq!(c.admit().unwrap(), Admission::Trial);
         c.record(Health::Answered);
         assert_eq!(c.admit().unwrap(), Admission::Pass);
+        assert_eq!(c.metrics.backend_up.get(), 1);
+    }
+
+    #[test]
+    fn a_refusal_is_not_undone_by_a_head_without_a_code() {
+        let denied = |code: &str| -> Result<(), StorageError> {
+            Err(StorageError::Denied {
+                code: code.into(),
+                message: String::new(),
+            })
+        };
+        let c = circuit(3, Duration::from_secs(60));
+        c.record(Health::of(&denied("SignatureDoesNotMatch")));
+        assert_eq!(c.metrics.backend_up.get(), 0);
+        // HeadBucket or HeadObject with the same wrong key: 403, no body, no code.
+        assert_eq!(Health::of(&denied("HTTP 403")), Health::Unknown);
+        c.record(Health::of(&denied("HTTP 403")));
+        assert_eq!(c.metrics.backend_up.get(), 0);
+        // A policy's refusal of one key, with its code, is an answer.
+        c.record(Health::of(&denied("AccessDenied")));
         assert_eq!(c.metrics.backend_up.get(), 1);
     }
 
