@@ -389,6 +389,16 @@ impl Metrics {
             .observe(elapsed.as_secs_f64());
     }
 
+    /// Records one answer the HTTP layer wrote by itself (400, 414, 431 to a request head it
+    /// could not parse): its method is unknown (`OTHER`), and it took no handler time, so it
+    /// is counted but not timed.
+    pub fn observe_rejected_head(&self, status: u16) {
+        let status = http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::BAD_REQUEST);
+        self.http_requests
+            .with_label_values(&["OTHER", status_class(status)])
+            .inc();
+    }
+
     /// Records one S3 call.
     pub fn observe_s3(&self, operation: &str, outcome: &str, elapsed: Duration) {
         self.s3_requests.with_label_values(&[operation, outcome]).inc();

@@ -104,6 +104,8 @@ const REFUSING_CODES: &[&str] = &[
     "InvalidClientTokenId",
     "InvalidToken",
     "ExpiredToken",
+    // The STS refused the client certificate (a 4xx): no credentials for any call.
+    crate::error::STS_REFUSED,
 ];
 
 /// The breaker of one backend.
@@ -312,6 +314,7 @@ mod tests {
         assert_eq!(Health::of(&denied("HTTP 403")), Health::Unknown);
         c.record(Health::of(&denied("HTTP 403")));
         assert_eq!(c.metrics.backend_up.get(), 0);
+        assert_eq!(Health::of(&denied(crate::error::STS_REFUSED)), Health::Refused);
         // A policy's refusal of one key, with its code, is an answer.
         c.record(Health::of(&denied("AccessDenied")));
         assert_eq!(c.metrics.backend_up.get(), 1);

@@ -175,6 +175,8 @@ pub struct Tracked<S> {
     activity: Arc<Activity>,
     /// Whether answers hyper writes by itself get an access-log line.
     access_log: bool,
+    /// Where hyper's own answers are counted, as the handlers' are.
+    metrics: Arc<crate::metrics::Metrics>,
     /// Such an answer being written.
     rejection: Option<Rejection>,
 }
@@ -192,12 +194,14 @@ struct Rejection {
 }
 
 impl<S> Tracked<S> {
-    /// Wraps `inner`; `access_log`: log hyper's own answers as the access log does others.
-    pub fn new(inner: S, activity: Arc<Activity>, access_log: bool) -> Self {
+    /// Wraps `inner`; `access_log`: log hyper's own answers as the access log does others;
+    /// `metrics`: count them in `gateway_http_requests_total`.
+    pub fn new(inner: S, activity: Arc<Activity>, access_log: bool, metrics: Arc<crate::metrics::Metrics>) -> Self {
         Self {
             inner,
             activity,
             access_log,
+            metrics,
             rejection: None,
         }
     }
@@ -237,6 +241,7 @@ impl<S> Tracked<S> {
         bytes.extend_from_slice(b"\r\n");
         bytes.extend_from_slice(&handed[line_end..]);
         tracing::info!(request_id = %id, status, "request head rejected by the HTTP layer");
+        self.metrics.observe_rejected_head(status);
         if self.access_log {
             crate::telemetry::access(crate::telemetry::AccessLine {
                 at: std::time::SystemTime::now(),

@@ -133,6 +133,7 @@ async fn connection(
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let activity = Activity::new();
     let access_log = app.access_log;
+    let metrics = app.metrics.clone();
     let opened_while = *phase.borrow();
     let service = {
         let activity = activity.clone();
@@ -141,7 +142,12 @@ async fn connection(
             async move { Ok::<_, Infallible>(route(app, routes, req, &activity).await) }
         })
     };
-    let io = TokioIo::new(Tracked::new(SendfileStream::new(stream), activity.clone(), access_log));
+    let io = TokioIo::new(Tracked::new(
+        SendfileStream::new(stream),
+        activity.clone(),
+        access_log,
+        metrics,
+    ));
     let conn = builder.serve_connection(io, service);
     tokio::pin!(conn);
     // The phase this connection has been told about.

@@ -257,6 +257,13 @@ async fn refused_request_heads_carry_a_request_id_and_an_access_line() {
     let answer = get(&format!("http://{addr}/missing.txt")).await;
     assert_eq!(answer.status, 404);
     assert_eq!(answer.header("x-request-id").len(), 32);
+    // Counted as answered requests, under the method label of the unknown.
+    let admin = bin.admin_addr_json().await;
+    let metrics = String::from_utf8_lossy(&get(&format!("http://{admin}/metrics")).await.body).to_string();
+    assert!(
+        metrics.contains("gateway_http_requests_total{method=\"OTHER\",status_class=\"4xx\"} 2"),
+        "{metrics}"
+    );
     assert_eq!(bin.terminate().await, 0);
     let log = bin.stderr();
     for (id, status) in [(&id_431, 431), (&id_400, 400)] {

@@ -512,6 +512,11 @@ impl Binary {
         self.logged_addr("admin=").await
     }
 
+    /// As [`Binary::admin_addr`], for JSON logs (`"admin":"ADDR"`).
+    pub async fn admin_addr_json(&self) -> SocketAddr {
+        self.logged_addr("\"admin\":").await
+    }
+
     async fn logged_addr(&self, field: &str) -> SocketAddr {
         let deadline = std::time::Instant::now() + TIMEOUT;
         loop {
