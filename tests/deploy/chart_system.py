@@ -112,10 +112,10 @@ def start_system(tmp_path):
     )
     pem = {p.name: p.read_bytes() for p in pki.iterdir()}
     chart = render(
-        "--set", "tls.mode=existingSecrets",
-        "--set", "tls.existingSecrets.client=e2e-client-tls",
-        "--set", "tls.existingSecrets.seedClient=e2e-seed-tls",
-        "--set", "tls.existingSecrets.server=e2e-server-tls",
+        "--set", "backendTLS.mode=existingSecrets",
+        "--set", "backendTLS.existingSecrets.client=e2e-client-tls",
+        "--set", "backendTLS.existingSecrets.seedClient=e2e-seed-tls",
+        "--set", "backendTLS.existingSecrets.server=e2e-server-tls",
     )
     cluster = {
         "secrets": {

@@ -43,7 +43,7 @@ TESTS = [
                 "warning",
                 summary="The gateway's client certificate expires within 14 days",
                 description="gw-gateway-admin presents a client certificate to the S3 backend that expires in 9d 22h 0m 0s; "
-                "mTLS to the backend breaks then. Renew it (tls.mode=helm: an upgrade renews it; "
+                "mTLS to the backend breaks then. Renew it (backendTLS.mode=helm: an upgrade renews it; "
                 "cert-manager: check the Certificate).",
             )]},
         ],

@@ -127,9 +127,9 @@ def test_checksum_rolls_pods_when_flags_change():
         return render(*args).one("Deployment")["spec"]["template"]["metadata"]["annotations"]["checksum/config"]
 
     # Fixed credentials and TLS material, so only the flags differ between the renders.
-    fixed = ["--set", "s3.existingSecret=creds", "--set", "tls.mode=existingSecrets",
-             "--set", "tls.existingSecrets.client=c", "--set", "tls.existingSecrets.server=s",
-             "--set", "tls.existingSecrets.seedClient=sc", "--set", "gateway.purge.existingSecret=t"]
+    fixed = ["--set", "s3.existingSecret=creds", "--set", "backendTLS.mode=existingSecrets",
+             "--set", "backendTLS.existingSecrets.client=c", "--set", "backendTLS.existingSecrets.server=s",
+             "--set", "backendTLS.existingSecrets.seedClient=sc", "--set", "gateway.purge.existingSecret=t"]
     assert checksum(*fixed) == checksum(*fixed)
     assert checksum(*fixed) != checksum(*fixed, "--set", "s3.bucket=other")
     assert checksum(*fixed) != checksum(*fixed, "--set", "gateway.cache.ttl=5s")
@@ -314,7 +314,7 @@ def test_sites_become_the_gateways_sites_file():
 @pytest.mark.parametrize("mode", ["sts-certificate", "chain"])
 def test_keyless_credentials_mount_no_key(mode):
     r = render("--set", "minio.enabled=false", "--set", "externalS3.endpoint=https://minio.example.com:9000",
-               "--set", "tls.mode=existingSecrets", "--set", "tls.existingSecrets.client=client-tls",
+               "--set", "backendTLS.mode=existingSecrets", "--set", "backendTLS.existingSecrets.client=client-tls",
                "--set", f"s3.credentials={mode}", "--set", "seed.enabled=true")
     for workload, name in ((r.one("Deployment"), "gateway"), (r.one("Job", "-seed"), "seed")):
         args = container(workload, name)["args"]
@@ -600,19 +600,26 @@ def test_minio_disabled_removes_every_minio_object():
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--set", "minio.enabled=false", "--set", "s3.existingSecret=x", "--set", "tls.mode=none",
+        (["--set", "minio.enabled=false", "--set", "s3.existingSecret=x", "--set", "backendTLS.mode=none",
           "--set", "externalS3.endpoint=minio:9000"], "externalS3.endpoint"),
         (["--set", "minio.enabled=false", "--set", "externalS3.endpoint=https://s3.example.com"], "s3.existingSecret"),
         (["--set", "s3.credentials=static"], "s3.credentials"),
+        (["--set", "backendTLS.mode=existingSecrets", "--set", "backendTLS.existingSecrets.client=c",
+          "--set", "backendTLS.existingSecrets.server=s"], "seedClient"),
+        (["--set", "minio.enabled=false", "--set", "externalS3.endpoint=https://s3.example.com",
+          "--set", "s3.credentials=sts-certificate", "--set", "backendTLS.mode=none"], "backendTLS.mode"),
+        (["--set", "minio.enabled=false", "--set", "externalS3.endpoint=https://s3.example.com",
+          "--set", "s3.existingSecret=x"], "backendTLS.mode"),
+        (["--set", "backendTLS.mode=none"], "backendTLS.mode"),
+        (["--set", "backendTLS.mode=existingSecrets"], "existingSecrets.client"),
+        (["--set", "backendTLS.mode=wrong"], "backendTLS.mode"),
+        # The deprecated name is checked as the new one is.
+        (["--set", "tls.mode=none"], "tls.mode"),
+        (["--set", "tls.mode=wrong"], "tls.mode"),
+        (["--set", "minio.enabled=false", "--set", "externalS3.endpoint=https://s3.example.com",
+          "--set", "s3.existingSecret=x", "--set", "tls.mode=helm"], "tls.mode"),
         (["--set", "tls.mode=existingSecrets", "--set", "tls.existingSecrets.client=c",
           "--set", "tls.existingSecrets.server=s"], "seedClient"),
-        (["--set", "minio.enabled=false", "--set", "externalS3.endpoint=https://s3.example.com",
-          "--set", "s3.credentials=sts-certificate", "--set", "tls.mode=none"], "tls.mode"),
-        (["--set", "minio.enabled=false", "--set", "externalS3.endpoint=https://s3.example.com",
-          "--set", "s3.existingSecret=x"], "tls.mode"),
-        (["--set", "tls.mode=none"], "tls.mode"),
-        (["--set", "tls.mode=existingSecrets"], "existingSecrets.client"),
-        (["--set", "tls.mode=wrong"], "tls.mode"),
         (["--set", "unknownKey=1"], "unknownKey"),
         (["--set", "replicaCount=two"], "replicaCount"),
         (["--set", "gateway.cache.ttl=soon"], "gateway.cache.ttl"),
@@ -699,8 +706,8 @@ def test_cert_manager_certificates_match_what_the_pods_mount():
 
 
 def test_cert_manager_with_an_existing_issuer():
-    r = render("--set", "tls.mode=certManager", "--set", "tls.certManager.issuerRef.name=corp-ca",
-               "--set", "tls.certManager.issuerRef.kind=ClusterIssuer")
+    r = render("--set", "backendTLS.mode=certManager", "--set", "backendTLS.certManager.issuerRef.name=corp-ca",
+               "--set", "backendTLS.certManager.issuerRef.kind=ClusterIssuer")
     assert not r.of_kind("Issuer")
     for cert in r.of_kind("Certificate"):
         assert cert["spec"]["issuerRef"] == {"name": "corp-ca", "kind": "ClusterIssuer", "group": "cert-manager.io"}
@@ -929,8 +936,8 @@ def test_chart_metadata_for_artifact_hub():
 
 
 def test_generated_certificates_record_their_expiry_and_renew_within_the_window(tmp_path):
-    """tls.mode=helm: each generated TLS Secret carries its certificates' end (825 days on);
-    an upgrade renews them once that end is within tls.helm.renewBeforeDays. `helm template`
+    """backendTLS.mode=helm: each generated TLS Secret carries its certificates' end (825 days on);
+    an upgrade renews them once that end is within backendTLS.helm.renewBeforeDays. `helm template`
     cannot read a cluster, so the decision (a pure helper) is rendered through a probe chart
     that includes the chart's own helpers."""
     import datetime
@@ -987,6 +994,35 @@ def test_notes_name_the_seeded_object_and_the_admin_service(tmp_path):
     assert "s3://gifs/site/gateway.gif" in notes, notes
     assert "http://gw-gateway-admin.web.svc.cluster.local:9090/metrics" in notes, notes
     assert "helm test gw -n web" in notes
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        # An external S3 with no client certificate: the default backendTLS.mode (helm) would
+        # be refused there, so the schema must read the mode from the old name.
+        {"minio.enabled": "false", "externalS3.endpoint": "https://s3.example.com", "s3.existingSecret": "x",
+         "tls.mode": "none"},
+        {"tls.mode": "existingSecrets", "tls.existingSecrets.client": "c", "tls.existingSecrets.server": "s",
+         "tls.existingSecrets.seedClient": "sc", "tls.existingSecrets.keys.ca": "root.pem"},
+        {"tls.mode": "certManager", "tls.certManager.issuerRef.name": "corp-ca",
+         "tls.certManager.issuerRef.kind": "ClusterIssuer"},
+    ],
+)
+def test_the_old_name_of_backend_tls_still_applies_and_is_flagged(tmp_path, settings):
+    """`tls` was the backend's mTLS under a name that read like the ingress's TLS: values given
+    under it render exactly as under `backendTLS`, and the notes ask for the new name."""
+    def sets(d):
+        return [a for k, v in d.items() for a in ("--set", f"{k}={v}")]
+
+    renamed = {k.replace("tls.", "backendTLS.", 1) if k.startswith("tls.") else k: v for k, v in settings.items()}
+    fixed = ["--set", "gateway.purge.existingSecret=t", "--set", "s3.existingSecret=x"]
+    old = helm_template(*sets(settings), *fixed)
+    new = helm_template(*sets(renamed), *fixed)
+    assert old[0] == 0 and new[0] == 0, old[2] + new[2]
+    assert old[1] == new[1]
+    assert "DEPRECATED: the values under `tls`" in render_notes(tmp_path, *sets(settings))
+    assert "DEPRECATED" not in render_notes(tmp_path / "new", *sets(renamed))
 
 
 # --- day two: upgrades, sizes, GitOps, AWS, air-gapped registries, IPv6 ------------------------
@@ -1066,7 +1102,7 @@ def test_gitops_renders_are_identical_and_generated_values_are_refused():
         assert code != 0 and named in err, err
     code, _, err = helm_template("--set", "stableRender=true", "--set", "s3.existingSecret=root",
                                  "--set", "gateway.purge.existingSecret=token")
-    assert code != 0 and "tls.mode=helm" in err
+    assert code != 0 and "backendTLS.mode=helm" in err
 
 
 def test_aws_with_irsa_needs_no_endpoint_no_keys_and_writes_nothing():
@@ -1178,9 +1214,10 @@ def test_load_balancer_fields_and_security_contexts_are_values():
 def test_existing_secrets_take_other_key_names_and_a_separate_ca():
     """A `kubectl create secret tls` Secret has tls.crt and tls.key but no ca.crt: the CA comes
     from caSecret, and no volume names a key its Secret lacks."""
-    existing = ("--set", "tls.mode=existingSecrets", "--set", "tls.existingSecrets.client=client",
-                "--set", "tls.existingSecrets.seedClient=seed", "--set", "tls.existingSecrets.server=server")
-    r = render(*existing, "--set", "tls.existingSecrets.caSecret=root-ca", "--set", "tls.existingSecrets.keys.ca=ca.pem")
+    existing = ("--set", "backendTLS.mode=existingSecrets", "--set", "backendTLS.existingSecrets.client=client",
+                "--set", "backendTLS.existingSecrets.seedClient=seed", "--set", "backendTLS.existingSecrets.server=server")
+    r = render(*existing, "--set", "backendTLS.existingSecrets.caSecret=root-ca",
+               "--set", "backendTLS.existingSecrets.keys.ca=ca.pem")
     tls = {v["name"]: v for v in pod_spec(r.one("Deployment"))["volumes"]}["tls"]["projected"]["sources"]
     assert tls == [
         {"secret": {"name": "root-ca", "items": [{"key": "ca.pem", "path": "ca.crt"}]}},
@@ -1191,7 +1228,8 @@ def test_existing_secrets_take_other_key_names_and_a_separate_ca():
     ca = {v["name"]: v for v in pod_spec(r.setup_jobs()[0])["volumes"]}["ca"]["projected"]["sources"]
     assert ca == [{"secret": {"name": "root-ca", "items": [{"key": "ca.pem", "path": "ca.crt"}]}}]
     # Other key names in the certificates' own Secrets.
-    r = render(*existing, "--set", "tls.existingSecrets.keys.cert=cert.pem", "--set", "tls.existingSecrets.keys.key=key.pem")
+    r = render(*existing, "--set", "backendTLS.existingSecrets.keys.cert=cert.pem",
+               "--set", "backendTLS.existingSecrets.keys.key=key.pem")
     items = {v["name"]: v for v in pod_spec(r.one("Deployment"))["volumes"]}["tls"]["secret"]["items"]
     assert items == [{"key": "ca.crt", "path": "ca.crt"}, {"key": "cert.pem", "path": "tls.crt"},
                      {"key": "key.pem", "path": "tls.key"}]

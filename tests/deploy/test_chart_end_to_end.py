@@ -8,7 +8,7 @@ the StatefulSet's environment and certs directory: TLS with client certificates 
 required, AssumeRoleWithCertificate, the admin API's add-canned-policy, and each temporary key
 held to its policy. A Kubernetes Service name does not resolve here, so the rendered endpoint
 is pointed at the loopback port, and the certificates are a PKI made for `localhost` with the
-common names the chart gives its two identities (tls.mode=existingSecrets).
+common names the chart gives its two identities (backendTLS.mode=existingSecrets).
 """
 
 import os

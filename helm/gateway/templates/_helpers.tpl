@@ -93,10 +93,20 @@ imagePullSecrets:
 {{- end }}
 
 {{/*
+The backend's mTLS settings (`backendTLS`), as YAML. `tls` is their old name, which read like
+the ingress's TLS: values given under it still apply, over `backendTLS`, and NOTES.txt asks
+for the new name. The schema checks whichever of the two the values use.
+*/}}
+{{- define "gateway.backendTLS" -}}
+{{- toYaml (mustMergeOverwrite (deepCopy .Values.backendTLS) (deepCopy (.Values.tls | default dict))) }}
+{{- end }}
+
+{{/*
 Fails the render when `stableRender` is on and a value would be generated (the generated ones
 differ on every `helm template`, which GitOps tools run without a cluster to read them back).
 */}}
 {{- define "gateway.checkStableRender" -}}
+{{- $btls := include "gateway.backendTLS" . | fromYaml }}
 {{- if .Values.stableRender }}
 {{- if and .Values.minio.enabled (not .Values.s3.existingSecret) }}
 {{- fail "stableRender: MinIO's root credentials would be generated on every render: set s3.existingSecret (a Secret with access-key and secret-key)" }}
@@ -104,8 +114,8 @@ differ on every `helm template`, which GitOps tools run without a cluster to rea
 {{- if and .Values.gateway.purge.enabled (not .Values.gateway.purge.existingSecret) }}
 {{- fail "stableRender: the purge token would be generated on every render: set gateway.purge.existingSecret (a Secret with token), or gateway.purge.enabled=false" }}
 {{- end }}
-{{- if eq .Values.tls.mode "helm" }}
-{{- fail "stableRender: tls.mode=helm generates certificates on every render: use tls.mode=certManager or existingSecrets" }}
+{{- if eq $btls.mode "helm" }}
+{{- fail "stableRender: backendTLS.mode=helm generates certificates on every render: use backendTLS.mode=certManager or existingSecrets" }}
 {{- end }}
 {{- end }}
 {{- end }}
@@ -208,9 +218,10 @@ job reads and writes its one object and may create its bucket.
 
 {{/* Secret with the gateway's client certificate (tls.crt, tls.key, ca.crt); empty in mode none. */}}
 {{- define "gateway.clientTlsSecret" -}}
-{{- if eq .Values.tls.mode "existingSecrets" }}
-{{- required "tls.existingSecrets.client is required when tls.mode=existingSecrets" .Values.tls.existingSecrets.client }}
-{{- else if ne .Values.tls.mode "none" }}
+{{- $btls := include "gateway.backendTLS" . | fromYaml }}
+{{- if eq $btls.mode "existingSecrets" }}
+{{- required "backendTLS.existingSecrets.client is required when backendTLS.mode=existingSecrets" $btls.existingSecrets.client }}
+{{- else if ne $btls.mode "none" }}
 {{- printf "%s-client-tls" (include "gateway.fullname" .) }}
 {{- end }}
 {{- end }}
@@ -220,17 +231,19 @@ Secret with the seed job's client certificate (its own identity, common name
 gateway.seedPolicy); with existing Secrets and no seed Secret given, the gateway's.
 */}}
 {{- define "gateway.seedTlsSecret" -}}
-{{- if eq .Values.tls.mode "existingSecrets" }}
-{{- .Values.tls.existingSecrets.seedClient | default (include "gateway.clientTlsSecret" .) }}
-{{- else if ne .Values.tls.mode "none" }}
+{{- $btls := include "gateway.backendTLS" . | fromYaml }}
+{{- if eq $btls.mode "existingSecrets" }}
+{{- $btls.existingSecrets.seedClient | default (include "gateway.clientTlsSecret" .) }}
+{{- else if ne $btls.mode "none" }}
 {{- printf "%s-seed-tls" (include "gateway.fullname" .) }}
 {{- end }}
 {{- end }}
 
 {{/* Secret with MinIO's server certificate (tls.crt, tls.key, ca.crt). */}}
 {{- define "gateway.serverTlsSecret" -}}
-{{- if eq .Values.tls.mode "existingSecrets" }}
-{{- required "tls.existingSecrets.server is required when tls.mode=existingSecrets and minio.enabled=true" .Values.tls.existingSecrets.server }}
+{{- $btls := include "gateway.backendTLS" . | fromYaml }}
+{{- if eq $btls.mode "existingSecrets" }}
+{{- required "backendTLS.existingSecrets.server is required when backendTLS.mode=existingSecrets and minio.enabled=true" $btls.existingSecrets.server }}
 {{- else }}
 {{- printf "%s-minio-tls" (include "gateway.fullname" .) }}
 {{- end }}
@@ -239,17 +252,18 @@ gateway.seedPolicy); with existing Secrets and no seed Secret given, the gateway
 {{/*
 The volume source of a certificate Secret, called with (dict "root" $ "secret" <name> "paths"
 (dict "ca" <path> "cert" <path> "key" <path>)), a path left out is not mounted. With
-tls.mode=existingSecrets the Secret's keys are tls.existingSecrets.keys, and the CA may come
-from tls.existingSecrets.caSecret (a projected volume): a `kubectl create secret tls` Secret
+backendTLS.mode=existingSecrets the Secret's keys are backendTLS.existingSecrets.keys, and the CA may come
+from backendTLS.existingSecrets.caSecret (a projected volume): a `kubectl create secret tls` Secret
 has no ca.crt, and a missing key would hold the pod in ContainerCreating.
 */}}
 {{- define "gateway.tlsSecretVolume" -}}
 {{- $ := .root }}
+{{- $btls := include "gateway.backendTLS" $ | fromYaml }}
 {{- $paths := .paths }}
-{{- $existing := eq $.Values.tls.mode "existingSecrets" }}
+{{- $existing := eq $btls.mode "existingSecrets" }}
 {{- $keys := dict "ca" "ca.crt" "cert" "tls.crt" "key" "tls.key" }}
-{{- if $existing }}{{ $keys = merge (deepCopy ($.Values.tls.existingSecrets.keys | default dict)) $keys }}{{ end }}
-{{- $caSecret := ternary ($.Values.tls.existingSecrets.caSecret | default .secret) .secret $existing }}
+{{- if $existing }}{{ $keys = merge (deepCopy ($btls.existingSecrets.keys | default dict)) $keys }}{{ end }}
+{{- $caSecret := ternary ($btls.existingSecrets.caSecret | default .secret) .secret $existing }}
 {{- if eq $caSecret .secret }}
 secret:
   secretName: {{ .secret }}
@@ -448,16 +462,17 @@ Volumes with the credentials and the client certificate, mounted read-only; call
 {{- end }}
 
 {{/*
-Generated mTLS material for tls.mode=helm: a private CA, MinIO's server certificate (its
+Generated mTLS material for backendTLS.mode=helm: a private CA, MinIO's server certificate (its
 Service names) and two client certificates, the gateway's and the seed job's, whose common
 names are their MinIO policies. The Secrets already in the cluster are reused, so upgrades keep
 the same certificates; when one is missing (an upgrade from a chart without the seed's), all
 are made again, since the CA's key is not kept. So are they when their recorded expiry
 (annotation `gateway/not-after`, 825 days after they were made) is within
-tls.helm.renewBeforeDays: `helm upgrade` renews them. Returns YAML: {notAfter, ca, serverCert,
+backendTLS.helm.renewBeforeDays: `helm upgrade` renews them. Returns YAML: {notAfter, ca, serverCert,
 serverKey, clientCert, clientKey, seedCert, seedKey}.
 */}}
 {{- define "gateway.generatedTls" -}}
+{{- $btls := include "gateway.backendTLS" . | fromYaml }}
 {{- $fullname := include "gateway.fullname" . }}
 {{- $client := lookup "v1" "Secret" .Release.Namespace (printf "%s-client-tls" $fullname) }}
 {{- $server := lookup "v1" "Secret" .Release.Namespace (printf "%s-minio-tls" $fullname) }}
@@ -466,7 +481,7 @@ serverKey, clientCert, clientKey, seedCert, seedKey}.
 {{- if $client }}
 {{- $notAfter = index ($client.metadata.annotations | default dict) "gateway/not-after" | default "" }}
 {{- end }}
-{{- $due := include "gateway.tlsRenewDue" (dict "notAfter" $notAfter "renewBeforeDays" (int .Values.tls.helm.renewBeforeDays)) }}
+{{- $due := include "gateway.tlsRenewDue" (dict "notAfter" $notAfter "renewBeforeDays" (int $btls.helm.renewBeforeDays)) }}
 {{- if and $client $server $seed $client.data $server.data $seed.data (not $due) }}
 notAfter: {{ $notAfter | quote }}
 ca: {{ index $client.data "ca.crt" | b64dec | quote }}

@@ -56,7 +56,7 @@ locals {
       endpoint = var.minio.enabled ? "" : var.external_s3.endpoint
       port     = var.external_s3.port
     }
-    tls = {
+    backendTLS = {
       mode = var.tls_mode
       existingSecrets = {
         client     = var.tls_existing_secrets.client

@@ -16,7 +16,7 @@ run "defaults_give_minio_with_chart_generated_tls" {
     error_message = "a release named gateway keeps its name as the prefix"
   }
   assert {
-    condition     = output.values.minio.enabled && output.values.tls.mode == "helm"
+    condition     = output.values.minio.enabled && output.values.backendTLS.mode == "helm"
     error_message = "MinIO and chart-generated mTLS are the defaults"
   }
   assert {
@@ -90,7 +90,7 @@ run "external_s3_with_existing_client_certificate" {
     error_message = "no MinIO server certificate without MinIO"
   }
   assert {
-    condition     = output.client_tls_secret_name == "corp-client-tls" && output.values.tls.existingSecrets.client == "corp-client-tls"
+    condition     = output.client_tls_secret_name == "corp-client-tls" && output.values.backendTLS.existingSecrets.client == "corp-client-tls"
     error_message = "the supplied client Secret is used"
   }
 }
