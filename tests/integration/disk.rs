@@ -309,18 +309,32 @@ async fn a_fetch_interrupted_mid_slice_leaves_no_slice() {
 /// client gets the gateway's error status, not a 206 whose body breaks off after its head.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slice_the_bucket_fails_is_an_error_status_not_a_broken_answer() {
+    a_slice_the_bucket_will_not_give(Fault::Reset, 502..=504).await;
+}
+
+/// A slice whose bucket hangs (accepts, answers nothing): the response head waits no longer
+/// than the backend's timeouts (`--backend-timeout 2s` here), then 504.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slice_the_bucket_hangs_on_is_a_timeout_not_a_wait() {
+    a_slice_the_bucket_will_not_give(Fault::BlackHole, 504..=504).await;
+}
+
+/// Learns a 3-slice object, puts `fault` between the gateway and the bucket, asks for a range
+/// in the last slice (expecting `status`, well within the test's timeout), then lifts the fault
+/// and gets the right bytes.
+async fn a_slice_the_bucket_will_not_give(fault: Fault, status: std::ops::RangeInclusive<u16>) {
     let backend = Backend::start().await;
     backend.put("far.bin", object(3 * MIB, 14), "video/mp4").await;
     let dir = tempfile::tempdir().unwrap();
     let (proxy, gw) = through_proxy(&backend, dir.path(), &["--circuit-breaker-failures", "0"]).await;
     let first = [("range".to_string(), "bytes=0-10".to_string())];
     assert_eq!(request_with("GET", &gw.url("/far.bin"), &first).await.status, 206);
-    proxy.set(Fault::Reset);
+    proxy.set(fault);
     let far = [("range".to_string(), format!("bytes={}-{}", 2 * MIB, 2 * MIB + 10))];
     let resp = tokio::time::timeout(crate::util::TIMEOUT, request_with("GET", &gw.url("/far.bin"), &far))
         .await
         .expect("no answer");
-    assert!((502..=504).contains(&resp.status), "answered {}", resp.status);
+    assert!(status.contains(&resp.status), "answered {}", resp.status);
     proxy.set(Fault::Pass);
     let resp = request_with("GET", &gw.url("/far.bin"), &far).await;
     assert_eq!(resp.status, 206);
