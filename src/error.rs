@@ -105,6 +105,10 @@ pub enum StorageError {
 /// The code of a [`StorageError::Denied`] that is the STS refusing the client certificate.
 pub const STS_REFUSED: &str = "AssumeRoleWithCertificate";
 
+/// How the code of a 401/403 that carried none begins (`HTTP 403`): a HEAD's answer has no
+/// body, so a policy's refusal and a bad signature look alike there.
+pub const CODELESS: &str = "HTTP ";
+
 impl StorageError {
     /// The status a client of the gateway gets for this failure.
     ///

@@ -87,7 +87,7 @@ impl Health {
             // A HEAD's 401/403 has no body, so no code: a policy's refusal of one key and a bad
             // signature look alike. Recording it as an answer would report the backend up
             // between a request's refusal and the probe's GET that names it.
-            Err(StorageError::Denied { code, .. }) if code.starts_with("HTTP ") => Health::Unknown,
+            Err(StorageError::Denied { code, .. }) if code.starts_with(crate::error::CODELESS) => Health::Unknown,
             Err(StorageError::CircuitOpen { .. } | StorageError::Saturated { .. } | StorageError::Internal(_)) => {
                 Health::Unknown
             }

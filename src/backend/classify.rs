@@ -33,7 +33,7 @@ where
                 412 => StorageError::PreconditionFailed,
                 401 | 403 => StorageError::Denied {
                     code: if code.is_empty() {
-                        format!("HTTP {status}")
+                        format!("{}{status}", crate::error::CODELESS)
                     } else {
                         code
                     },

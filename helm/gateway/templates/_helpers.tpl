@@ -106,8 +106,8 @@ Fails the render when `stableRender` is on and a value would be generated (the g
 differ on every `helm template`, which GitOps tools run without a cluster to read them back).
 */}}
 {{- define "gateway.checkStableRender" -}}
-{{- $btls := include "gateway.backendTLS" . | fromYaml }}
 {{- if .Values.stableRender }}
+{{- $btls := include "gateway.backendTLS" . | fromYaml }}
 {{- if and .Values.minio.enabled (not .Values.s3.existingSecret) }}
 {{- fail "stableRender: MinIO's root credentials would be generated on every render: set s3.existingSecret (a Secret with access-key and secret-key)" }}
 {{- end }}
